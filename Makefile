@@ -1,0 +1,54 @@
+# Quintet: `make run` starts the embedded default on http://127.0.0.1:8000,
+# `make test` runs the test suite against PostgreSQL and Redis on 127.0.0.1.
+# Both need only Python 3.11+ and make: the first call installs uv and the locked dependencies.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+VENV := .venv
+UV := .tools/bin/uv
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+LITESTAR := $(VENV)/bin/litestar --app app.asgi:create_app
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: setup run test lint format typecheck migrate migration worker bot seed bench fuzz clean
+
+setup: $(VENV)/.synced
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+run: setup  ## the app on the embedded default (SQLite + in-process Redis stand-in)
+	$(VENV)/bin/uvicorn app.asgi:create_asgi --factory --host $(HOST) --port $(PORT)
+
+test: setup  ## the whole suite (real PostgreSQL and Redis, Chromium for the browser tests)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(VENV)/bin/ruff check app tests scripts docker .ci
+	$(VENV)/bin/ruff format --check app tests scripts docker .ci
+	$(VENV)/bin/mypy
+
+format: setup
+	$(VENV)/bin/ruff check --fix app tests scripts docker .ci
+	$(VENV)/bin/ruff format app tests scripts docker .ci
+
+migrate: setup  ## apply migrations to DATABASE_URL
+	$(LITESTAR) database upgrade --no-prompt
+
+migration: setup  ## generate a migration from the models: make migration MESSAGE="..." REV=0002_name
+	$(LITESTAR) database make-migrations --no-prompt -m "$(MESSAGE)" --rev-id $(REV)
+
+bench: setup  ## benchmarks (not part of the test run); they print their figures
+	$(VENV)/bin/python -m tests.bench
+
+fuzz: setup  ## a long schemathesis run over every operation (CI runs a short one)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/fuzz -p no:cacheprovider
+
+clean:
+	rm -rf .tools $(VENV) var .pytest_cache .mypy_cache .ruff_cache

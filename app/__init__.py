@@ -1,0 +1,1 @@
+"""Quintet: five backend services in one Litestar application."""

@@ -1,0 +1,182 @@
+"""The application factory: one place that wires plugins, routers, middleware and lifespan.
+
+``create_asgi`` is what uvicorn serves (``uvicorn app.asgi:create_asgi --factory``): the
+Litestar application wrapped in the request-context middleware, so every response, a
+routing 404 included, carries a request id. ``create_app`` is the Litestar application
+itself, for the ``litestar --app app.asgi:create_app`` CLI (``database upgrade``, the
+worker, the bot, seed data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+from litestar import Litestar
+from litestar.config.csrf import CSRFConfig
+from litestar.datastructures import State
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.stores.redis import RedisStore
+from litestar.types import ASGIApp
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.domain.accounts.controllers import AuthController, UserController
+from app.domain.achievements.controllers import AchievementController, PlayerController
+from app.domain.achievements.pages import AchievementsPageController
+from app.domain.achievements.plugin import AchievementsCLIPlugin
+from app.domain.audio.controllers import AudioController, RecordDownloadController
+from app.domain.audio.pages import AudioPageController
+from app.domain.board.controllers import BoardAccountController, BoardMessageController
+from app.domain.home.controllers import HomeController
+from app.domain.messenger.controllers import (
+    AttachmentController,
+    ChatController,
+    MessageController,
+)
+from app.domain.messenger.pages import ChatPageController
+from app.domain.messenger.sockets import register_socket_handlers
+from app.domain.telegram.controllers import TelegramBindingController, TelegramWebhookController
+from app.domain.telegram.plugin import TelegramPlugin
+from app.domain.telegram.tasks import telegram_worker_tasks
+from app.domain.trivia.controllers import TriviaController
+from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
+from app.lib.dependencies import shared_dependencies
+from app.lib.errors import exception_handlers
+from app.lib.health import HealthController
+from app.lib.logging import RequestContextMiddleware, configure_logging
+from app.lib.notifications import LoggingNotifier
+from app.lib.realtime import Realtime
+from app.lib.redis import create_redis
+from app.lib.sessions import FixationSafeSessionConfig
+from app.lib.web import (
+    create_openapi_config,
+    create_static_routers,
+    create_template_config,
+    document_problem_responses,
+)
+from app.lib.worker import create_worker
+
+logger = structlog.get_logger("app")
+
+# Paths that authenticate with tokens or keys rather than the session cookie.
+CSRF_EXEMPT = ["^/api/", "^/socket.io", "^/health", "^/metrics", "^/docs", "^/record"]
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    redis = create_redis(settings)
+    db_config = create_sqlalchemy_config(settings)
+    realtime = Realtime(settings, redis)
+    worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.embedded:
+            # The newcomer's run has no separate migration job: bring the SQLite file up to date.
+            await upgrade_database_async(settings)
+        logger.info("started", env=settings.env, embedded=settings.embedded)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    prometheus = PrometheusConfig(
+        app_name="quintet",
+        prefix="quintet",
+        group_path=True,
+        exclude=["^/metrics", "^/static"],
+    )
+    app = Litestar(
+        route_handlers=[
+            HomeController,
+            HealthController,
+            MetricsController,
+            BoardAccountController,
+            BoardMessageController,
+            TriviaController,
+            AudioController,
+            RecordDownloadController,
+            AudioPageController,
+            AuthController,
+            UserController,
+            ChatController,
+            MessageController,
+            AttachmentController,
+            ChatPageController,
+            PlayerController,
+            AchievementController,
+            AchievementsPageController,
+            TelegramBindingController,
+            TelegramWebhookController,
+            *create_static_routers(),
+        ],
+        plugins=[
+            create_sqlalchemy_plugin(db_config),
+            *worker.plugins,
+            TelegramPlugin(settings, redis, db_config, queue=lambda: worker.queue),
+            AchievementsCLIPlugin(),
+        ],
+        dependencies=shared_dependencies,
+        middleware=[
+            prometheus.middleware,
+            FixationSafeSessionConfig(
+                key="quintet_session",
+                max_age=7 * 24 * 3600,
+                secure=settings.env == "production",
+                exclude=["^/api/", "^/health", "^/metrics", "^/static", "^/docs"],
+            ).middleware,
+        ],
+        stores={"sessions": RedisStore(redis, namespace="quintet:session")},
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_name="quintet_csrf",
+            cookie_secure=settings.env == "production",
+            cookie_samesite="lax",
+            exclude=CSRF_EXEMPT,
+        ),
+        template_config=create_template_config(),
+        openapi_config=create_openapi_config(),
+        exception_handlers=exception_handlers,
+        lifespan=[lifespan, realtime.lifespan],
+        state=_initial_state(settings, redis, db_config, realtime),
+        request_max_body_size=settings.max_upload_bytes,
+        logging_config=None,
+        debug=False,
+    )
+    register_socket_handlers(app)
+    document_problem_responses(app)
+    return app
+
+
+def create_asgi(settings: Settings | None = None) -> ASGIApp:
+    """The complete ASGI application that the web server runs."""
+    app = create_app(settings)
+    # Socket.IO answers /socket.io/ and hands everything else (lifespan included) to Litestar.
+    return RequestContextMiddleware(app.state.realtime.asgi_app(app))
+
+
+class MetricsController(PrometheusController):
+    """Prometheus exposition at /metrics, kept out of the API docs."""
+
+    include_in_schema = False
+
+
+def _initial_state(
+    settings: Settings, redis: Redis, db_config: SQLAlchemyAsyncConfig, realtime: Realtime
+) -> State:
+    return State(
+        {
+            "settings": settings,
+            "redis": redis,
+            # For code that runs outside a request's dependency injection: the bearer
+            # authentication middleware and the Socket.IO event handlers.
+            "db_config": db_config,
+            "realtime": realtime,
+            # The Telegram domain replaces this with its notifier.
+            "notifier": LoggingNotifier(),
+        }
+    )

@@ -1,0 +1,37 @@
+"""Every domain's models, imported in one place for the metadata and Alembic."""
+
+from app.domain.accounts.models import RefreshToken, User
+from app.domain.achievements.models import (
+    Achievement,
+    AchievementTranslation,
+    Award,
+    Player,
+    StatsVersion,
+)
+from app.domain.audio.models import AudioRecord, AudioUser
+from app.domain.board.models import BoardOwner
+from app.domain.messenger.models import Chat, ChatMember, Message, MessageAttachment, MessageLike
+from app.domain.telegram.models import TelegramBinding
+from app.domain.trivia.models import TriviaQuestion
+from app.lib.storage import Blob
+
+__all__ = [
+    "Achievement",
+    "AchievementTranslation",
+    "AudioRecord",
+    "AudioUser",
+    "Award",
+    "Blob",
+    "BoardOwner",
+    "Chat",
+    "ChatMember",
+    "Message",
+    "MessageAttachment",
+    "MessageLike",
+    "Player",
+    "RefreshToken",
+    "StatsVersion",
+    "TelegramBinding",
+    "TriviaQuestion",
+    "User",
+]

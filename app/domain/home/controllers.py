@@ -1,0 +1,20 @@
+"""The home menu: one page linking every service and the API docs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get
+from litestar.di import Provide
+from litestar.response import Template
+
+from app.domain.board.controllers import OwnersDep, page, provide_owner_service, registration_open
+
+
+class HomeController(Controller):
+    include_in_schema = False
+    dependencies = {"owners": Provide(provide_owner_service, sync_to_thread=False)}
+
+    @get("/")
+    async def home(self, request: Request[Any, Any, Any], owners: OwnersDep) -> Template:
+        return page(request, "home.html", registration_open=await registration_open(owners))

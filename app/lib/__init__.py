@@ -1,0 +1,1 @@
+"""Shared infrastructure: knows nothing about any domain."""

@@ -1,0 +1,92 @@
+"""Database set-up: advanced-alchemy's SQLAlchemy plugin, Alembic configuration, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from advanced_alchemy.base import orm_registry
+from advanced_alchemy.extensions.litestar import (
+    AlembicAsyncConfig,
+    AsyncSessionConfig,
+    EngineConfig,
+    SQLAlchemyAsyncConfig,
+    SQLAlchemyPlugin,
+)
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import NullPool
+
+from app.config import BASE_DIR, Settings
+
+MIGRATIONS_DIR = BASE_DIR / "app" / "db" / "migrations"
+metadata = orm_registry.metadata
+
+
+def import_models() -> None:
+    """Import every domain's models so that the metadata (and Alembic) sees all tables."""
+    import app.db.models  # noqa: F401
+
+
+def create_sqlalchemy_config(settings: Settings, *, pooled: bool = True) -> SQLAlchemyAsyncConfig:
+    import_models()
+    engine_config = EngineConfig(pool_pre_ping=True)
+    if settings.is_sqlite:
+        Path(settings.database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        engine_config = EngineConfig(connect_args={"timeout": 30})
+    elif pooled:
+        engine_config = EngineConfig(
+            pool_pre_ping=True,
+            pool_size=settings.db_pool_size,
+            max_overflow=settings.db_pool_size,
+            pool_timeout=10,
+            pool_recycle=1800,
+        )
+    else:
+        engine_config = EngineConfig(poolclass=NullPool)
+    config = SQLAlchemyAsyncConfig(
+        connection_string=settings.database_url,
+        engine_config=engine_config,
+        session_config=AsyncSessionConfig(expire_on_commit=False),
+        before_send_handler="autocommit_include_redirects",
+        create_all=False,
+        set_default_exception_handler=False,
+        alembic_config=AlembicAsyncConfig(
+            script_location=str(MIGRATIONS_DIR),
+            version_table_name="alembic_version",
+            render_as_batch=True,
+        ),
+    )
+    if settings.is_sqlite:
+        _enable_sqlite_foreign_keys(config.get_engine())
+    return config
+
+
+def _enable_sqlite_foreign_keys(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+def create_sqlalchemy_plugin(config: SQLAlchemyAsyncConfig) -> SQLAlchemyPlugin:
+    return SQLAlchemyPlugin(config=config)
+
+
+def upgrade_database(settings: Settings, revision: str = "head") -> None:
+    """Apply Alembic migrations (blocking: call it from a thread inside an event loop)."""
+    from advanced_alchemy.alembic.commands import AlembicCommands
+
+    AlembicCommands(create_sqlalchemy_config(settings, pooled=False)).upgrade(revision)
+
+
+async def upgrade_database_async(settings: Settings) -> None:
+    # Alembic's async env.py calls asyncio.run(), so it needs a thread of its own.
+    await asyncio.to_thread(upgrade_database, settings)
+
+
+async def ping_database(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

@@ -1,0 +1,36 @@
+"""Dependencies shared by every domain: settings and the Redis client from app state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+
+
+def provide_settings(state: State) -> Settings:
+    return state.settings
+
+
+def provide_redis(state: State) -> Redis:
+    return state.redis
+
+
+SettingsDep = NamedDependency[Settings]
+RedisDep = NamedDependency[Redis]
+DbSessionDep = NamedDependency[AsyncSession]
+
+shared_dependencies = {
+    "settings": Provide(provide_settings, sync_to_thread=False),
+    "redis": Provide(provide_redis, sync_to_thread=False),
+}
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The caller's address; uvicorn's --proxy-headers puts the forwarded one here."""
+    return request.client.host if request.client else "unknown"

@@ -1,0 +1,241 @@
+"""One error shape for the whole application: RFC 9457 problem details.
+
+Domains raise :class:`AppError` subclasses; Litestar's own HTTP exceptions (validation,
+routing, auth) and unexpected exceptions are mapped here too. Requests for pages (HTML)
+get the same information rendered as a page.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+import structlog
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.response import Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+logger = structlog.get_logger("app.errors")
+PROBLEM_JSON = "application/problem+json"
+
+
+class AppError(Exception):
+    """A failure the client can act on; carries its HTTP status and a readable detail."""
+
+    status_code = 400
+    title = "Bad request"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    title = "Not found"
+
+
+class ConflictError(AppError):
+    status_code = 409
+    title = "Conflict"
+
+
+class ForbiddenError(AppError):
+    status_code = 403
+    title = "Forbidden"
+
+
+class UnauthorizedError(AppError):
+    status_code = 401
+    title = "Unauthorized"
+
+
+class InvalidInputError(AppError):
+    status_code = 422
+    title = "Unprocessable content"
+
+
+class PayloadTooLargeError(AppError):
+    status_code = 413
+    title = "Payload too large"
+
+
+class UnsupportedMediaTypeError(AppError):
+    status_code = 415
+    title = "Unsupported media type"
+
+
+class TooManyRequestsError(AppError):
+    status_code = 429
+    title = "Too many requests"
+
+
+class UpstreamError(AppError):
+    status_code = 502
+    title = "Bad gateway"
+
+
+class UpstreamTimeoutError(AppError):
+    status_code = 504
+    title = "Gateway timeout"
+
+
+class ServiceUnavailableError(AppError):
+    status_code = 503
+    title = "Service unavailable"
+
+
+def _wants_page(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/docs", "/health", "/metrics", "/socket.io", "/record")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+def problem_response(
+    request: Request[Any, Any, Any],
+    status_code: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    title = title or HTTPStatus(status_code).phrase
+    if _wants_page(request):
+        return Template(
+            template_name="error.html",
+            context={
+                "status_code": status_code,
+                "title": title,
+                "detail": detail,
+                "errors": errors,
+            },
+            status_code=status_code,
+            headers=headers,
+            media_type=MediaType.HTML,
+        )
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+        "instance": request.url.path,
+    }
+    if errors:
+        body["errors"] = errors
+    return Response(body, status_code=status_code, headers=headers, media_type=PROBLEM_JSON)
+
+
+def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
+    extra = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
+    return [
+        {"field": item.get("key"), "source": item.get("source"), "message": item.get("message")}
+        if isinstance(item, dict)
+        else {"message": str(item)}
+        for item in extra
+    ]
+
+
+def handle_app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
+    return problem_response(
+        request,
+        exc.status_code,
+        exc.detail,
+        title=exc.title,
+        errors=exc.errors,
+        headers=exc.headers,
+    )
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    if isinstance(exc, ValidationException):
+        errors = _validation_errors(exc)
+        # Litestar reports unparsable bodies as 400 and invalid fields as 400 too; a body
+        # that parsed but broke a constraint is 422 for our clients.
+        status = 422 if errors and any(e.get("field") for e in errors) else 400
+        detail = "; ".join(
+            f"{e['field']}: {e['message']}" if e.get("field") else str(e.get("message"))
+            for e in errors
+        ) or str(exc.detail)
+        return problem_response(request, status, detail, title="Invalid request", errors=errors)
+    if exc.status_code >= 500:
+        logger.error("http_exception", status=exc.status_code, detail=exc.detail)
+    return problem_response(request, exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A dependency (database, Redis) is down or unreachable, rather than a bug of ours."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(
+        exc,
+        RedisConnectionError
+        | RedisTimeoutError
+        | OperationalError
+        | InterfaceError
+        | PoolTimeoutError
+        | ConnectionError
+        | TimeoutError,
+    )
+
+
+def _is_unstorable_value(exc: BaseException) -> bool:
+    """The database refused a value (a NUL character, a number out of range): bad input
+    that slipped past the schema, so a 422 rather than a 500."""
+    from asyncpg.exceptions import DataError as PostgresDataError
+    from sqlalchemy.exc import DataError
+
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, DataError | PostgresDataError):
+            return True
+        seen = getattr(seen, "orig", None) or seen.__cause__
+    return False
+
+
+def handle_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    if _is_unstorable_value(exc):
+        logger.info("unstorable_value", exc_type=type(exc).__name__)
+        return problem_response(
+            request,
+            422,
+            "A value cannot be stored: text must not contain NUL characters and numbers "
+            "must fit their documented range.",
+            title="Unprocessable content",
+        )
+    if _is_outage(exc):
+        logger.warning("dependency_unavailable", exc_type=type(exc).__name__, error=str(exc))
+        return problem_response(
+            request,
+            503,
+            "A backing service (database or Redis) is unavailable; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+    logger.exception("unhandled_exception", exc_type=type(exc).__name__)
+    return problem_response(
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "An unexpected error occurred; it has been logged with this request's id.",
+    )
+
+
+exception_handlers: dict[Any, Any] = {
+    AppError: handle_app_error,
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected_error,
+}

@@ -1,0 +1,47 @@
+"""The seam between the messenger and whatever tells offline users about new messages.
+
+The messenger calls :meth:`MessageNotifier.notify_new_message` once per recipient who is
+offline, not the sender and has not muted the chat; the Telegram domain provides the real
+implementation (debounced, through the worker). :class:`LoggingNotifier` only logs.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+from uuid import UUID
+
+import structlog
+
+logger = structlog.get_logger("app.notifications")
+
+
+class MessageNotifier(Protocol):
+    async def notify_new_message(
+        self,
+        *,
+        recipient_id: UUID,
+        chat_id: UUID,
+        chat_title: str,
+        sender_name: str,
+        text_preview: str,
+    ) -> None: ...
+
+
+class LoggingNotifier:
+    async def notify_new_message(
+        self,
+        *,
+        recipient_id: UUID,
+        chat_id: UUID,
+        chat_title: str,
+        sender_name: str,
+        text_preview: str,
+    ) -> None:
+        logger.info(
+            "offline_notification",
+            recipient_id=str(recipient_id),
+            chat_id=str(chat_id),
+            chat_title=chat_title,
+            sender=sender_name,
+            preview=text_preview,
+        )

@@ -1,0 +1,199 @@
+"""Socket.IO plumbing: the server, its Redis fan-out, token authentication and presence.
+
+Domains register their event handlers on :attr:`Realtime.sio` and send through
+:meth:`Realtime.emit_to_users`. Every connection joins one room per user (``user:<id>``)
+rather than one room per chat: whoever is a member at the moment of an event receives it,
+on any replica, so membership changes need no cross-replica room bookkeeping and a removed
+member stops receiving at once.
+
+Presence: each live connection is a member of the user's sorted set in Redis, scored with
+the time it expires. Replicas refresh the scores of their connections on a heartbeat; when
+a replica dies its entries expire, so its users go offline without anyone cleaning up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from typing import Any
+from urllib.parse import urlparse
+from uuid import UUID
+
+import socketio
+import structlog
+from litestar import Litestar
+from litestar.types import ASGIApp
+from redis.asyncio import Redis
+
+from app.config import Settings
+from app.lib.auth import decode_access_token
+from app.lib.errors import UnauthorizedError
+from app.lib.ids import new_uuid7
+
+logger = structlog.get_logger("app.realtime")
+
+PresenceListener = Callable[[UUID, bool], Awaitable[None]]
+
+
+def user_room(user_id: UUID) -> str:
+    return f"user:{user_id}"
+
+
+def redis_channel(redis_url: str) -> str:
+    """Pub/sub ignores Redis database numbers, so include it: deployments that share one
+    Redis server on different databases must not hear each other's events."""
+    database = urlparse(redis_url).path.strip("/") or "0"
+    return f"quintet:socketio:{database}"
+
+
+class Presence:
+    """Who is online, across replicas (see the module docstring)."""
+
+    def __init__(self, redis: Redis, replica_id: str, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.replica_id = replica_id
+        self.ttl_seconds = ttl_seconds
+
+    @staticmethod
+    def _key(user_id: UUID) -> str:
+        return f"presence:{user_id}"
+
+    def _member(self, sid: str) -> str:
+        return f"{self.replica_id}:{sid}"
+
+    async def _live_count(self, user_id: UUID) -> int:
+        return int(await self.redis.zcount(self._key(user_id), time.time(), "+inf"))
+
+    async def connected(self, user_id: UUID, sid: str) -> bool:
+        """Record a connection; True when this made the user come online."""
+        was_online = await self._live_count(user_id) > 0
+        await self.refresh({sid: user_id})
+        return not was_online
+
+    async def disconnected(self, user_id: UUID, sid: str) -> bool:
+        """Forget a connection; True when the user has no live connection left."""
+        await self.redis.zrem(self._key(user_id), self._member(sid))
+        return await self._live_count(user_id) == 0
+
+    async def refresh(self, connections: dict[str, UUID]) -> None:
+        if not connections:
+            return
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for sid, user_id in connections.items():
+                key = self._key(user_id)
+                pipe.zadd(key, {self._member(sid): now + self.ttl_seconds})
+                pipe.zremrangebyscore(key, "-inf", now)
+                pipe.expire(key, self.ttl_seconds * 2)
+            await pipe.execute()
+
+    async def online(self, user_ids: Iterable[UUID]) -> set[UUID]:
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return set()
+        now = time.time()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for user_id in ids:
+                pipe.zcount(self._key(user_id), now, "+inf")
+            counts = await pipe.execute()
+        return {user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0}
+
+
+class Realtime:
+    """The Socket.IO server of this process and what the domains need from it."""
+
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        manager: socketio.AsyncManager | None = None
+        if settings.redis_url:
+            manager = socketio.AsyncRedisManager(
+                settings.redis_url, channel=redis_channel(settings.redis_url)
+            )
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            client_manager=manager,
+            # Same-origin browsers only; non-browser clients send no Origin.
+            cors_allowed_origins=settings.socketio_cors_origins or None,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.replica_id = new_uuid7().hex
+        self.presence = Presence(redis, self.replica_id, settings.presence_ttl_seconds)
+        self.local_connections: dict[str, UUID] = {}
+        self.presence_listeners: list[PresenceListener] = []
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+
+    def asgi_app(self, other: ASGIApp) -> ASGIApp:
+        """Socket.IO at /socket.io/, everything else to ``other`` (lifespan included)."""
+        return socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
+
+    async def user_of(self, sid: str) -> UUID | None:
+        return self.local_connections.get(sid)
+
+    async def emit_to_users(
+        self,
+        event: str,
+        data: Any,
+        user_ids: Iterable[UUID],
+        *,
+        skip_sid: str | None = None,
+    ) -> None:
+        rooms = [user_room(user_id) for user_id in dict.fromkeys(user_ids)]
+        if rooms:
+            await self.sio.emit(event, data, to=rooms, skip_sid=skip_sid)
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(token, str) or not token:
+            raise socketio.exceptions.ConnectionRefusedError("authentication required")
+        try:
+            user_id = decode_access_token(self.settings.secret_key, token)
+        except UnauthorizedError as exc:
+            raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
+        self.local_connections[sid] = user_id
+        await self.sio.enter_room(sid, user_room(user_id))
+        if await self.presence.connected(user_id, sid):
+            await self._announce(user_id, online=True)
+        logger.info("socket_connected", sid=sid, user_id=str(user_id))
+
+    async def _on_disconnect(self, sid: str, *_: Any) -> None:
+        user_id = self.local_connections.pop(sid, None)
+        if user_id is None:
+            return
+        if await self.presence.disconnected(user_id, sid):
+            await self._announce(user_id, online=False)
+        logger.info("socket_disconnected", sid=sid, user_id=str(user_id))
+
+    async def _announce(self, user_id: UUID, *, online: bool) -> None:
+        for listener in self.presence_listeners:
+            try:
+                await listener(user_id, online)
+            except Exception:
+                logger.exception("presence_listener_failed", user_id=str(user_id))
+
+    async def _heartbeat(self) -> None:
+        interval = max(self.settings.presence_ttl_seconds / 3, 0.5)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.presence.refresh(dict(self.local_connections))
+            except Exception:
+                logger.warning("presence_heartbeat_failed", exc_info=True)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._heartbeat(), name="presence-heartbeat")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            # A clean shutdown takes its users offline now rather than when the TTL runs out.
+            for sid, user_id in list(self.local_connections.items()):
+                with contextlib.suppress(Exception):
+                    await self.presence.disconnected(user_id, sid)
+            self.local_connections.clear()
