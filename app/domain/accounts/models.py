@@ -1,0 +1,65 @@
+"""Accounts: users identified by phone number, and their refresh tokens."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+AVATAR_SIZES = (400, 100, 50)
+
+
+class User(UUIDv7AuditBase):
+    """A messenger user. ``username`` is stored lower-cased, which makes it unique
+    regardless of case with a plain unique index on every database."""
+
+    __tablename__ = "user_account"
+
+    phone: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
+    name: Mapped[str] = mapped_column(String(64), nullable=False)
+    bio: Mapped[str] = mapped_column(Text, nullable=False, default="")
+    username: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    password_hash: Mapped[str] = mapped_column(String(255), nullable=False)
+    avatar_original_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
+    )
+    avatar_400_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
+    )
+    avatar_100_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
+    )
+    avatar_50_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
+    )
+
+    def avatar_blob_id(self, size: str) -> UUID | None:
+        return {
+            "original": self.avatar_original_id,
+            "400": self.avatar_400_id,
+            "100": self.avatar_100_id,
+            "50": self.avatar_50_id,
+        }.get(size)
+
+
+class RefreshToken(UUIDv7Base):
+    """One refresh token, stored as its SHA-256 only. Tokens rotated from one login share a
+    ``family_id``: presenting a token that was already used revokes the whole family, which
+    cuts off whoever stole a token, whichever of the two uses it first."""
+
+    __tablename__ = "refresh_token"
+    __table_args__ = (Index("ix_refresh_token_family_id", "family_id"),)
+
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    family_id: Mapped[UUID] = mapped_column(nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)

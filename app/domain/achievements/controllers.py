@@ -1,0 +1,281 @@
+"""The achievements API under /api/v1: thin handlers over the services (seed 002)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, MediaType, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, Parameter
+
+from app.config import Settings
+from app.domain.achievements.models import Achievement, Player
+from app.domain.achievements.schemas import (
+    STATS_DESCRIPTION,
+    AchievementCreate,
+    AchievementPage,
+    AchievementRead,
+    AchievementStats,
+    AwardCreate,
+    AwardRead,
+    Language,
+    PlayerAwardPage,
+    PlayerCreate,
+    PlayerPage,
+    PlayerRead,
+    ProblemDetails,
+)
+from app.domain.achievements.services import (
+    AchievementService,
+    AchievementStatsService,
+    PlayerAward,
+    PlayerService,
+)
+from app.lib.dependencies import DbSessionDep, RedisDep
+from app.lib.errors import PROBLEM_JSON, UnauthorizedError
+
+MAX_PAGE_SIZE = 100
+Limit = Annotated[
+    int, Parameter(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}")
+]
+Offset = Annotated[int, Parameter(ge=0, description="Items to skip")]
+PlayersDep = NamedDependency[PlayerService]
+AchievementsDep = NamedDependency[AchievementService]
+StatsDep = NamedDependency[AchievementStatsService]
+ADMIN_ONLY: list[dict[str, list[str]]] = [{"AdminApiKey": []}]
+
+
+def _problem(description: str) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ProblemDetails,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
+
+
+UNAUTHORIZED = {401: _problem("The X-API-Key header is missing or wrong")}
+NOT_FOUND = {404: _problem("No such player or achievement")}
+INVALID = {422: _problem("A field breaks a constraint")}
+
+
+def require_admin_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Writes need ADMIN_API_KEY in X-API-Key (compared in constant time)."""
+    settings: Settings = connection.app.state.settings
+    supplied = connection.headers.get("x-api-key", "")
+    if not hmac.compare_digest(supplied.encode(), settings.admin_api_key.encode()):
+        raise UnauthorizedError(
+            "This write needs the admin API key in the X-API-Key header.",
+            headers={"WWW-Authenticate": 'ApiKey realm="achievements", header="X-API-Key"'},
+        )
+
+
+def provide_player_service(db_session: DbSessionDep) -> PlayerService:
+    return PlayerService(db_session)
+
+
+def provide_achievement_service(db_session: DbSessionDep) -> AchievementService:
+    return AchievementService(db_session)
+
+
+def provide_stats_service(db_session: DbSessionDep, redis: RedisDep) -> AchievementStatsService:
+    return AchievementStatsService(db_session, redis)
+
+
+def player_read(player: Player) -> PlayerRead:
+    return PlayerRead(
+        id=player.id,
+        name=player.name,
+        language=player.language,  # type: ignore[arg-type]
+        created_at=player.created_at,
+    )
+
+
+def achievement_read(achievement: Achievement, language: str) -> AchievementRead:
+    text = achievement.text_in(language)
+    return AchievementRead(
+        id=achievement.id,
+        points=achievement.points,
+        language=text.language,  # type: ignore[arg-type]
+        name=text.name,
+        description=text.description,
+        created_at=achievement.created_at,
+    )
+
+
+def award_read(award: PlayerAward, language: str) -> AwardRead:
+    text = award.achievement.text_in(language)
+    return AwardRead(
+        achievement_id=award.achievement.id,
+        points=award.achievement.points,
+        language=text.language,  # type: ignore[arg-type]
+        name=text.name,
+        description=text.description,
+        awarded_at=award.awarded_at,
+    )
+
+
+_DEPENDENCIES = {
+    "players": Provide(provide_player_service, sync_to_thread=False),
+    "achievements": Provide(provide_achievement_service, sync_to_thread=False),
+    "stats": Provide(provide_stats_service, sync_to_thread=False),
+}
+
+
+class PlayerController(Controller):
+    path = "/api/v1/players"
+    tags = ["achievements"]
+    dependencies = _DEPENDENCIES
+
+    @post(
+        "/",
+        summary="Register a player",
+        description="The name is unique ignoring letter case (409 otherwise); "
+        "language is `ru` or `en`.",
+        guards=[require_admin_key],
+        security=ADMIN_ONLY,
+        responses={**UNAUTHORIZED, **INVALID, 409: _problem("The name is taken")},
+    )
+    async def create_player(self, players: PlayersDep, data: PlayerCreate) -> PlayerRead:
+        return player_read(await players.create_player(data.name, data.language))
+
+    @get(
+        "/",
+        summary="List players, or find one by name",
+        description="`name` matches exactly, ignoring letter case (0 or 1 item). "
+        "Players are listed in registration order.",
+    )
+    async def list_players(
+        self,
+        players: PlayersDep,
+        name: Annotated[str | None, Parameter(max_length=64)] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> PlayerPage:
+        items, total = await players.list_players(name=name, limit=limit, offset=offset)
+        return PlayerPage(
+            items=[player_read(p) for p in items], total=total, limit=limit, offset=offset
+        )
+
+    @get("/{player_id:uuid}", summary="A player", responses=NOT_FOUND)
+    async def get_player(self, players: PlayersDep, player_id: FromPath[UUID]) -> PlayerRead:
+        return player_read(await players.get_player(player_id))
+
+    @post(
+        "/{player_id:uuid}/achievements",
+        summary="Award an achievement to a player",
+        description="`awarded_at` (ISO 8601 with a zone) defaults to now; a past time is "
+        "accepted (imports), a future one is refused with 422. A player holds each "
+        "achievement at most once (409). The answer is in the player's language.",
+        guards=[require_admin_key],
+        security=ADMIN_ONLY,
+        responses={
+            **UNAUTHORIZED,
+            **NOT_FOUND,
+            **INVALID,
+            409: _problem("The player already holds it"),
+        },
+    )
+    async def award_achievement(
+        self,
+        players: PlayersDep,
+        achievements: AchievementsDep,
+        player_id: FromPath[UUID],
+        data: AwardCreate,
+    ) -> AwardRead:
+        player = await players.get_player(player_id)
+        award = await achievements.award_achievement(player, data.achievement_id, data.awarded_at)
+        return award_read(award, player.language)
+
+    @get(
+        "/{player_id:uuid}/achievements",
+        summary="A player's achievements, in the player's language",
+        description="Newest award first. Each text is in the player's language, or in the "
+        "other one when the achievement has no translation (`language` says which).",
+        responses=NOT_FOUND,
+    )
+    async def list_player_achievements(
+        self,
+        players: PlayersDep,
+        achievements: AchievementsDep,
+        player_id: FromPath[UUID],
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> PlayerAwardPage:
+        player = await players.get_player(player_id)
+        awards, total, points = await achievements.player_awards(player, limit=limit, offset=offset)
+        return PlayerAwardPage(
+            player=player_read(player),
+            language=player.language,  # type: ignore[arg-type]
+            items=[award_read(a, player.language) for a in awards],
+            total=total,
+            total_points=points,
+            limit=limit,
+            offset=offset,
+        )
+
+
+class AchievementController(Controller):
+    path = "/api/v1/achievements"
+    tags = ["achievements"]
+    dependencies = _DEPENDENCIES
+
+    @post(
+        "/",
+        summary="Add an achievement to the catalogue",
+        description="`points` is a positive integer; `translations` holds `ru`, `en` or both "
+        "(`name`, `description`). A missing language falls back to the other one.",
+        guards=[require_admin_key],
+        security=ADMIN_ONLY,
+        responses={**UNAUTHORIZED, **INVALID},
+    )
+    async def create_achievement(
+        self, achievements: AchievementsDep, data: AchievementCreate
+    ) -> AchievementRead:
+        achievement = await achievements.create_achievement(data.points, data.translations)
+        language = "en" if data.translations.en is not None else "ru"
+        return achievement_read(achievement, language)
+
+    @get(
+        "/",
+        summary="The catalogue in one language",
+        description="`lang` is `ru` or `en` (default `en`); an achievement without that "
+        "translation is shown in the other one (`language` says which).",
+        responses=INVALID,
+    )
+    async def list_achievements(
+        self,
+        achievements: AchievementsDep,
+        lang: Language = "en",
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> AchievementPage:
+        items, total = await achievements.list_achievements(limit=limit, offset=offset)
+        return AchievementPage(
+            items=[achievement_read(a, lang) for a in items],
+            total=total,
+            limit=limit,
+            offset=offset,
+            language=lang,
+        )
+
+    @get("/stats", summary="Statistics of the whole system", description=STATS_DESCRIPTION)
+    async def get_stats(self, stats: StatsDep) -> Response[AchievementStats]:
+        # The body is the cached JSON itself; the annotation documents its schema.
+        body: Any = await stats.current_stats_json()
+        return Response(content=body, media_type=MediaType.JSON)
+
+    @get(
+        "/{achievement_id:uuid}",
+        summary="One achievement",
+        responses={**NOT_FOUND, **INVALID},
+    )
+    async def get_achievement(
+        self, achievements: AchievementsDep, achievement_id: FromPath[UUID], lang: Language = "en"
+    ) -> AchievementRead:
+        return achievement_read(await achievements.get_achievement(achievement_id), lang)

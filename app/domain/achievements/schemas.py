@@ -1,0 +1,168 @@
+"""Request and response bodies of the achievements API (msgspec: validation and OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import Meta
+
+Language = Literal["ru", "en"]
+PlayerName = Annotated[
+    str, Meta(min_length=1, max_length=64, pattern=r"\S", description="Unique, case-insensitive")
+]
+Points = Annotated[int, Meta(gt=0, le=1_000_000, description="A positive integer")]
+AwareDateTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a zone")]
+
+
+class PlayerCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: PlayerName
+    language: Language
+
+
+class PlayerRead(msgspec.Struct):
+    id: UUID
+    name: str
+    language: Language
+    created_at: datetime
+
+
+class PlayerPage(msgspec.Struct):
+    items: list[PlayerRead]
+    total: int
+    limit: int
+    offset: int
+
+
+class TranslationIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=120, pattern=r"\S")]
+    description: Annotated[str, Meta(max_length=2000)] = ""
+
+
+class Translations(msgspec.Struct, forbid_unknown_fields=True):
+    ru: TranslationIn | None = None
+    en: TranslationIn | None = None
+
+
+class AchievementCreate(msgspec.Struct, forbid_unknown_fields=True):
+    points: Points
+    translations: Annotated[
+        Translations, Meta(description="At least one of ru, en; the other falls back to it.")
+    ]
+
+
+class AchievementRead(msgspec.Struct):
+    id: UUID
+    points: int
+    language: Language
+    name: str
+    description: str
+    created_at: datetime
+
+
+class AchievementPage(msgspec.Struct):
+    items: list[AchievementRead]
+    total: int
+    limit: int
+    offset: int
+    language: Language
+
+
+class AwardCreate(msgspec.Struct, forbid_unknown_fields=True):
+    achievement_id: UUID
+    awarded_at: AwareDateTime | None = None
+
+
+class AwardRead(msgspec.Struct):
+    achievement_id: UUID
+    points: int
+    language: Language
+    name: str
+    description: str
+    awarded_at: datetime
+
+
+class PlayerAwardPage(msgspec.Struct):
+    player: PlayerRead
+    language: Language
+    items: list[AwardRead]
+    total: int
+    total_points: int
+    limit: int
+    offset: int
+
+
+class StatsPlayer(msgspec.Struct):
+    id: UUID
+    name: str
+    language: Language
+
+
+class MostAchievements(msgspec.Struct):
+    count: int
+    players: list[StatsPlayer]
+
+
+class MostPoints(msgspec.Struct):
+    points: int
+    players: list[StatsPlayer]
+
+
+class PointsGap(msgspec.Struct):
+    difference: int
+    players: list[StatsPlayer]
+
+
+class Streak(msgspec.Struct):
+    player: StatsPlayer
+    longest_streak_days: int
+
+
+class AchievementStats(msgspec.Struct):
+    most_achievements: MostAchievements
+    most_points: MostPoints
+    max_points_gap: PointsGap | None
+    min_points_gap: PointsGap | None
+    seven_day_streaks: list[Streak]
+
+
+class ProblemDetails(msgspec.Struct):
+    """RFC 9457 problem details, the one error shape of the API."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, str | None]] | None = None
+
+
+STATS_DESCRIPTION = """
+Every figure is computed by the database from all players and awards at the time of the
+request (a cache keyed by a version that every write changes makes repeated reads cheap
+without ever serving an older answer).
+
+A player's **achievement count** is the number of achievements awarded to them and their
+**points** the sum of those achievements' points. Players without awards take part with
+0 achievements and 0 points. A player is shown as `{id, name, language}`.
+
+* `most_achievements`: `count` is the largest achievement count; `players` are all players
+  with that count (ordered by id, i.e. registration order). When nobody has an award,
+  `count` is 0 and `players` is empty.
+* `most_points`: the same for points.
+* `max_points_gap`: the largest difference in points between two different players
+  (an unordered pair). `players` is `[a, b]`: `a` has the most points, `b` the fewest
+  among the others; `difference` = points(a) - points(b) ≥ 0. Ties are broken by the
+  smaller id (the earlier registered player). `null` with fewer than two players.
+* `min_points_gap`: the smallest difference in points between two different players.
+  Players are sorted by (points, id); the smallest difference is always found between
+  neighbours in that order, and the first such neighbour pair is reported, as `[a, b]`
+  with points(a) ≤ points(b) and `difference` = points(b) - points(a). Two players with
+  equal points give 0. `null` with fewer than two players.
+* `seven_day_streaks`: every player who was awarded on at least 7 consecutive calendar
+  days (UTC dates of `awarded_at`; several awards on one day count as that one day), with
+  `longest_streak_days`, the length of their longest such run. Ordered by the longest run
+  (longest first), then id.
+"""

@@ -1,0 +1,249 @@
+"""The messenger API: /api/v1/chats, /api/v1/messages and /api/v1/attachments."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, Parameter
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
+from app.domain.accounts.models import User
+from app.domain.messenger.events import MessengerEvents
+from app.domain.messenger.schemas import (
+    ChatOut,
+    ChatUpdate,
+    LikeOut,
+    MessageEdit,
+    MessageOut,
+    MessagePage,
+    NewChat,
+    NewDirectChat,
+    NewMembers,
+    NewMessage,
+    ReadMarker,
+    ReadOut,
+)
+from app.domain.messenger.services import MessengerService
+from app.lib.dependencies import DbSessionDep, SettingsDep
+from app.lib.errors import InvalidInputError
+from app.lib.storage import blob_response
+
+MessengerDep = NamedDependency[MessengerService]
+UserRequest = Request[User, str, Any]
+ChatId = FromPath[UUID]
+
+
+def provide_messenger(
+    request: Request[Any, Any, Any], db_session: DbSessionDep, settings: SettingsDep
+) -> MessengerService:
+    return MessengerService(db_session, settings, MessengerEvents(request.app.state))
+
+
+class _MessengerController(Controller):
+    middleware = [bearer_auth]
+    security = BEARER_SECURITY
+    dependencies = {"messenger": Provide(provide_messenger, sync_to_thread=False)}
+
+
+class ChatController(_MessengerController):
+    path = "/api/v1/chats"
+    tags = ["messenger: chats"]
+
+    @get("/", summary="My chats")
+    async def list_chats(self, request: UserRequest, messenger: MessengerDep) -> list[ChatOut]:
+        """Pinned chats first (most recently pinned first), then the others by last
+        activity; each with its last message, my unread count and its members."""
+        return await messenger.list_chats(request.user.id)
+
+    @post("/", summary="Start a direct chat or create a group", status_code=HTTP_201_CREATED)
+    async def create_chat(
+        self, request: UserRequest, data: JSONBody[NewChat], messenger: MessengerDep
+    ) -> Response[ChatOut]:
+        """``{"type": "direct", "member_id": ...}`` is idempotent: it answers the existing
+        chat of the pair (200) or creates it (201). ``{"type": "group", "title": ...,
+        "member_ids": [...]}`` creates a group owned by the caller."""
+        if isinstance(data, NewDirectChat):
+            chat, created = await messenger.create_direct_chat(request.user, data.member_id)
+            return Response(chat, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+        group = await messenger.create_group_chat(request.user, data.title, data.member_ids)
+        return Response(group, status_code=HTTP_201_CREATED)
+
+    @get("/{chat_id:uuid}", summary="One chat")
+    async def get_chat(
+        self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
+    ) -> ChatOut:
+        return await messenger.chat_view(chat_id, request.user.id)
+
+    @patch("/{chat_id:uuid}", summary="Rename a group (owner only)")
+    async def update_chat(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        data: JSONBody[ChatUpdate],
+        messenger: MessengerDep,
+    ) -> ChatOut:
+        return await messenger.rename_chat(request.user, chat_id, data.title)
+
+    @post(
+        "/{chat_id:uuid}/members",
+        summary="Add members to a group (owner only)",
+        status_code=HTTP_200_OK,
+    )
+    async def add_members(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        data: JSONBody[NewMembers],
+        messenger: MessengerDep,
+    ) -> ChatOut:
+        return await messenger.add_members(request.user, chat_id, data.user_ids)
+
+    @delete(
+        "/{chat_id:uuid}/members/{user_id:uuid}",
+        summary="Remove a member (owner) or leave (yourself)",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def remove_member(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        user_id: FromPath[UUID],
+        messenger: MessengerDep,
+    ) -> None:
+        await messenger.remove_member(request.user, chat_id, user_id)
+
+    @put("/{chat_id:uuid}/pin", summary="Pin a chat (for me)")
+    async def pin(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
+        return await messenger.set_pinned(request.user, chat_id, True)
+
+    @delete("/{chat_id:uuid}/pin", summary="Unpin a chat", status_code=HTTP_200_OK)
+    async def unpin(
+        self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
+    ) -> ChatOut:
+        return await messenger.set_pinned(request.user, chat_id, False)
+
+    @put("/{chat_id:uuid}/mute", summary="Mute a chat's notifications (for me)")
+    async def mute(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
+        return await messenger.set_muted(request.user, chat_id, True)
+
+    @delete("/{chat_id:uuid}/mute", summary="Unmute a chat", status_code=HTTP_200_OK)
+    async def unmute(
+        self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
+    ) -> ChatOut:
+        return await messenger.set_muted(request.user, chat_id, False)
+
+    @get("/{chat_id:uuid}/messages", summary="Message history (cursor pages)")
+    async def history(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        messenger: MessengerDep,
+        before: Annotated[UUID | None, Parameter(description="a message id: older than it")] = None,
+        after: Annotated[
+            UUID | None, Parameter(description="a message id: newer than it, oldest first")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
+    ) -> MessagePage:
+        """Newest first; pass ``next_cursor`` as ``before`` for the previous page. With
+        ``after`` (catching up after a reconnect) the order is oldest first."""
+        if before is not None and after is not None:
+            raise InvalidInputError("Pass either before or after, not both.")
+        return await messenger.history(
+            request.user, chat_id, before=before, after=after, limit=limit
+        )
+
+    @post("/{chat_id:uuid}/messages", summary="Send a message", status_code=HTTP_201_CREATED)
+    async def send_message(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        data: JSONBody[NewMessage],
+        messenger: MessengerDep,
+    ) -> MessageOut:
+        """Types: ``text`` (text), ``image`` (attachment: base64 or data URL of a JPEG, PNG
+        or WebP; a 320 px preview is made) and ``file`` (attachment with name and content
+        type). Members receive it over Socket.IO as ``message:new`` once it is stored."""
+        return await messenger.send_message(request.user, chat_id, data)
+
+    @post("/{chat_id:uuid}/read", summary="Mark messages as read", status_code=HTTP_200_OK)
+    async def mark_read(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        messenger: MessengerDep,
+        data: JSONBody[ReadMarker | None] = None,
+    ) -> ReadOut:
+        return await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+
+
+class MessageController(_MessengerController):
+    path = "/api/v1/messages"
+    tags = ["messenger: messages"]
+
+    @patch("/{message_id:uuid}", summary="Edit my message")
+    async def edit(
+        self,
+        request: UserRequest,
+        message_id: FromPath[UUID],
+        data: JSONBody[MessageEdit],
+        messenger: MessengerDep,
+    ) -> MessageOut:
+        """404 outside your chats, 403 when you are not the author, 409 once deleted."""
+        return await messenger.edit_message(request.user, message_id, data.text)
+
+    @delete("/{message_id:uuid}", summary="Delete my message", status_code=HTTP_204_NO_CONTENT)
+    async def remove(
+        self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
+    ) -> None:
+        """Leaves a tombstone (``deleted: true``, no text or attachment) in history."""
+        await messenger.delete_message(request.user, message_id)
+
+    @put("/{message_id:uuid}/like", summary="Like a message")
+    async def like(
+        self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
+    ) -> LikeOut:
+        return await messenger.set_like(request.user, message_id, True)
+
+    @delete("/{message_id:uuid}/like", summary="Take a like back", status_code=HTTP_200_OK)
+    async def unlike(
+        self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
+    ) -> LikeOut:
+        return await messenger.set_like(request.user, message_id, False)
+
+
+class AttachmentController(_MessengerController):
+    path = "/api/v1/attachments"
+    tags = ["messenger: messages"]
+
+    @get(
+        "/{attachment_id:uuid}",
+        summary="A message's image or file",
+        media_type="application/octet-stream",
+    )
+    async def original(
+        self, request: UserRequest, attachment_id: FromPath[UUID], messenger: MessengerDep
+    ) -> Response[bytes]:
+        """Members only (404 otherwise). Files are sent as downloads."""
+        attachment, blob, data = await messenger.attachment_blob(
+            request.user, attachment_id, preview=False
+        )
+        return blob_response(
+            request,
+            blob,
+            data,
+            cache_control="private, max-age=31536000, immutable",
+            download_name=attachment.name if attachment.kind == "file" else None,
+        )
+
+    @get("/{attachment_id:uuid}/preview", summary="An image's preview", media_type="image/webp")
+    async def preview(
+        self, request: UserRequest, attachment_id: FromPath[UUID], messenger: MessengerDep
+    ) -> Response[bytes]:
+        _, blob, data = await messenger.attachment_blob(request.user, attachment_id, preview=True)
+        return blob_response(
+            request, blob, data, cache_control="private, max-age=31536000, immutable"
+        )

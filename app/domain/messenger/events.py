@@ -1,0 +1,86 @@
+"""What the messenger tells connected clients (Socket.IO) and offline users (the notifier).
+
+Services call these only after their transaction is committed, so a client never hears
+of a message that could still be rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import structlog
+from litestar.datastructures import State
+
+from app.lib.notifications import MessageNotifier
+from app.lib.realtime import Realtime
+
+logger = structlog.get_logger("app.messenger.events")
+
+PREVIEW_LENGTH = 120
+
+
+def to_json(value: Any) -> Any:
+    """msgspec Structs as plain JSON-ready data (UUIDs and datetimes as strings)."""
+    return msgspec.to_builtins(value)
+
+
+class MessengerEvents:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    @property
+    def realtime(self) -> Realtime:
+        return self.state.realtime
+
+    @property
+    def notifier(self) -> MessageNotifier:
+        return self.state.notifier
+
+    async def emit(
+        self, event: str, payload: Any, user_ids: Iterable[UUID], *, skip_sid: str | None = None
+    ) -> None:
+        try:
+            await self.realtime.emit_to_users(event, to_json(payload), user_ids, skip_sid=skip_sid)
+        except Exception:
+            # The write is committed; a fan-out hiccup must not turn it into an error.
+            logger.exception("emit_failed", socket_event=event)
+
+    async def online(self, user_ids: Iterable[UUID]) -> set[UUID]:
+        return await self.realtime.presence.online(user_ids)
+
+    async def notify_offline(
+        self,
+        *,
+        recipients: Iterable[UUID],
+        chat_id: UUID,
+        chat_title: str,
+        sender_name: str,
+        text: str,
+    ) -> None:
+        """Tell each recipient who has no live connection (the caller has already left out
+        the sender and those who muted the chat)."""
+        candidates = list(recipients)
+        if not candidates:
+            return
+        try:
+            online = await self.online(candidates)
+        except Exception:
+            logger.exception("presence_lookup_failed")
+            return
+        preview = text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+        for recipient_id in candidates:
+            if recipient_id in online:
+                continue
+            try:
+                await self.notifier.notify_new_message(
+                    recipient_id=recipient_id,
+                    chat_id=chat_id,
+                    chat_title=chat_title,
+                    sender_name=sender_name,
+                    text_preview=preview,
+                )
+            except Exception:
+                logger.exception("notify_failed", recipient_id=str(recipient_id))

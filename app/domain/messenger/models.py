@@ -1,0 +1,123 @@
+"""Chats, their members, messages, attachments and likes.
+
+Message ids are UUIDv7, so ordering by id is ordering by time: history pages are index
+range scans on ``(chat_id, id)`` and the cursor is simply a message id.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from advanced_alchemy.base import UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.lib.ids import new_uuid7
+
+DIRECT = "direct"
+GROUP = "group"
+OWNER = "owner"
+MEMBER = "member"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Chat(UUIDv7Base):
+    __tablename__ = "chat"
+
+    type: Mapped[str] = mapped_column(String(10), nullable=False)
+    title: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    owner_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    # "<smaller user id>:<larger user id>" for direct chats: the unique index makes
+    # "one direct chat per pair" hold even when both users open it at the same moment.
+    direct_key: Mapped[str | None] = mapped_column(String(80), unique=True, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=False, default=_now
+    )
+    last_activity_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=False, default=_now
+    )
+
+
+class ChatMember(UUIDv7Base):
+    __tablename__ = "chat_member"
+    __table_args__ = (
+        Index("uq_chat_member_chat_user", "chat_id", "user_id", unique=True),
+        # The chat list starts from "my memberships".
+        Index("ix_chat_member_user_id", "user_id"),
+    )
+
+    chat_id: Mapped[UUID] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), nullable=False)
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
+    )
+    role: Mapped[str] = mapped_column(String(10), nullable=False, default=MEMBER)
+    joined_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=False, default=_now
+    )
+    pinned_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    muted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The newest message this member has read; unread = later messages by others.
+    last_read_message_id: Mapped[UUID | None] = mapped_column(nullable=True)
+
+
+class MessageAttachment(UUIDv7Base):
+    __tablename__ = "message_attachment"
+
+    kind: Mapped[str] = mapped_column(String(10), nullable=False)  # image | file
+    name: Mapped[str] = mapped_column(String(255), nullable=False)
+    content_type: Mapped[str] = mapped_column(String(100), nullable=False)
+    size: Mapped[int] = mapped_column(Integer, nullable=False)
+    width: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    blob_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
+    )
+    preview_blob_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class Message(UUIDv7Base):
+    __tablename__ = "message"
+    __table_args__ = (
+        # History pages (before/after a cursor), the last message and unread counts.
+        Index("ix_message_chat_id_id", "chat_id", "id"),
+    )
+
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_uuid7)
+    chat_id: Mapped[UUID] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), nullable=False)
+    sender_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
+    type: Mapped[str] = mapped_column(String(10), nullable=False)
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attachment_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("message_attachment.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=False, default=_now
+    )
+    edited_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+
+class MessageLike(UUIDv7Base):
+    __tablename__ = "message_like"
+    __table_args__ = (Index("uq_message_like_message_user", "message_id", "user_id", unique=True),)
+
+    message_id: Mapped[UUID] = mapped_column(
+        ForeignKey("message.id", ondelete="CASCADE"), nullable=False
+    )
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=False, default=_now
+    )

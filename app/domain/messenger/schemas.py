@@ -1,0 +1,133 @@
+"""Request and response bodies of the chats and messages API (and its Socket.IO events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from msgspec import Meta, Struct
+
+Title = Annotated[str, Meta(min_length=1, max_length=128, examples=["Weekend trip"])]
+Text = Annotated[str, Meta(min_length=1, max_length=4000, examples=["Hello!"])]
+
+
+class NewDirectChat(Struct, tag="direct", tag_field="type", forbid_unknown_fields=True):
+    member_id: UUID
+
+
+class NewGroupChat(Struct, tag="group", tag_field="type", forbid_unknown_fields=True):
+    title: Title
+    member_ids: Annotated[list[UUID], Meta(max_length=200)] = []
+
+
+NewChat = NewDirectChat | NewGroupChat
+
+
+class ChatUpdate(Struct, forbid_unknown_fields=True):
+    title: Title
+
+
+class NewMembers(Struct, forbid_unknown_fields=True):
+    user_ids: Annotated[list[UUID], Meta(min_length=1, max_length=200)]
+
+
+class AttachmentUpload(Struct, forbid_unknown_fields=True):
+    data: Annotated[
+        str, Meta(min_length=1, description="base64 or a data URL", examples=["aGVsbG8="])
+    ]
+    name: Annotated[str, Meta(min_length=1, max_length=255, examples=["notes.txt"])] | None = None
+    content_type: (
+        Annotated[
+            str, Meta(max_length=100, pattern=r"^[\w.+-]+/[\w.+-]+$", examples=["text/plain"])
+        ]
+        | None
+    ) = None
+
+
+class NewMessage(Struct, forbid_unknown_fields=True):
+    """``text`` needs ``text``; ``image`` and ``file`` need ``attachment`` (text is a caption)."""
+
+    type: Literal["text", "image", "file"] = "text"
+    text: Text | None = None
+    attachment: AttachmentUpload | None = None
+
+
+class MessageEdit(Struct, forbid_unknown_fields=True):
+    text: Text
+
+
+class ReadMarker(Struct, forbid_unknown_fields=True):
+    """Without ``message_id`` everything up to the newest message counts as read."""
+
+    message_id: UUID | None = None
+
+
+class AttachmentOut(Struct):
+    id: UUID
+    kind: str
+    name: str
+    content_type: str
+    size: int
+    width: int | None
+    height: int | None
+    url: str
+    preview_url: str | None
+
+
+class MessageOut(Struct):
+    id: UUID
+    chat_id: UUID
+    sender_id: UUID | None
+    type: str
+    text: str | None
+    attachment: AttachmentOut | None
+    likes: int
+    liked_by_me: bool
+    created_at: datetime
+    edited_at: datetime | None
+    deleted: bool
+
+
+class MessagePage(Struct):
+    """``next_cursor`` is what to pass as ``before`` (or ``after``) for the next page."""
+
+    items: list[MessageOut]
+    next_cursor: UUID | None
+
+
+class MemberOut(Struct):
+    id: UUID
+    name: str
+    username: str | None
+    role: str
+    online: bool
+    avatar_url: str | None
+
+
+class ChatOut(Struct):
+    id: UUID
+    type: str
+    title: str
+    owner_id: UUID | None
+    created_at: datetime
+    last_activity_at: datetime
+    pinned: bool
+    pinned_at: datetime | None
+    muted: bool
+    unread_count: int
+    last_message: MessageOut | None
+    members: list[MemberOut]
+
+
+class LikeOut(Struct):
+    message_id: UUID
+    chat_id: UUID
+    likes: int
+    liked_by_me: bool
+
+
+class ReadOut(Struct):
+    chat_id: UUID
+    last_read_message_id: UUID | None
+    unread_count: int

@@ -1,0 +1,1 @@
+"""Telegram: binding accounts to Telegram chats and notifying offline users through the bot."""

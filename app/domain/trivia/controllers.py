@@ -1,0 +1,103 @@
+"""Trivia API (seed 004, task 1): import questions from the upstream, list what is stored."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.openapi import ResponseSpec
+from litestar.params import JSONBody, KwargDefinition, QueryParameter
+
+from app.domain.trivia.models import TriviaQuestion
+from app.domain.trivia.schemas import (
+    ImportQuestionsRequest,
+    NoQuestion,
+    Question,
+    QuestionPage,
+    StoredQuestion,
+)
+from app.domain.trivia.services import TriviaService, create_upstream_client
+from app.domain.trivia.sources import create_trivia_source
+from app.lib.dependencies import DbSessionDep, SettingsDep
+
+TriviaServiceDep = NamedDependency[TriviaService]
+
+
+# `{}` in the schema must match nothing but `{}`, or a client cannot tell the two answers apart.
+class _SchemaExtra(KwargDefinition):
+    # Type annotations get hashed inside unions; the dict of schema_extra cannot be.
+    def __hash__(self) -> int:
+        return id(self)
+
+
+EmptyObject = Annotated[NoQuestion, _SchemaExtra(schema_extra={"maxProperties": 0})]
+
+
+def provide_trivia_service(
+    db_session: DbSessionDep, settings: SettingsDep, state: State
+) -> TriviaService:
+    http = state.get("trivia_http")
+    if http is None:
+        http = state["trivia_http"] = create_upstream_client(settings)
+    return TriviaService(db_session, create_trivia_source(settings), http, settings)
+
+
+def to_question(row: TriviaQuestion) -> Question:
+    return Question(
+        id=row.upstream_id,
+        question=row.question,
+        answer=row.answer,
+        created_at=row.upstream_created_at,
+        category=row.category,
+        value=row.value,
+    )
+
+
+def to_stored_question(row: TriviaQuestion) -> StoredQuestion:
+    return StoredQuestion(
+        **msgspec.structs.asdict(to_question(row)), source=row.source, saved_at=row.saved_at
+    )
+
+
+class TriviaController(Controller):
+    path = "/api/v1/questions"
+    tags = ["trivia"]
+    dependencies = {"trivia": Provide(provide_trivia_service, sync_to_thread=False)}
+
+    @post(
+        "/",
+        status_code=200,
+        summary="Fetch N new questions from the upstream; answer the previously saved one",
+        description=(
+            "Stores `questions_num` questions that are not stored yet (the upstream is asked "
+            "again while it repeats itself, a bounded number of times) and answers the "
+            "question that was saved most recently before this request, or `{}`. An upstream "
+            "that times out answers 504; one that fails, sends malformed data or keeps "
+            "repeating itself answers 502."
+        ),
+        responses={
+            422: ResponseSpec(None, description="questions_num out of range"),
+            502: ResponseSpec(None, description="The upstream failed or kept repeating"),
+            504: ResponseSpec(None, description="The upstream did not answer in time"),
+        },
+    )
+    async def import_questions(
+        self, data: JSONBody[ImportQuestionsRequest], trivia: TriviaServiceDep
+    ) -> Question | EmptyObject:
+        previous = await trivia.import_questions(data.questions_num)
+        return to_question(previous) if previous else NoQuestion()
+
+    @get("/", summary="Stored questions, newest first")
+    async def list_questions(
+        self,
+        trivia: TriviaServiceDep,
+        limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size")] = 20,
+        offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
+    ) -> QuestionPage:
+        rows, total = await trivia.list_questions(limit, offset)
+        return QuestionPage(
+            items=[to_stored_question(row) for row in rows], total=total, limit=limit, offset=offset
+        )

@@ -1,0 +1,141 @@
+"""Importing questions from the upstream and reading them back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import httpx
+import structlog
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.domain.trivia.models import TriviaQuestion
+from app.domain.trivia.sources import TriviaSource, UpstreamQuestion
+from app.lib.errors import InvalidInputError, UpstreamError, UpstreamTimeoutError
+
+logger = structlog.get_logger("app.trivia")
+
+
+def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
+    """One client per application: building one loads the CA bundle (a quarter of a
+    second of CPU), and a shared one keeps connections to the upstream alive."""
+    return httpx.AsyncClient(
+        timeout=httpx.Timeout(settings.trivia_timeout_seconds),
+        follow_redirects=True,
+        headers={"User-Agent": "quintet-trivia/1.0"},
+    )
+
+
+class TriviaService:
+    """Stores unique questions from a :class:`TriviaSource`.
+
+    Uniqueness is the database's job: rows go in with ``INSERT … ON CONFLICT DO NOTHING
+    RETURNING``, so only the rows really inserted are counted, whatever other imports run at
+    the same time. Each round commits on its own and inserts in upstream-id order, so two
+    imports never hold locks the other one waits for (no deadlock) for longer than a statement.
+    """
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        source: TriviaSource,
+        http: httpx.AsyncClient,
+        settings: Settings,
+    ) -> None:
+        self.session = session
+        self.source = source
+        self.http = http
+        self.settings = settings
+
+    async def latest(self) -> TriviaQuestion | None:
+        return await self.session.scalar(
+            select(TriviaQuestion).order_by(TriviaQuestion.id.desc()).limit(1)
+        )
+
+    async def import_questions(self, count: int) -> TriviaQuestion | None:
+        """Store ``count`` new questions; answer the one saved most recently before."""
+        limit = self.settings.trivia_max_questions
+        if not 1 <= count <= limit:
+            raise InvalidInputError(
+                f"questions_num must be between 1 and {limit}.",
+                errors=[{"field": "questions_num", "message": f"between 1 and {limit}"}],
+            )
+        previous = await self.latest()
+        # Release the read snapshot before the (slow) upstream calls.
+        await self.session.commit()
+        try:
+            await asyncio.wait_for(
+                self._store_new(count), timeout=self.settings.trivia_deadline_seconds
+            )
+        except TimeoutError as exc:
+            raise UpstreamTimeoutError(
+                "Importing from the trivia upstream took longer than "
+                f"{self.settings.trivia_deadline_seconds:g} seconds."
+            ) from exc
+        return previous
+
+    async def _store_new(self, count: int) -> None:
+        missing = count
+        rounds = 0
+        started = time.monotonic()
+        while missing > 0:
+            if rounds >= self.settings.trivia_max_rounds:
+                raise UpstreamError(
+                    f"The trivia upstream kept repeating questions we already have: "
+                    f"{count - missing} of {count} new questions stored after "
+                    f"{rounds} requests."
+                )
+            rounds += 1
+            batch = await self.source.fetch_random(self.http, missing)
+            inserted = await self._insert_new(batch[:missing])
+            missing -= inserted
+        logger.info(
+            "trivia_imported",
+            source=self.source.name,
+            count=count,
+            rounds=rounds,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    async def _insert_new(self, batch: Sequence[UpstreamQuestion]) -> int:
+        unique = {item.upstream_id: item for item in batch}
+        if not unique:
+            return 0
+        now = datetime.now(UTC)
+        rows = [
+            {
+                "saved_at": now,
+                "source": self.source.name,
+                "upstream_id": item.upstream_id,
+                "question": item.question,
+                "answer": item.answer,
+                "upstream_created_at": item.created_at,
+                "category": item.category,
+                "value": item.value,
+            }
+            for _, item in sorted(unique.items())
+        ]
+        dialect = self.session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert(TriviaQuestion)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["source", "upstream_id"])
+            .returning(TriviaQuestion.id)
+        )
+        inserted = len((await self.session.execute(statement)).all())
+        await self.session.commit()
+        return inserted
+
+    async def list_questions(self, limit: int, offset: int) -> tuple[list[TriviaQuestion], int]:
+        """Stored questions, newest first, and how many there are."""
+        total = await self.session.scalar(select(func.count()).select_from(TriviaQuestion))
+        items = await self.session.scalars(
+            select(TriviaQuestion).order_by(TriviaQuestion.id.desc()).limit(limit).offset(offset)
+        )
+        return list(items), int(total or 0)
