@@ -1,0 +1,158 @@
+"""docker/entrypoint.sh and docker/healthcheck.py run here as the image runs them: the same
+commands from the repository root (the image's /app), with the project's virtualenv on PATH
+as /opt/venv is in the image."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.config import Settings
+from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
+
+REPO = Path(__file__).resolve().parents[2]
+ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
+HEALTHCHECK = REPO / "docker" / "healthcheck.py"
+
+pytestmark = pytest.mark.slow
+
+
+def container_env(**overrides: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DATABASE_", "REDIS_", "APP_", "SECRET_", "ADMIN_"))
+    }
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        APP_ENV="test",
+        DATABASE_URL=TEST_DATABASE_URL,
+        REDIS_URL=TEST_REDIS_URL,
+        LOG_LEVEL="WARNING",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(overrides)
+    return env
+
+
+def healthcheck(port: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(HEALTHCHECK)],
+        env=container_env(PORT=str(port)),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+@pytest.fixture
+def api_process(migrated_database: Settings) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ENTRYPOINT), "api"],
+        cwd=REPO,
+        env=container_env(PORT=str(port), LOG_LEVEL="INFO"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            output = process.stdout.read() if process.stdout else ""
+            raise RuntimeError(f"the api exited with {process.returncode}: {output}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/ready", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the api did not become ready")
+        time.sleep(0.2)
+    yield process, port
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_api_role_serves_with_proxy_headers_and_stops_cleanly_on_sigterm(
+    api_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    process, port = api_process
+    forwarded = httpx.get(
+        f"http://127.0.0.1:{port}/health/live",
+        headers={"X-Forwarded-Proto": "https", "X-Request-ID": "entrypoint-0001"},
+        timeout=5,
+    )
+    assert forwarded.status_code == 200
+    assert forwarded.headers["x-request-id"] == "entrypoint-0001"
+    assert "server" not in forwarded.headers  # --no-server-header
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal so the exit status tells why.
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    output = process.stdout.read() if process.stdout else ""
+    assert "Application shutdown complete" in output
+
+
+def test_healthcheck_reports_the_api_healthy_then_unhealthy_on_a_dead_port(
+    api_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    _, port = api_process
+    assert healthcheck(port).returncode == 0
+    down = healthcheck(free_port())
+    assert down.returncode == 1
+    assert "unhealthy" in down.stderr
+
+
+def test_migrate_role_is_idempotent_on_an_up_to_date_database(
+    migrated_database: Settings,
+) -> None:
+    result = subprocess.run(
+        [str(ENTRYPOINT), "migrate"],
+        cwd=REPO,
+        env=container_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_refuses_to_start_the_api_with_default_secrets() -> None:
+    result = subprocess.run(
+        [str(ENTRYPOINT), "api"],
+        cwd=REPO,
+        env=container_env(APP_ENV="production", PORT=str(free_port())),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "refusing to start in production" in result.stdout + result.stderr
+
+
+def test_any_other_command_is_executed_as_given() -> None:
+    result = subprocess.run(
+        [str(ENTRYPOINT), "python", "-c", "import sys; print('ran', sys.argv[1:])", "x"],
+        cwd=REPO,
+        env=container_env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert result.stdout.strip() == "ran ['x']"

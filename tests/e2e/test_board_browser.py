@@ -1,0 +1,71 @@
+"""A visitor walks the board in Chromium: register, post, see the countdown, delete, log out."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import Browser, expect
+
+from tests.support import LiveServer
+
+pytestmark = pytest.mark.browser
+
+
+async def test_owner_walks_the_whole_board_in_a_browser(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = await browser.new_context(base_url=live_server.url)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+
+    await page.goto("/")
+    await page.get_by_role("link", name="Register the owner").click()
+    await page.get_by_label("Username").fill("owner")
+    await page.get_by_label("Password", exact=True).fill("a long password")
+    await page.get_by_label("Repeat the password").fill("a long password")
+    await page.get_by_role("button", name="Create the account").click()
+    await expect(page).to_have_url(f"{live_server.url}/board/messages")
+    await expect(page.get_by_text("No live messages")).to_be_visible()
+
+    await page.get_by_role("link", name="New message").first.click()
+    await page.get_by_label("Message").fill("Hello from Chromium")
+    await page.get_by_role("button", name="Post").click()
+    item = page.locator("li.message", has_text="Hello from Chromium")
+    await expect(item).to_be_visible()
+    first = int(await item.locator(".ttl").inner_text())
+    assert 290 <= first <= 300
+    await expect(item.locator(".ttl")).not_to_have_text(str(first), timeout=3000)
+
+    await item.get_by_role("button", name="Delete this message").click()
+    await expect(page.get_by_text("Message deleted.")).to_be_visible()
+    await expect(page.locator("li.message")).to_have_count(0)
+
+    await page.get_by_role("button", name="Log out").click()
+    await expect(page).to_have_url(f"{live_server.url}/")
+    await expect(page.get_by_role("link", name="Register the owner")).to_have_count(0)
+    await page.goto("/board/messages")
+    await expect(page).to_have_url(f"{live_server.url}/board/login?next=/board/messages")
+    assert errors == []
+    await context.close()
+
+
+async def test_an_expiring_message_leaves_the_page_without_a_reload(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = await browser.new_context(base_url=live_server.url)
+    page = await context.new_page()
+    await page.goto("/board/register")
+    await page.get_by_label("Username").fill("owner")
+    await page.get_by_label("Password", exact=True).fill("a long password")
+    await page.get_by_label("Repeat the password").fill("a long password")
+    await page.get_by_role("button", name="Create the account").click()
+    await page.goto("/board/messages/new")
+    await page.get_by_label("Message").fill("about to expire")
+    await page.get_by_role("button", name="Post").click()
+    item = page.locator("li.message", has_text="about to expire")
+    await expect(item).to_be_visible()
+    # Pretend the message was posted 299 s ago: the page's own countdown must remove it.
+    await item.evaluate("el => el.dataset.expiresAt = String(Date.now() / 1000 + 1)")
+    await expect(item).to_have_count(0, timeout=4000)
+    await expect(page.get_by_text("No live messages")).to_be_visible()
+    await context.close()

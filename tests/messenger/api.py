@@ -1,0 +1,41 @@
+"""Small clients of the chats and messages API shared by the messenger tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from tests.accounts.api import Account
+
+
+async def direct_chat(client: httpx.AsyncClient, a: Account, b: Account) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/chats", headers=a.headers, json={"type": "direct", "member_id": b.id}
+    )
+    assert response.status_code in (200, 201), response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def group_chat(
+    client: httpx.AsyncClient, owner: Account, members: list[Account], title: str = "Team"
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/chats",
+        headers=owner.headers,
+        json={"type": "group", "title": title, "member_ids": [m.id for m in members]},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+async def send_text(
+    client: httpx.AsyncClient, sender: Account, chat_id: str, text: str
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/chats/{chat_id}/messages",
+        headers=sender.headers,
+        json={"type": "text", "text": text},
+    )
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]

@@ -1,0 +1,58 @@
+"""A real python-socketio client that records what the server sends it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+
+
+@dataclass
+class SocketUser:
+    client: socketio.AsyncClient
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, event: str, timeout: float = 5, **match: Any) -> Any:
+        """The first ``event`` whose payload has the given items, waiting if needed."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for name, data in self.events:
+                if name == event and all(
+                    isinstance(data, dict) and data.get(k) == v for k, v in match.items()
+                ):
+                    return data
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"no {event} {match} within {timeout}s; got {self.events}")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+
+    def named(self, event: str) -> list[Any]:
+        return [data for name, data in self.events if name == event]
+
+    async def close(self) -> None:
+        if self.client.connected:
+            await self.client.disconnect()
+
+
+async def connect(url: str, token: str | None, transports: list[str] | None = None) -> SocketUser:
+    client = socketio.AsyncClient(reconnection=False)
+    user = SocketUser(client)
+
+    async def record(event: str, data: Any = None) -> None:
+        user.events.append((event, data))
+        user.arrived.set()
+
+    client.on("*", record)
+    await client.connect(
+        url,
+        auth={"token": token} if token is not None else None,
+        transports=transports or ["websocket"],
+        wait_timeout=10,
+    )
+    return user
