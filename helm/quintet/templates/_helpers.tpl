@@ -1,0 +1,211 @@
+{{/*
+Names and labels, the way `helm create` lays them down.
+*/}}
+{{- define "quintet.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "quintet.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "quintet.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "quintet.labels" -}}
+helm.sh/chart: {{ include "quintet.chart" . }}
+{{ include "quintet.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: quintet
+{{- end }}
+
+{{- define "quintet.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "quintet.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of one process (api, worker, bot, migrate, test): pass (dict "ctx" $ "component" "api"). */}}
+{{- define "quintet.componentLabels" -}}
+{{ include "quintet.labels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "quintet.componentSelectorLabels" -}}
+{{ include "quintet.selectorLabels" .ctx }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{- define "quintet.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "quintet.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "quintet.image" -}}
+{{- $tag := .Values.image.tag | default .Chart.AppVersion }}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository $tag }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the application's secrets: the user's existingSecret or the chart's own. */}}
+{{- define "quintet.secretName" -}}
+{{- default (include "quintet.fullname" .) .Values.existingSecret }}
+{{- end }}
+
+{{- define "quintet.postgres.fullname" -}}
+{{- default (printf "%s-postgres" .Release.Name) .Values.postgres.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "quintet.redis.fullname" -}}
+{{- default (printf "%s-redis" .Release.Name) .Values.redis.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The telegram bot runs only when a token is given, inline or through a Secret.
+*/}}
+{{- define "quintet.bot.enabled" -}}
+{{- if and .Values.bot.enabled (or .Values.telegram.botToken .Values.telegram.existingSecret) }}true{{- end }}
+{{- end }}
+
+{{/*
+When the migration hook runs. Before install only works when everything the Job reads exists
+before the release does: an external database and secrets created outside the chart. With the
+bundled PostgreSQL (or chart-made secrets) the first migration has to run after install.
+*/}}
+{{- define "quintet.migrations.hookEvents" -}}
+{{- if .Values.migrations.hookEvents }}
+{{- join "," .Values.migrations.hookEvents }}
+{{- else if and (not .Values.postgres.enabled) .Values.existingSecret (not .Values.externalDatabase.url) }}
+{{- "pre-install,pre-upgrade" }}
+{{- else }}
+{{- "post-install,pre-upgrade" }}
+{{- end }}
+{{- end }}
+
+{{/*
+Environment shared by every process: the database and Redis URLs (built from the bundled
+charts' Secrets, or read from the operator's Secrets) and the Telegram token. Secrets are
+referenced, never copied into the manifest.
+*/}}
+{{- define "quintet.env" -}}
+{{ include "quintet.env.database" . }}
+{{- include "quintet.env.services" . }}
+{{- end }}
+
+{{/* DATABASE_URL alone: all the migration Job needs. */}}
+{{- define "quintet.env.database" -}}
+{{- if .Values.postgres.enabled }}
+- name: POSTGRES_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.postgres.auth.existingSecret | default (include "quintet.postgres.fullname" .) }}
+      key: password
+- name: DATABASE_URL
+  value: {{ printf "postgresql+asyncpg://%s:$(POSTGRES_PASSWORD)@%s:%d/%s" .Values.postgres.auth.username (include "quintet.postgres.fullname" .) (int .Values.postgres.service.port) .Values.postgres.auth.database | quote }}
+{{- else if .Values.externalDatabase.existingSecret }}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.externalDatabase.existingSecret }}
+      key: {{ .Values.externalDatabase.existingSecretKey }}
+{{- else if not (or .Values.externalDatabase.url .Values.existingSecret) }}
+{{- fail "postgres.enabled is false: set externalDatabase.url, externalDatabase.existingSecret, or a DATABASE_URL key in existingSecret" }}
+{{- end }}
+{{- end }}
+
+{{- define "quintet.env.services" -}}
+{{- if .Values.redis.enabled }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.redis.auth.existingSecret | default (include "quintet.redis.fullname" .) }}
+      key: password
+- name: REDIS_URL
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s:%d/0" (include "quintet.redis.fullname" .) (int .Values.redis.service.port) | quote }}
+{{- else if .Values.externalRedis.existingSecret }}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.externalRedis.existingSecret }}
+      key: {{ .Values.externalRedis.existingSecretKey }}
+{{- else if not (or .Values.externalRedis.url .Values.existingSecret) }}
+{{- fail "redis.enabled is false: set externalRedis.url, externalRedis.existingSecret, or a REDIS_URL key in existingSecret" }}
+{{- end }}
+{{- if .Values.telegram.existingSecret }}
+- name: TELEGRAM_BOT_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.telegram.existingSecret }}
+      key: {{ .Values.telegram.existingSecretKey }}
+{{- end }}
+{{- end }}
+
+{{- define "quintet.envFrom" -}}
+- configMapRef:
+    name: {{ include "quintet.fullname" . }}
+- secretRef:
+    name: {{ include "quintet.secretName" . }}
+{{- end }}
+
+{{- define "quintet.podSecurityContext" -}}
+{{- toYaml .Values.podSecurityContext }}
+{{- end }}
+
+{{- define "quintet.containerSecurityContext" -}}
+{{- toYaml .Values.securityContext }}
+{{- end }}
+
+{{/* The writable /tmp that a read-only root filesystem needs. */}}
+{{- define "quintet.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ .Values.tmpVolume.sizeLimit }}
+{{- end }}
+
+{{- define "quintet.tmpVolumeMount" -}}
+- name: tmp
+  mountPath: /tmp
+{{- end }}
+
+{{- define "quintet.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* Scheduling knobs shared by every pod: pass (dict "ctx" $ "own" .Values.api). */}}
+{{- define "quintet.scheduling" -}}
+{{- with (.own.nodeSelector | default .ctx.Values.nodeSelector) }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.own.tolerations | default .ctx.Values.tolerations) }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .own.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .own.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
