@@ -11,7 +11,7 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, Parameter
 
 from app.config import Settings
 from app.domain.achievements.models import Achievement, Player
@@ -141,7 +141,7 @@ class PlayerController(Controller):
         security=ADMIN_ONLY,
         responses={**UNAUTHORIZED, **INVALID, 409: _problem("The name is taken")},
     )
-    async def create_player(self, players: PlayersDep, data: PlayerCreate) -> PlayerRead:
+    async def create_player(self, players: PlayersDep, data: JSONBody[PlayerCreate]) -> PlayerRead:
         return player_read(await players.create_player(data.name, data.language))
 
     @get(
@@ -186,7 +186,7 @@ class PlayerController(Controller):
         players: PlayersDep,
         achievements: AchievementsDep,
         player_id: FromPath[UUID],
-        data: AwardCreate,
+        data: JSONBody[AwardCreate],
     ) -> AwardRead:
         player = await players.get_player(player_id)
         award = await achievements.award_achievement(player, data.achievement_id, data.awarded_at)
@@ -235,7 +235,7 @@ class AchievementController(Controller):
         responses={**UNAUTHORIZED, **INVALID},
     )
     async def create_achievement(
-        self, achievements: AchievementsDep, data: AchievementCreate
+        self, achievements: AchievementsDep, data: JSONBody[AchievementCreate]
     ) -> AchievementRead:
         achievement = await achievements.create_achievement(data.points, data.translations)
         language = "en" if data.translations.en is not None else "ru"
@@ -251,7 +251,7 @@ class AchievementController(Controller):
     async def list_achievements(
         self,
         achievements: AchievementsDep,
-        lang: Language = "en",
+        lang: FromQuery[Language] = "en",
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> AchievementPage:
@@ -276,6 +276,9 @@ class AchievementController(Controller):
         responses={**NOT_FOUND, **INVALID},
     )
     async def get_achievement(
-        self, achievements: AchievementsDep, achievement_id: FromPath[UUID], lang: Language = "en"
+        self,
+        achievements: AchievementsDep,
+        achievement_id: FromPath[UUID],
+        lang: FromQuery[Language] = "en",
     ) -> AchievementRead:
         return achievement_read(await achievements.get_achievement(achievement_id), lang)
