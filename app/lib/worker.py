@@ -39,6 +39,7 @@ logger = structlog.get_logger("app.worker")
 QUEUE_NAME = "default"
 # Jobs that are not retried by their own code still get a couple of attempts.
 DEFAULT_JOB_RETRIES = 3
+DEQUEUE_TIMEOUT_SECONDS = 1.0
 
 WorkerContext = dict[str, Any]
 WorkerHook = Callable[[Any], Awaitable[None]]
@@ -150,6 +151,10 @@ def create_worker(
         # Scheduled (debounced) jobs become due at whole seconds; check for them every second.
         "timers": {"schedule": 1},
         "shutdown_grace_period_s": 5,
+        # A finite blocking pop: on shutdown every slot returns within this time instead of
+        # being cancelled mid-BLMOVE, which can leave the server blocked on a connection
+        # nobody reads any more; that connection would then take (and lose) the next job.
+        "dequeue_timeout": DEQUEUE_TIMEOUT_SECONDS,
     }
     if settings.redis_url:
         # A client of its own: the worker blocks on BLMOVE, which must not hold connections
