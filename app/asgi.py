@@ -23,7 +23,7 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.domain.accounts.controllers import AuthController, UserController
+from app.domain.accounts.controllers import AuthController, AvatarController, UserController
 from app.domain.achievements.controllers import AchievementController, PlayerController
 from app.domain.achievements.pages import AchievementsPageController
 from app.domain.achievements.plugin import AchievementsCLIPlugin
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             AudioPageController,
             AuthController,
             UserController,
+            AvatarController,
             ChatController,
             MessageController,
             AttachmentController,

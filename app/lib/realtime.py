@@ -35,6 +35,7 @@ from app.lib.ids import new_uuid7
 logger = structlog.get_logger("app.realtime")
 
 PresenceListener = Callable[[UUID, bool], Awaitable[None]]
+AccountCheck = Callable[[UUID], Awaitable[bool]]
 
 
 def user_room(user_id: UUID) -> str:
@@ -123,6 +124,9 @@ class Realtime:
         self.presence = Presence(redis, self.replica_id, settings.presence_ttl_seconds)
         self.local_connections: dict[str, UUID] = {}
         self.presence_listeners: list[PresenceListener] = []
+        # Set by the accounts owner (the messenger domain): whether a token's subject still
+        # exists, so a validly signed token of a deleted account cannot connect.
+        self.account_exists: AccountCheck | None = None
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
 
@@ -153,6 +157,10 @@ class Realtime:
             user_id = decode_access_token(self.settings.secret_key, token)
         except UnauthorizedError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
+        if self.account_exists is not None and not await self.account_exists(user_id):
+            raise socketio.exceptions.ConnectionRefusedError(
+                "The account of this token no longer exists."
+            )
         self.local_connections[sid] = user_id
         await self.sio.enter_room(sid, user_room(user_id))
         if await self.presence.connected(user_id, sid):

@@ -22,6 +22,35 @@ from sqlalchemy import Integer, LargeBinary, String, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, deferred, mapped_column
 
+# Types a browser never runs as a document or script. A blob declared as anything else (an
+# uploaded file said to be text/html, image/svg+xml, application/javascript ...) is served
+# as application/octet-stream; its declared type stays in the API's metadata.
+PASSIVE_CONTENT_TYPES = frozenset(
+    {
+        "application/octet-stream",
+        "application/pdf",
+        "application/zip",
+        "application/json",
+        "text/plain",
+        "text/csv",
+        "image/jpeg",
+        "image/png",
+        "image/webp",
+        "image/gif",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/wav",
+        "video/mp4",
+        "video/webm",
+    }
+)
+
+
+def served_content_type(declared: str) -> str:
+    """The type to send a stored blob with: its own when passive, else a plain download."""
+    declared = declared.strip().lower()
+    return declared if declared in PASSIVE_CONTENT_TYPES else "application/octet-stream"
+
 
 class Blob(UUIDv7Base):
     __tablename__ = "blob"
@@ -89,7 +118,7 @@ def blob_response(
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
     if etag in _etags(request.headers.get("if-none-match")):
         return Response(b"", status_code=304, headers=headers)
-    return Response(data, media_type=blob.content_type, headers=headers)
+    return Response(data, media_type=served_content_type(blob.content_type), headers=headers)
 
 
 def _etags(header: str | None) -> set[str]:

@@ -147,11 +147,19 @@ class UserController(Controller):
         online = await request.app.state.realtime.presence.online([user.id])
         return profile_view(user, online=user.id in online)
 
+
+class AvatarController(Controller):
+    """Avatars are public (``<img>`` tags send no token), so they live outside
+    :class:`UserController`: its bearer middleware and documented security would otherwise
+    apply (Litestar merges a controller's ``security`` into every handler's)."""
+
+    path = "/api/v1/users"
+    tags = ["messenger: users"]
+    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
+
     @get(
         "/{user_id:uuid}/avatar/{size:str}",
         summary="A user's avatar image",
-        opt={"exclude_from_auth": True},
-        security=[],
         media_type="image/webp",
     )
     async def avatar(

@@ -152,6 +152,7 @@ class RecordDownloadController(Controller):
         "/",
         summary="Download a record as MP3 (Range and If-None-Match supported)",
         cache=False,
+        media_type="audio/mpeg",
         responses={
             206: ResponseSpec(None, description="Partial content (Range)"),
             304: ResponseSpec(None, description="Not modified (If-None-Match)"),
@@ -174,6 +175,8 @@ class RecordDownloadController(Controller):
             "Accept-Ranges": "bytes",
             "Cache-Control": "private, max-age=86400",
             "Content-Disposition": content_disposition(record.original_name),
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'; sandbox",
         }
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(b"", status_code=304, headers=headers)

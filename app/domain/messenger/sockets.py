@@ -61,6 +61,12 @@ def register_socket_handlers(app: Litestar) -> None:
         user_id = await realtime.user_of(sid)
         return await service.session.get(User, user_id) if user_id else None
 
+    async def account_exists(user_id: UUID) -> bool:
+        async with state.db_config.get_session() as session:
+            return await session.get(User, user_id) is not None
+
+    realtime.account_exists = account_exists
+
     async def acknowledged(
         sid: str,
         data: Any,
