@@ -153,9 +153,18 @@ class Realtime:
             user_id = decode_access_token(self.settings.secret_key, token)
         except UnauthorizedError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
+        try:
+            came_online = await self.presence.connected(user_id, sid)
+        except Exception as exc:
+            # Redis is down: refuse with a reason the client can show and retry on, rather
+            # than half-register a connection whose presence would then never expire.
+            logger.warning("socket_refused_redis_unavailable", sid=sid, error=str(exc))
+            raise socketio.exceptions.ConnectionRefusedError(
+                "temporarily unavailable, try again shortly"
+            ) from exc
         self.local_connections[sid] = user_id
         await self.sio.enter_room(sid, user_room(user_id))
-        if await self.presence.connected(user_id, sid):
+        if came_online:
             await self._announce(user_id, online=True)
         logger.info("socket_connected", sid=sid, user_id=str(user_id))
 
