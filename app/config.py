@@ -78,9 +78,15 @@ class Settings:
     telegram_link_ttl_seconds: int = 900
     telegram_send_attempts: int = 5
     telegram_retry_base_seconds: float = 1.0
+    # First delay before SAQ runs a failed (or swept) notification job again; it doubles up
+    # to 10 minutes, with jitter.
+    telegram_job_retry_delay_seconds: float = 30.0
     # None: the worker runs inside the web process only in the embedded default.
     worker_in_process: bool | None = None
     worker_concurrency: int = 10
+    # A running job is touched every third of this; a job left untouched this long (its
+    # worker was killed) is swept and retried. The sweep runs every third of it too.
+    worker_heartbeat_seconds: int = 15
     trivia_api_url: str | None = None
     trivia_max_questions: int = 100
     trivia_opentdb_url: str = "https://opentdb.com"
@@ -161,8 +167,14 @@ class Settings:
             telegram_retry_base_seconds=_env_float(
                 "TELEGRAM_RETRY_BASE_SECONDS", defaults.telegram_retry_base_seconds
             ),
+            telegram_job_retry_delay_seconds=_env_float(
+                "TELEGRAM_JOB_RETRY_DELAY_SECONDS", defaults.telegram_job_retry_delay_seconds
+            ),
             worker_in_process=_env_bool("WORKER_IN_PROCESS"),
             worker_concurrency=_env_int("WORKER_CONCURRENCY", defaults.worker_concurrency),
+            worker_heartbeat_seconds=_env_int(
+                "WORKER_HEARTBEAT_SECONDS", defaults.worker_heartbeat_seconds
+            ),
             trivia_api_url=_env("TRIVIA_API_URL"),
             trivia_max_questions=_env_int("TRIVIA_MAX_QUESTIONS", defaults.trivia_max_questions),
             trivia_opentdb_url=_env("TRIVIA_OPENTDB_URL", defaults.trivia_opentdb_url)
@@ -216,6 +228,8 @@ class Settings:
         """Refuse configurations that are unsafe to run."""
         if not 1 <= self.trivia_max_questions <= 100:
             raise ConfigurationError("TRIVIA_MAX_QUESTIONS must be between 1 and 100")
+        if self.worker_heartbeat_seconds < 2:
+            raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
         if self.env != "production":
             return
         problems = []

@@ -157,13 +157,26 @@ class Realtime:
             user_id = decode_access_token(self.settings.secret_key, token)
         except UnauthorizedError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
-        if self.account_exists is not None and not await self.account_exists(user_id):
+        try:
+            exists = self.account_exists is None or await self.account_exists(user_id)
+            if not exists:
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "The account of this token no longer exists."
+                )
+            came_online = await self.presence.connected(user_id, sid)
+        except socketio.exceptions.ConnectionRefusedError:
+            raise
+        except Exception as exc:
+            # The database or Redis is down: refuse with a reason the client can show and
+            # retry on, rather than half-register a connection whose presence would then
+            # never expire.
+            logger.warning("socket_refused_redis_unavailable", sid=sid, error=str(exc))
             raise socketio.exceptions.ConnectionRefusedError(
-                "The account of this token no longer exists."
-            )
+                "temporarily unavailable, try again shortly"
+            ) from exc
         self.local_connections[sid] = user_id
         await self.sio.enter_room(sid, user_room(user_id))
-        if await self.presence.connected(user_id, sid):
+        if came_online:
             await self._announce(user_id, online=True)
         logger.info("socket_connected", sid=sid, user_id=str(user_id))
 

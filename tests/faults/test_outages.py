@@ -44,7 +44,12 @@ async def test_redis_restart_turns_health_503_and_back_and_the_board_recovers(
             assert await _ready_status(http) == 503
             page = await http.get("/board/messages", headers={"accept": "text/html"})
             assert page.status_code == 503
-            assert "unavailable" in page.text
+            assert page.headers["content-type"].startswith("text/html")
+            assert page.headers["retry-after"] == "5"
+            # A page a person can read, saying it is temporary, not a traceback.
+            assert "Service Unavailable" in page.text
+            assert "unavailable; try again shortly" in page.text
+            assert "Traceback" not in page.text
             api = await http.get("/board/messages")
             assert api.status_code == 503
 

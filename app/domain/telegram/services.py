@@ -48,7 +48,6 @@ PREVIEW_CHARS = 120
 NOTIFY_TASK = "send_message_notification"
 NOTIFY_JOB_TIMEOUT_SECONDS = 300
 NOTIFY_JOB_RETRIES = 4
-NOTIFY_JOB_RETRY_DELAY_SECONDS = 30.0
 NOTIFY_JOB_RETRY_MAX_SECONDS = 600.0
 
 
@@ -189,8 +188,11 @@ class TelegramNotifier:
                 key=f"telegram-notify:{recipient_id}:{chat_id}:{batch}",
                 scheduled=math.ceil(time.time() + self.settings.telegram_notify_delay_seconds),
                 timeout=NOTIFY_JOB_TIMEOUT_SECONDS,
+                # Touched by the worker while it runs: a killed worker's job is retried
+                # within seconds rather than when the timeout runs out (app/lib/worker.py).
+                heartbeat=self.settings.worker_heartbeat_seconds,
                 retries=NOTIFY_JOB_RETRIES,
-                retry_delay=NOTIFY_JOB_RETRY_DELAY_SECONDS,
+                retry_delay=self.settings.telegram_job_retry_delay_seconds,
                 retry_backoff=NOTIFY_JOB_RETRY_MAX_SECONDS,
                 recipient_id=str(recipient_id),
                 chat_id=str(chat_id),
