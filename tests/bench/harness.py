@@ -24,8 +24,12 @@ import asyncpg
 import httpx
 
 from app.lib.db import upgrade_database
-from tests.support import TEST_DATABASE_URL, free_port, make_settings
+from tests.support import free_port, make_settings
 
+# The benchmarks' own database and Redis database, never the test suite's.
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/quintet_bench"
+)
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
 ContextT = TypeVar("ContextT")
 
@@ -167,7 +171,7 @@ def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Itera
     port = free_port()
     environment = {
         **os.environ,
-        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", TEST_DATABASE_URL),
+        "DATABASE_URL": BENCH_DATABASE_URL,
         "REDIS_URL": BENCH_REDIS_URL,
         "LOG_LEVEL": "WARNING",
         **(env or {}),
