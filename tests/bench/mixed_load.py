@@ -386,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=32, help="virtual users")
     parser.add_argument("--workers", type=int, default=4, help="uvicorn worker processes")
     parser.add_argument("--users", type=int, default=40, help="seeded messenger users")
-    parser.add_argument("--history", type=int, default=60, help="seeded messages per chat")
+    parser.add_argument("--history", type=int, default=30, help="seeded messages per chat")
     parser.add_argument("--players", type=int, default=5000, help="seeded achievement players")
     parser.add_argument("--awards-per-player", type=int, default=10)
     parser.add_argument("--board-messages", type=int, default=50)
