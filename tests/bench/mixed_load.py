@@ -282,21 +282,48 @@ def record_download(path: str, size: int) -> Call:
     return call
 
 
-def operations(seeded: Seeded) -> list[Operation[VirtualUser]]:
+WEIGHTS = {
+    "login": 5,
+    "chats": 15,
+    "history": 25,
+    "send": 20,
+    "stats": 10,
+    "board": 10,
+    "record": 15,
+}
+
+
+def operations(seeded: Seeded, weights: dict[str, int]) -> list[Operation[VirtualUser]]:
+    calls: dict[str, tuple[str, Call]] = {
+        "login": ("POST /api/v1/auth/login", login),
+        "chats": ("GET /api/v1/chats", chat_list),
+        "history": ("GET /api/v1/chats/{id}/messages", chat_history),
+        "send": ("Socket.IO message:send (ack)", send_message),
+        "stats": ("GET /api/v1/achievements/stats", achievements_stats),
+        "board": ("GET /board/messages", board_list(seeded.board_messages)),
+        "record": ("GET /record (MP3)", record_download(seeded.record_path, seeded.record_size)),
+    }
     return [
-        Operation("POST /api/v1/auth/login", 5, login),
-        Operation("GET /api/v1/chats", 15, chat_list),
-        Operation("GET /api/v1/chats/{id}/messages", 25, chat_history),
-        Operation("Socket.IO message:send (ack)", 20, send_message),
-        Operation("GET /api/v1/achievements/stats", 10, achievements_stats),
-        Operation("GET /board/messages", 10, board_list(seeded.board_messages)),
-        Operation("GET /record (MP3)", 15, record_download(seeded.record_path, seeded.record_size)),
+        Operation(name, weights[key], call)
+        for key, (name, call) in calls.items()
+        if weights.get(key, 0) > 0
     ]
+
+
+def parse_weight(value: str) -> tuple[str, int]:
+    key, _, weight = value.partition("=")
+    if key not in WEIGHTS or not weight.isdigit():
+        raise argparse.ArgumentTypeError(f"expected NAME=N with NAME in {', '.join(WEIGHTS)}")
+    return key, int(weight)
 
 
 # --- the load process --------------------------------------------------------------------------
 async def generate_async(
-    seeded: Seeded, concurrency: int, seconds: float, baseline_seconds: float
+    seeded: Seeded,
+    weights: dict[str, int],
+    concurrency: int,
+    seconds: float,
+    baseline_seconds: float,
 ) -> tuple[Figures, list[Figures]]:
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
     async with (
@@ -334,17 +361,21 @@ async def generate_async(
                 concurrency=concurrency,
                 duration=baseline_seconds,
             )
-            mix = await drive_mix(operations(seeded), users, duration=seconds)
+            mix = await drive_mix(operations(seeded, weights), users, duration=seconds)
         finally:
             await asyncio.gather(*(vu.socket.disconnect() for vu in users), return_exceptions=True)
     return baseline, mix
 
 
 def generate(
-    seeded: Seeded, concurrency: int, seconds: float, baseline_seconds: float
+    seeded: Seeded,
+    weights: dict[str, int],
+    concurrency: int,
+    seconds: float,
+    baseline_seconds: float,
 ) -> tuple[Figures, list[Figures]]:
     """The entry point of the second process."""
-    return asyncio.run(generate_async(seeded, concurrency, seconds, baseline_seconds))
+    return asyncio.run(generate_async(seeded, weights, concurrency, seconds, baseline_seconds))
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -391,9 +422,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--awards-per-player", type=int, default=10)
     parser.add_argument("--board-messages", type=int, default=50)
     parser.add_argument("--record-seconds", type=int, default=10, help="length of the WAV")
+    parser.add_argument(
+        "--weight",
+        type=parse_weight,
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help=f"change an operation's weight (0 leaves it out); defaults: {WEIGHTS}",
+    )
     parser.add_argument("--database-url", default=LOAD_DATABASE_URL)
     parser.add_argument("--redis-url", default=LOAD_REDIS_URL)
     args = parser.parse_args(argv)
+    weights = {**WEIGHTS, **dict(args.weight)}
+    if not any(weights.values()):
+        parser.error("every weight is 0")
 
     asyncio.run(reset_services(args.database_url, args.redis_url))
     environment = {
@@ -410,7 +452,7 @@ def main(argv: list[str] | None = None) -> None:
         spawn = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load_process:
             baseline, mix = load_process.submit(
-                generate, seeded, args.concurrency, args.seconds, args.baseline_seconds
+                generate, seeded, weights, args.concurrency, args.seconds, args.baseline_seconds
             ).result()
     report(args, baseline, mix)
 
