@@ -11,7 +11,7 @@ LITESTAR := $(VENV)/bin/litestar --app app.asgi:create_app
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format typecheck migrate migration worker bot seed bench fuzz clean
+.PHONY: setup run test lint format typecheck migrate migration worker bot seed bench load fuzz clean
 
 setup: $(VENV)/.synced
 
@@ -46,6 +46,9 @@ migration: setup  ## generate a migration from the models: make migration MESSAG
 
 bench: setup  ## benchmarks (not part of the test run); they print their figures
 	$(VENV)/bin/python -m tests.bench
+
+load: setup  ## the mixed load run: uvicorn --workers 4, 30 s; LOAD_ARGS="--seconds 60"
+	$(VENV)/bin/python -m tests.bench.mixed_load $(LOAD_ARGS)
 
 fuzz: setup  ## a long schemathesis run over every operation (CI runs a short one)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/fuzz -p no:cacheprovider

@@ -8,19 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
 
-from tests.support import TEST_DATABASE_URL, free_port
+from app.lib.db import upgrade_database
+from tests.support import free_port, make_settings
 
+# The benchmarks' own database and Redis database, never the test suite's.
+BENCH_DATABASE_URL = os.environ.get(
+    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/quintet_bench"
+)
 BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12")
+ContextT = TypeVar("ContextT")
 
 
 @dataclass
@@ -29,6 +40,15 @@ class Figures:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     elapsed: float = 0.0
+    # Why operations failed (the exception, or "refused" when the operation said so).
+    failures: Counter[str] = field(default_factory=Counter)
+
+    def record(self, started: float, ok: bool, failure: str = "refused") -> None:
+        if ok:
+            self.latencies.append(time.perf_counter() - started)
+        else:
+            self.errors += 1
+            self.failures[failure] += 1
 
     @property
     def throughput(self) -> float:
@@ -70,18 +90,79 @@ async def drive(
         while time.perf_counter() < deadline:
             started = time.perf_counter()
             try:
-                ok = await operation()
-            except Exception:
-                ok = False
-            if ok:
-                figures.latencies.append(time.perf_counter() - started)
-            else:
-                figures.errors += 1
+                figures.record(started, await operation())
+            except Exception as exc:
+                figures.record(started, False, failure_name(exc))
 
     started = time.perf_counter()
     await asyncio.gather(*(loop() for _ in range(concurrency)))
     figures.elapsed = time.perf_counter() - started
     return figures
+
+
+def failure_name(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"[:120]
+
+
+@dataclass(frozen=True)
+class Operation(Generic[ContextT]):
+    """One kind of request in a mixed workload, drawn with probability weight / total."""
+
+    name: str
+    weight: int
+    call: Callable[[ContextT], Awaitable[bool]]
+
+
+async def drive_mix(
+    operations: Sequence[Operation[ContextT]],
+    contexts: Sequence[ContextT],
+    *,
+    duration: float,
+    random_seed: int = 7,
+) -> list[Figures]:
+    """A closed loop per context (a virtual user, with its own token and socket): each
+    draws the next operation by weight and waits for its answer before the next one.
+    Answers one Figures per operation, in the order given."""
+    figures = {operation.name: Figures(operation.name) for operation in operations}
+    weights = [operation.weight for operation in operations]
+    deadline = time.perf_counter() + duration
+
+    async def loop(context: ContextT, rng: random.Random) -> None:
+        while time.perf_counter() < deadline:
+            operation = rng.choices(operations, weights)[0]
+            started = time.perf_counter()
+            try:
+                ok = await operation.call(context)
+            except Exception as exc:
+                figures[operation.name].record(started, False, failure_name(exc))
+            else:
+                figures[operation.name].record(started, ok)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(loop(c, random.Random(random_seed + i)) for i, c in enumerate(contexts)))
+    elapsed = time.perf_counter() - started
+    for each in figures.values():
+        each.elapsed = elapsed
+    return list(figures.values())
+
+
+async def prepare_database(database_url: str) -> None:
+    """Create the database if needed, drop everything in it and migrate it to head.
+    Only for databases that belong to the benchmarks: their data is gone afterwards."""
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    name = urlsplit(dsn).path.lstrip("/")
+    if name in ("", "test", "postgres"):
+        raise SystemExit(f"refusing to reset the database {name!r}: give the benchmark its own")
+    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    connection = await asyncpg.connect(dsn)
+    await connection.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
+    await connection.close()
+    await asyncio.to_thread(upgrade_database, make_settings(database_url=database_url))
 
 
 @contextmanager
@@ -90,13 +171,14 @@ def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Itera
     port = free_port()
     environment = {
         **os.environ,
-        "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", TEST_DATABASE_URL),
+        "DATABASE_URL": BENCH_DATABASE_URL,
         "REDIS_URL": BENCH_REDIS_URL,
         "LOG_LEVEL": "WARNING",
         **(env or {}),
     }
     command = [sys.executable, "-m", "uvicorn", "app.asgi:create_asgi", "--factory"]
-    command += ["--port", str(port), "--workers", str(workers), "--no-access-log"]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=environment)
     url = f"http://127.0.0.1:{port}"
     try:

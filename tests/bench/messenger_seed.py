@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import time
 import uuid
@@ -29,12 +28,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from app.lib.db import upgrade_database
-from tests.support import make_settings
+from tests.bench.harness import BENCH_DATABASE_URL, prepare_database
 
-BENCH_DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/quintet_bench"
-)
 HUB_PHONE = "+79990000000"
 HUB_PASSWORD = "bench password"
 USERS = 5000
@@ -52,11 +47,7 @@ def uuid7_at(moment: datetime, rng: random.Random) -> uuid.UUID:
 
 
 async def reset_and_migrate() -> None:
-    dsn = BENCH_DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn)
-    await connection.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public")
-    await connection.close()
-    await asyncio.to_thread(upgrade_database, make_settings(database_url=BENCH_DATABASE_URL))
+    await prepare_database(BENCH_DATABASE_URL)
 
 
 async def seed(messages: int, chats: int, hub_chats: int) -> None:
@@ -113,9 +104,9 @@ async def seed(messages: int, chats: int, hub_chats: int) -> None:
         columns=["id", "chat_id", "user_id", "role", "joined_at", "muted"],
         records=member_rows,
     )
-    members_of = {}
-    for _, chat_id, user_id, *_ in member_rows:
-        members_of.setdefault(chat_id, []).append(user_id)
+    members_of: dict[str, list[str]] = {}
+    for _, member_chat, member_user, *_ in member_rows:
+        members_of.setdefault(str(member_chat), []).append(str(member_user))
 
     step = (now - start) / messages
     columns = ["id", "chat_id", "sender_id", "type", "text", "created_at"]
@@ -131,12 +122,12 @@ async def seed(messages: int, chats: int, hub_chats: int) -> None:
             batch = []
             for n in range(offset, min(offset + BATCH, messages)):
                 moment = start + step * n
-                chat_id = str(chat_ids[rng.randrange(chats)])
+                message_chat = str(chat_ids[rng.randrange(chats)])
                 batch.append(
                     (
                         str(uuid7_at(moment, rng)),
-                        chat_id,
-                        rng.choice(members_of[chat_id]),
+                        message_chat,
+                        rng.choice(members_of[message_chat]),
                         "text",
                         f"message number {n}",
                         moment,
