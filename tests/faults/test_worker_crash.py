@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import signal
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from uuid import UUID
 
@@ -20,7 +17,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from app.asgi import create_asgi
-from app.config import BASE_DIR, Settings
+from app.config import Settings
 from app.domain.telegram.services import INFLIGHT_KEY, TelegramService
 from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import register
@@ -28,6 +25,7 @@ from tests.faults.conftest import PrivateRedis
 from tests.messenger.api import direct_chat, send_text
 from tests.support import LiveServer, free_port, make_settings
 from tests.telegram.fake_bot_api import BOT_TOKEN, BOT_USERNAME, Call, FakeBotAPI
+from tests.telegram.processes import AppProcess, litestar_process, process_env
 
 HEARTBEAT_SECONDS = 2
 TELEGRAM_CHAT = 7301
@@ -51,47 +49,14 @@ class HoldingBotAPI(FakeBotAPI):
         return await super()._handle(request)
 
 
-@asynccontextmanager
-async def worker_process(
-    settings: Settings, log: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
+def worker_process(settings: Settings, log: Path) -> AbstractAsyncContextManager[AppProcess]:
     """``litestar workers run`` as production runs it, in its own OS process."""
-    env = {
-        **os.environ,
-        "APP_ENV": "test",
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url or "",
-        "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-        "TELEGRAM_API_URL": settings.telegram_api_url or "",
-        "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
-        "WORKER_HEARTBEAT_SECONDS": str(HEARTBEAT_SECONDS),
-        "LOG_LEVEL": "INFO",
-    }
-    env.pop("WORKER_IN_PROCESS", None)
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "litestar",
-            "--app",
-            "app.asgi:create_app",
-            "workers",
-            "run",
-            cwd=BASE_DIR,
-            env=env,
-            stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-        try:
-            yield process
-        finally:
-            if process.returncode is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    await asyncio.wait_for(process.wait(), 20)
-                except TimeoutError:
-                    process.kill()
-                    await process.wait()
+    env = process_env(
+        settings,
+        settings.telegram_api_url or "",
+        WORKER_HEARTBEAT_SECONDS=str(HEARTBEAT_SECONDS),
+    )
+    return litestar_process(["workers", "run"], env, log)
 
 
 def read(log: Path) -> str:
@@ -163,9 +128,9 @@ async def test_a_worker_killed_mid_notification_is_retried_and_notifies_once(
             running = await job_worker(redis)
             assert running in (worker_id(logs[0]), worker_id(logs[1]))
             doomed, survivor = (first, second) if running == worker_id(logs[0]) else (second, first)
-            doomed.kill()  # SIGKILL: no clean-up, no "retry" written by the dying worker
-            await doomed.wait()
-            assert doomed.returncode == -signal.SIGKILL
+            doomed.process.kill()  # SIGKILL: no clean-up, no "retry" written by the dying worker
+            await doomed.process.wait()
+            assert doomed.process.returncode == -signal.SIGKILL
             assert bot_api.delivered() == []
 
             await wait_for(
@@ -176,7 +141,7 @@ async def test_a_worker_killed_mid_notification_is_retried_and_notifies_once(
                 ),
             )
             await asyncio.sleep(HEARTBEAT_SECONDS + 1)  # room for a wrong second delivery
-            assert survivor.returncode is None
+            assert survivor.process.returncode is None
             assert await job_worker(redis) != running
 
         delivered = [m["text"] for m in bot_api.delivered()]

@@ -6,19 +6,15 @@ web process)."""
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from app.asgi import create_asgi
-from app.config import BASE_DIR, Settings
+from app.config import Settings
 from app.domain.telegram.bot import BOUND_REPLY, STOPPED_REPLY
 from app.domain.telegram.services import TelegramNotifier, TelegramService
 from app.domain.telegram.tasks import telegram_worker_tasks
@@ -28,73 +24,13 @@ from app.lib.redis import create_redis
 from app.lib.worker import EmbeddedRedisQueue, create_worker
 from tests.support import LiveServer, free_port
 from tests.telegram.conftest import UserFactory, create_account, telegram_settings
-from tests.telegram.fake_bot_api import BOT_TOKEN, BOT_USERNAME, FakeBotAPI, command_update
+from tests.telegram.fake_bot_api import FakeBotAPI, command_update
+from tests.telegram.processes import litestar_process, process_env
 from tests.telegram.test_binding import send_command, token_of
 from tests.telegram.test_notifications import notifications_to
 
 # Importing aiogram and the app in a fresh interpreter is slow on a busy machine.
 PROCESS_TIMEOUT = 240
-
-
-def process_env(settings: Settings, bot_api: FakeBotAPI) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "APP_ENV": "test",
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url or "",
-            "TELEGRAM_BOT_TOKEN": BOT_TOKEN,
-            "TELEGRAM_API_URL": bot_api.url,
-            "TELEGRAM_BOT_USERNAME": BOT_USERNAME,
-            "TELEGRAM_RETRY_BASE_SECONDS": "0.2",
-            "LOG_LEVEL": "INFO",
-        }
-    )
-    env.pop("WORKER_IN_PROCESS", None)
-    return env
-
-
-@asynccontextmanager
-async def litestar_process(
-    args: list[str], env: dict[str, str], log: Path
-) -> AsyncIterator[Callable[[], str]]:
-    """Run ``litestar --app app.asgi:create_app <args>``; yields a reader of its output
-    that raises as soon as the process has died."""
-    with log.open("wb") as output:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "litestar",
-            "--app",
-            "app.asgi:create_app",
-            *args,
-            cwd=BASE_DIR,
-            env=env,
-            stdout=output,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-
-        def read_output() -> str:
-            text = log.read_text(errors="replace")
-            if process.returncode is not None:
-                raise AssertionError(f"the process exited ({process.returncode}):\n{text}")
-            return text
-
-        try:
-            yield read_output
-        finally:
-            await stop_process(process, output)
-
-
-async def stop_process(process: asyncio.subprocess.Process, output: IO[bytes]) -> None:
-    if process.returncode is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 30)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-    output.flush()
 
 
 async def wait_until(
@@ -124,14 +60,14 @@ async def test_the_worker_process_sends_a_queued_notification(
         await notify_once(notifier, user_id, f"queued {n}")
 
     async with litestar_process(
-        ["workers", "run"], process_env(settings_tg, bot_api), tmp_path / "worker.log"
-    ) as output:
+        ["workers", "run"], process_env(settings_tg, bot_api.url), tmp_path / "worker.log"
+    ) as process:
 
         async def delivered() -> bool:
             return bool(bot_api.delivered())
 
         await wait_until(
-            delivered, PROCESS_TIMEOUT, lambda: "no sendMessage; worker said:\n" + output()
+            delivered, PROCESS_TIMEOUT, lambda: "no sendMessage; worker said:\n" + process.output()
         )
         await asyncio.sleep(2)
 
@@ -152,8 +88,8 @@ async def test_the_polling_bot_process_binds_and_unbinds(
     bot_api.push_update(command_update(1, 7002, f"/start {token}"))
 
     async with litestar_process(
-        ["telegram", "poll"], process_env(settings_tg, bot_api), tmp_path / "bot.log"
-    ) as output:
+        ["telegram", "poll"], process_env(settings_tg, bot_api.url), tmp_path / "bot.log"
+    ) as process:
 
         async def replied(count: int) -> Callable[[], Any]:
             async def check() -> bool:
@@ -162,13 +98,13 @@ async def test_the_polling_bot_process_binds_and_unbinds(
             return check
 
         await wait_until(
-            await replied(1), PROCESS_TIMEOUT, lambda: "no reply; bot said:\n" + output()
+            await replied(1), PROCESS_TIMEOUT, lambda: "no reply; bot said:\n" + process.output()
         )
         await service.session.rollback()
         assert await service.chat_id_for(user_id) == 7002
 
         bot_api.push_update(command_update(2, 7002, "/stop"))
-        await wait_until(await replied(2), 30, lambda: "no reply to /stop:\n" + output())
+        await wait_until(await replied(2), 30, lambda: "no reply to /stop:\n" + process.output())
 
     await service.session.rollback()
     assert await service.chat_id_for(user_id) is None
