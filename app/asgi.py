@@ -42,6 +42,7 @@ from app.domain.telegram.controllers import TelegramBindingController, TelegramW
 from app.domain.telegram.plugin import TelegramPlugin
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
+from app.lib.bodies import BodyDeadlineMiddleware
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
 from app.lib.errors import exception_handlers
@@ -124,6 +125,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         dependencies=shared_dependencies,
         middleware=[
             prometheus.middleware,
+            BodyDeadlineMiddleware(
+                settings.request_body_timeout_seconds, settings.request_body_min_rate
+            ),
             FixationSafeSessionConfig(
                 key="quintet_session",
                 max_age=7 * 24 * 3600,

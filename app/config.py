@@ -104,6 +104,10 @@ class Settings:
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
+    # A request body must start within this many seconds, then keep up the minimum rate
+    # (each REQUEST_BODY_MIN_RATE bytes buy a second): app/lib/bodies.py.
+    request_body_timeout_seconds: float = 20.0
+    request_body_min_rate: int = 500
     db_pool_size: int = 10
     # Messenger: sign-in throttling, presence expiry, avatar and attachment limits.
     login_attempts_per_minute: int = 10
@@ -204,6 +208,10 @@ class Settings:
                 "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
             ),
             max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
+            request_body_timeout_seconds=_env_float(
+                "REQUEST_BODY_TIMEOUT_SECONDS", defaults.request_body_timeout_seconds
+            ),
+            request_body_min_rate=_env_int("REQUEST_BODY_MIN_RATE", defaults.request_body_min_rate),
             db_pool_size=_env_int("DB_POOL_SIZE", defaults.db_pool_size),
             login_attempts_per_minute=_env_int(
                 "LOGIN_ATTEMPTS_PER_MINUTE", defaults.login_attempts_per_minute
@@ -228,6 +236,10 @@ class Settings:
         """Refuse configurations that are unsafe to run."""
         if not 1 <= self.trivia_max_questions <= 100:
             raise ConfigurationError("TRIVIA_MAX_QUESTIONS must be between 1 and 100")
+        if self.request_body_timeout_seconds <= 0 or self.request_body_min_rate < 1:
+            raise ConfigurationError(
+                "REQUEST_BODY_TIMEOUT_SECONDS must be positive, REQUEST_BODY_MIN_RATE at least 1"
+            )
         if self.worker_heartbeat_seconds < 2:
             raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
         if self.env != "production":

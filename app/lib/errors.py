@@ -64,6 +64,11 @@ class InvalidInputError(AppError):
     title = "Unprocessable content"
 
 
+class RequestTimeoutError(AppError):
+    status_code = 408
+    title = "Request timeout"
+
+
 class PayloadTooLargeError(AppError):
     status_code = 413
     title = "Payload too large"

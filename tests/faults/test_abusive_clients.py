@@ -4,6 +4,7 @@ frames are refused, and the server keeps serving everyone else."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,12 +19,14 @@ from tests.messenger.sockets import connect
 from tests.support import LiveServer, free_port, make_settings
 
 LIMIT = 256 * 1024  # MAX_UPLOAD_BYTES for this server: quick to exceed
+BODY_TIMEOUT = 1.0  # REQUEST_BODY_TIMEOUT_SECONDS for this server (min rate: 500 bytes/s)
 ENGINEIO_MAX_BYTES = 1_000_000  # python-engineio's max_http_buffer_size (the app's default)
 
 
 @pytest.fixture(scope="module")
 def small_limit_server(migrated_database: Settings) -> Iterator[LiveServer]:
-    server = LiveServer(create_asgi(make_settings(max_upload_bytes=LIMIT)), free_port()).start()
+    settings = make_settings(max_upload_bytes=LIMIT, request_body_timeout_seconds=BODY_TIMEOUT)
+    server = LiveServer(create_asgi(settings), free_port()).start()
     yield server
     server.stop()
 
@@ -75,36 +78,63 @@ async def test_an_oversized_chunked_body_without_length_is_refused_too(
     await assert_healthy(http)
 
 
-async def test_a_body_trickled_byte_by_byte_does_not_hold_up_other_clients(
+async def test_a_body_trickled_byte_by_byte_is_cut_off_with_408_and_holds_up_nobody(
     small_limit_server: LiveServer, http: httpx.AsyncClient
 ) -> None:
-    _reader, writer = await asyncio.open_connection("127.0.0.1", small_limit_server.port)
+    reader, writer = await asyncio.open_connection("127.0.0.1", small_limit_server.port)
     body = b'{"phone": "+79161234567", "password": "correct horse", "name": "Slow"}'
     writer.write(
         b"POST /api/v1/auth/register HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         b"Content-Type: application/json\r\n"
         b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
     )
+    started = time.monotonic()
 
     async def trickle() -> None:
-        for byte in body[:-1]:
-            writer.write(bytes([byte]))
-            await writer.drain()
-            await asyncio.sleep(0.05)
+        with contextlib.suppress(ConnectionError):  # the server hangs up on us
+            for byte in body:  # 20 bytes/s: about 3.5 s for the whole body
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.05)
 
     slow = asyncio.create_task(trickle())
     try:
         # While the slow body is in progress, others are served at their usual speed.
-        await asyncio.sleep(0.3)
-        for _ in range(20):
-            started = time.monotonic()
+        for _ in range(10):
+            before = time.monotonic()
             assert (await http.get("/health/live")).status_code == 200
-            assert time.monotonic() - started < 1.0
-        assert not slow.done(), "the trickle should still be going"
+            assert time.monotonic() - before < 1.0
+        answer = await asyncio.wait_for(reader.read(4096), 10)
     finally:
         slow.cancel()
         writer.close()
+
+    status_line, _, rest = answer.partition(b"\r\n")
+    assert status_line == b"HTTP/1.1 408 Request Timeout", answer
+    assert b"application/problem+json" in rest
+    assert b"arrived too slowly" in rest
+    # Cut off at the deadline (1 s plus a second per 500 bytes), not when the body ended.
+    assert time.monotonic() - started < 3.0
     await assert_healthy(http)
+
+
+async def test_a_large_body_at_a_decent_rate_is_not_cut_off(
+    small_limit_server: LiveServer, http: httpx.AsyncClient
+) -> None:
+    # 100 KB in 2 s (50 KB/s), twice the base deadline: the rate keeps buying time.
+    padding = b"x" * 100_000
+    body = b'{"phone": "+79161234567", "password": "correct horse", "name": "' + padding + b'"}'
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 5_000):
+            yield body[start : start + 5_000]
+            await asyncio.sleep(0.1)
+
+    response = await http.post(
+        "/api/v1/auth/register", content=chunks(), headers={"content-type": "application/json"}
+    )
+    # The body arrived whole: the API judged its content (a 100 KB name is refused).
+    assert response.status_code == 422, response.text
 
 
 async def engineio_socket(server: LiveServer) -> websockets.ClientConnection:

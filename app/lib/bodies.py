@@ -1,0 +1,60 @@
+"""A deadline on request bodies, so a client trickling its body cannot hold a request open.
+
+uvicorn has no body timeout of its own. The rule is Apache's ``mod_reqtimeout``
+(``body=20,MinRate=500``): the body must start arriving within ``base`` seconds of the
+application asking for it, and every ``min_rate`` bytes received buys one more second. A
+20 MB upload over a slow link is fine; a body sent a byte at a time is cut off with 408.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from litestar.enums import ScopeType
+from litestar.middleware import ASGIMiddleware
+
+from app.lib.errors import RequestTimeoutError
+
+if TYPE_CHECKING:
+    from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+
+
+class BodyDeadlineMiddleware(ASGIMiddleware):
+    scopes = (ScopeType.HTTP,)
+
+    def __init__(self, base_seconds: float, min_rate: int) -> None:
+        self.base_seconds = base_seconds
+        self.min_rate = min_rate
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        await next_app(scope, self.deadline_receive(receive), send)
+
+    def deadline_receive(self, receive: Receive) -> Receive:
+        loop = asyncio.get_running_loop()
+        started: float | None = None
+        received = 0
+        body_done = False
+
+        async def timed_receive() -> ReceiveMessage:
+            nonlocal started, received, body_done
+            if body_done:  # after the body: only the disconnect is left to wait for
+                return await receive()
+            if started is None:
+                started = loop.time()
+            allowed = self.base_seconds + received / self.min_rate
+            remaining = started + allowed - loop.time()
+            try:
+                message = await asyncio.wait_for(receive(), max(remaining, 0.0))
+            except TimeoutError:
+                raise RequestTimeoutError(
+                    "The request body arrived too slowly; send it again faster."
+                ) from None
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
+            return message
+
+        return timed_receive
