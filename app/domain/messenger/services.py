@@ -134,9 +134,7 @@ class MessengerService:
                     .where(MessageLike.message_id.in_(ids))
                     .group_by(MessageLike.message_id)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
         mine = set(
             await self.session.scalars(
@@ -237,9 +235,7 @@ class MessengerService:
                     )
                     .group_by(Message.chat_id)
                 )
-            )
-            .tuples()
-            .all()
+            ).all()
         )
 
         members = (
