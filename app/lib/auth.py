@@ -45,8 +45,20 @@ def issue_access_token(secret_key: str, user_id: UUID, ttl_seconds: int) -> Acce
     return AccessToken(jwt.encode(claims, secret_key, algorithm=ALGORITHM), ttl_seconds)
 
 
+@dataclass(frozen=True)
+class AccessClaims:
+    user_id: UUID
+    expires_at: float  # seconds since the epoch
+
+
 def decode_access_token(secret_key: str, token: str) -> UUID:
     """The user id an access token speaks for; :class:`UnauthorizedError` when it is not valid."""
+    return decode_access_claims(secret_key, token).user_id
+
+
+def decode_access_claims(secret_key: str, token: str) -> AccessClaims:
+    """Who an access token speaks for and until when; :class:`UnauthorizedError` when it is
+    not valid."""
     try:
         claims = jwt.decode(
             token, secret_key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
@@ -58,7 +70,7 @@ def decode_access_token(secret_key: str, token: str) -> UUID:
     if claims.get("typ") != ACCESS_TOKEN_TYPE:
         raise UnauthorizedError("The token is not an access token.")
     try:
-        return UUID(str(claims["sub"]))
+        return AccessClaims(UUID(str(claims["sub"])), float(claims["exp"]))
     except ValueError as exc:
         raise UnauthorizedError("The access token is not valid.") from exc
 

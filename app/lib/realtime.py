@@ -28,7 +28,7 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.lib.auth import decode_access_token
+from app.lib.auth import decode_access_claims
 from app.lib.errors import UnauthorizedError
 from app.lib.ids import new_uuid7
 
@@ -102,6 +102,9 @@ class Presence:
         return {user_id for user_id, count in zip(ids, counts, strict=True) if int(count) > 0}
 
 
+SESSION_EXPIRED_DETAIL = "The access token has expired; refresh it and connect again."
+
+
 class Realtime:
     """The Socket.IO server of this process and what the domains need from it."""
 
@@ -127,6 +130,9 @@ class Realtime:
         # Set by the accounts owner (the messenger domain): whether a token's subject still
         # exists, so a validly signed token of a deleted account cannot connect.
         self.account_exists: AccountCheck | None = None
+        # A connection lives no longer than the access token it was opened with.
+        self.expiry_timers: dict[str, asyncio.TimerHandle] = {}
+        self.expiring: set[asyncio.Task[None]] = set()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
 
@@ -154,9 +160,10 @@ class Realtime:
         if not isinstance(token, str) or not token:
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         try:
-            user_id = decode_access_token(self.settings.secret_key, token)
+            claims = decode_access_claims(self.settings.secret_key, token)
         except UnauthorizedError as exc:
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
+        user_id = claims.user_id
         try:
             exists = self.account_exists is None or await self.account_exists(user_id)
             if not exists:
@@ -170,17 +177,37 @@ class Realtime:
             # The database or Redis is down: refuse with a reason the client can show and
             # retry on, rather than half-register a connection whose presence would then
             # never expire.
-            logger.warning("socket_refused_redis_unavailable", sid=sid, error=str(exc))
+            logger.warning("socket_refused_unavailable", sid=sid, error=str(exc))
             raise socketio.exceptions.ConnectionRefusedError(
                 "temporarily unavailable, try again shortly"
             ) from exc
         self.local_connections[sid] = user_id
+        self.expiry_timers[sid] = asyncio.get_running_loop().call_later(
+            max(claims.expires_at - time.time(), 0.0), self._expire, sid
+        )
         await self.sio.enter_room(sid, user_room(user_id))
         if came_online:
             await self._announce(user_id, online=True)
         logger.info("socket_connected", sid=sid, user_id=str(user_id))
 
+    def _expire(self, sid: str) -> None:
+        """The connection's access token has expired: tell the client, then close it; the
+        client refreshes its token and connects again."""
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):  # the client may be gone already
+                await self.sio.emit("session:expired", {"detail": SESSION_EXPIRED_DETAIL}, to=sid)
+            await self.sio.disconnect(sid)
+            logger.info("socket_token_expired", sid=sid)
+
+        task = asyncio.create_task(close())
+        self.expiring.add(task)
+        task.add_done_callback(self.expiring.discard)
+
     async def _on_disconnect(self, sid: str, *_: Any) -> None:
+        timer = self.expiry_timers.pop(sid, None)
+        if timer is not None:
+            timer.cancel()
         user_id = self.local_connections.pop(sid, None)
         if user_id is None:
             return

@@ -12,6 +12,8 @@ import pytest
 import socketio
 from litestar import Litestar
 
+from app.config import Settings
+from app.lib.auth import issue_access_token
 from tests.accounts.api import register
 from tests.messenger.api import direct_chat, group_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
@@ -278,3 +280,31 @@ async def test_direct_message_notification_is_titled_with_the_sender(
     assert call["recipient_id"] == UUID(bob.id)
     assert call["chat_title"] == "Alice"
     assert len(call["text_preview"]) <= 120
+
+
+async def test_a_connection_is_closed_when_its_access_token_expires(
+    live_server: LiveServer,
+    migrated_database: Settings,
+    client: httpx.AsyncClient,
+    sockets: list[SocketUser],
+) -> None:
+    alice = await register(client)
+    short = issue_access_token(migrated_database.secret_key, UUID(alice.id), ttl_seconds=2)
+    socket = await connect(live_server.url, short.token)
+    sockets.append(socket)
+    assert socket.client.connected
+
+    expired = await socket.wait_for("session:expired", timeout=6)
+
+    assert "expired" in expired["detail"]
+    for _ in range(50):
+        if not socket.client.connected:
+            break
+        await asyncio.sleep(0.1)
+    assert not socket.client.connected
+    # A fresh token connects again, and that connection is not cut early.
+    again = await connect(live_server.url, alice.access_token)
+    sockets.append(again)
+    await asyncio.sleep(2.5)
+    assert again.client.connected
+    assert again.named("session:expired") == []

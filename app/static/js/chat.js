@@ -457,9 +457,12 @@
       $("socket-status").className = "badge text-bg-success";
       catchUp();
     });
-    socket.on("disconnect", () => {
+    socket.on("disconnect", async (reason) => {
       $("socket-status").textContent = "offline";
       $("socket-status").className = "badge text-bg-secondary";
+      // The server closes a connection when its access token expires ("session:expired"):
+      // refresh the token and connect again; other drops reconnect by themselves.
+      if (reason === "io server disconnect" && socket === state.socket && (await refreshTokens())) socket.connect();
     });
     socket.on("connect_error", async (error) => {
       // An expired access token: refresh it and let the client reconnect with the new one.
