@@ -66,6 +66,11 @@ def configure_logging(settings: Settings) -> None:
                 "uvicorn": {"handlers": [], "propagate": True},
                 "sqlalchemy.engine": {"level": "WARNING"},
                 "aiogram": {"level": settings.log_level},
+                # litestar-saq 0.8 stops its HeartbeatManager's loop inside
+                # run_until_complete and logs the resulting RuntimeError as "thread crashed"
+                # at every worker shutdown. We do not use that manager (jobs are touched by
+                # app.lib.worker.with_heartbeat), so its only line is that false alarm.
+                "litestar_saq.heartbeat": {"level": "CRITICAL"},
             },
         }
     )
