@@ -150,7 +150,7 @@ async def test_a_page_past_the_end_shows_an_empty_state_with_a_link_to_the_last_
         assert page.status_code == 200
         assert shown(page) == []
         assert badge(page) == 120
-        assert f"No live messages on page {past}: the board has 3 pages." in page.text
+        assert f"No messages left on page {past}: the board has 3 pages." in page.text
         assert re.search(r'href="/board/messages\?page=3">Go to page 3</a>', page.text)
         assert link_hrefs(page_nav(page))["Previous page"] == "/board/messages?page=3"
 
@@ -279,7 +279,7 @@ async def test_expired_messages_leave_the_count_and_the_pages(
     assert badge(first) == 90
     assert len(shown(await client.get("/board/messages?page=2"))) == 40
     assert (
-        "No live messages on page 3: the board has 2 pages."
+        "No messages left on page 3: the board has 2 pages."
         in (await client.get("/board/messages?page=3")).text
     )
     assert await redis_client.zcard("board:messages") == 90
