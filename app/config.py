@@ -101,6 +101,8 @@ class Settings:
     log_format: Literal["json", "console"] = "console"
     board_message_ttl_seconds: int = 300
     board_max_live_messages: int = 10_000
+    # Messages per page of /board/messages (newest first).
+    board_page_size: int = 50
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -204,6 +206,7 @@ class Settings:
             board_message_ttl_seconds=_env_int(
                 "BOARD_MESSAGE_TTL_SECONDS", defaults.board_message_ttl_seconds
             ),
+            board_page_size=_env_int("BOARD_PAGE_SIZE", defaults.board_page_size),
             access_token_ttl_seconds=_env_int(
                 "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
             ),
@@ -240,6 +243,8 @@ class Settings:
             raise ConfigurationError(
                 "REQUEST_BODY_TIMEOUT_SECONDS must be positive, REQUEST_BODY_MIN_RATE at least 1"
             )
+        if not 1 <= self.board_page_size <= 500:
+            raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
         if self.worker_heartbeat_seconds < 2:
             raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
         if self.env != "production":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import Browser, expect
+from redis.asyncio import Redis
 
+from tests.board.test_pagination import seed
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -68,4 +70,57 @@ async def test_an_expiring_message_leaves_the_page_without_a_reload(
     await item.evaluate("el => el.dataset.expiresAt = String(Date.now() / 1000 + 1)")
     await expect(item).to_have_count(0, timeout=4000)
     await expect(page.get_by_text("No live messages")).to_be_visible()
+    await context.close()
+
+
+async def test_owner_pages_through_the_list_and_the_countdown_keeps_the_total(
+    browser: Browser, live_server: LiveServer, redis_client: Redis
+) -> None:
+    context = await browser.new_context(base_url=live_server.url)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto("/board/register")
+    await page.get_by_label("Username").fill("owner")
+    await page.get_by_label("Password", exact=True).fill("a long password")
+    await page.get_by_label("Repeat the password").fill("a long password")
+    await page.get_by_role("button", name="Create the account").click()
+    await expect(page).to_have_url(f"{live_server.url}/board/messages")
+    await seed(redis_client, 60)  # page 1: the newest 50, page 2: the oldest 10
+    await page.reload()
+    count = page.locator("#message-count")
+    await expect(count).to_have_text("60")
+    await expect(page.locator("li.message")).to_have_count(50)
+
+    pages = page.get_by_role("navigation", name="Message pages")
+    await pages.get_by_role("link", name="Next page").click()
+    await expect(page).to_have_url(f"{live_server.url}/board/messages?page=2")
+    items = page.locator("li.message")
+    await expect(items).to_have_count(10)
+    await expect(items.first).to_contain_text("message 009")
+    await expect(count).to_have_text("60")
+
+    await items.first.get_by_role("button", name="Delete this message").click()
+    await expect(page.get_by_text("Message deleted.")).to_be_visible()
+    await expect(page).to_have_url(f"{live_server.url}/board/messages?page=2")
+    await expect(items).to_have_count(9)
+    await expect(count).to_have_text("59")
+
+    # The countdown removes expiring rows and takes them off the total of every page.
+    await items.first.evaluate("el => el.dataset.expiresAt = String(Date.now() / 1000 - 1)")
+    await expect(items).to_have_count(8, timeout=4000)
+    await expect(count).to_have_text("58")
+    await page.evaluate(
+        "() => document.querySelectorAll('li.message').forEach("
+        "el => el.dataset.expiresAt = String(Date.now() / 1000 - 1))"
+    )
+    await expect(items).to_have_count(0, timeout=4000)
+    await expect(count).to_have_text("50")
+    back = page.get_by_role("link", name="Go to page 1")
+    await expect(back).to_be_visible()
+    await expect(page.get_by_text("No live messages")).to_be_hidden()
+    await back.click()
+    await expect(page).to_have_url(f"{live_server.url}/board/messages")
+    await expect(page.locator("li.message")).to_have_count(50)
+    assert errors == []
     await context.close()

@@ -14,7 +14,10 @@ from litestar.response import Redirect, Template
 from app.domain.board.services import (
     BoardMessageStore,
     BoardOwnerService,
+    InvalidPageError,
     RegistrationClosedError,
+    page_count,
+    parse_page_number,
 )
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
 from app.lib.errors import AppError
@@ -167,12 +170,16 @@ class BoardMessageController(Controller):
     dependencies = {"store": Provide(provide_message_store, sync_to_thread=False)}
 
     @get("/")
-    async def list_messages(self, request: Request[Any, Any, Any], store: StoreDep) -> Template:
-        messages = await store.list_live()
+    async def list_messages(
+        self, request: Request[Any, Any, Any], store: StoreDep, settings: SettingsDep
+    ) -> Template:
+        number = parse_page_number(request.query_params.get("page"))
+        board = await store.list_page(number, settings.board_page_size)
         return page(
             request,
             "board/messages.html",
-            messages=messages,
+            board=board,
+            messages=board.messages,
             now=time.time(),
             ttl=store.ttl_seconds,
         )
@@ -204,8 +211,23 @@ class BoardMessageController(Controller):
 
     @post("/{message_id:str}/delete")
     async def delete_message(
-        self, request: Request[Any, Any, Any], store: StoreDep, message_id: FromPath[str]
+        self,
+        request: Request[Any, Any, Any],
+        store: StoreDep,
+        settings: SettingsDep,
+        message_id: FromPath[str],
+        data: FormData,
     ) -> Redirect:
         await store.delete(message_id)
         request.session["flash"] = "Message deleted."
-        return Redirect(path="/board/messages", status_code=303)
+        # Back to the page the owner deleted from, or to the last page if that one is gone.
+        try:
+            number = parse_page_number(data.get("page"))
+        except InvalidPageError:
+            number = 1
+        last = page_count(await store.count_live(), settings.board_page_size)
+        return Redirect(path=messages_path(min(number, last)), status_code=303)
+
+
+def messages_path(number: int) -> str:
+    return "/board/messages" if number == 1 else f"/board/messages?page={number}"
