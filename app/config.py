@@ -207,6 +207,9 @@ class Settings:
                 "BOARD_MESSAGE_TTL_SECONDS", defaults.board_message_ttl_seconds
             ),
             board_page_size=_env_int("BOARD_PAGE_SIZE", defaults.board_page_size),
+            board_max_live_messages=_env_int(
+                "BOARD_MAX_LIVE_MESSAGES", defaults.board_max_live_messages
+            ),
             access_token_ttl_seconds=_env_int(
                 "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
             ),
@@ -243,6 +246,8 @@ class Settings:
             raise ConfigurationError(
                 "REQUEST_BODY_TIMEOUT_SECONDS must be positive, REQUEST_BODY_MIN_RATE at least 1"
             )
+        if self.board_max_live_messages < 1:
+            raise ConfigurationError("BOARD_MAX_LIVE_MESSAGES must be at least 1")
         if not 1 <= self.board_page_size <= 500:
             raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
         if self.worker_heartbeat_seconds < 2:
