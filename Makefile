@@ -51,7 +51,7 @@ load: setup  ## the mixed load run: uvicorn --workers 4, 30 s; LOAD_ARGS="--seco
 	$(VENV)/bin/python -m tests.bench.mixed_load $(LOAD_ARGS)
 
 fuzz: setup  ## a long schemathesis run over every operation (CI runs a short one)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} $(VENV)/bin/pytest tests/fuzz -p no:cacheprovider
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_SCENARIOS=$${FUZZ_SCENARIOS:-200} $(VENV)/bin/pytest tests/fuzz -p no:cacheprovider
 
 clean:
 	rm -rf .tools $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -69,7 +69,11 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     yield
     if "migrated_database" not in request.fixturenames:
         return
-    settings: Settings = request.getfixturevalue("migrated_database")
+    await empty_state(request.getfixturevalue("migrated_database"))
+
+
+async def empty_state(settings: Settings) -> None:
+    """Every table emptied and the test Redis database flushed."""
     import_models()
     tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
     engine = create_async_engine(settings.database_url, poolclass=NullPool)

@@ -7,6 +7,7 @@ small; `make fuzz` runs a long one).
 
 from __future__ import annotations
 
+import asyncio
 import os
 from typing import Any
 
@@ -16,21 +17,42 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 
 from app.config import Settings
+from tests.conftest import empty_state
 from tests.support import LiveServer
 
-FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))
+FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "20"))  # per operation
+STATEFUL_SCENARIOS = int(os.environ.get("FUZZ_SCENARIOS", "20"))  # chains of up to 8 calls
 # "Schema-valid data must be accepted" cannot hold where a business rule refuses data the
 # schema cannot describe (a phone number that does not exist, an award dated in the future,
 # an id that names nothing): those are the 4xx the API promises. Every other check runs.
 BUSINESS_RULE_FALSE_ALARM = schemathesis.checks.positive_data_acceptance
 
 
-@pytest.fixture
-def audio_credentials(live_server: LiveServer) -> dict[str, str]:
+def create_audio_credentials(base_url: str) -> dict[str, str]:
     """An audio user's id and token: the upload form carries them in its body."""
-    created = httpx.post(f"{live_server.url}/api/v1/audio/users", json={"name": "Fuzzer"})
+    created = httpx.post(f"{base_url}/api/v1/audio/users", json={"name": "Fuzzer"})
     assert created.status_code == 201, created.text
     return {"user_id": created.json()["id"], "token": created.json()["token"]}
+
+
+def create_fuzz_headers(base_url: str, settings: Settings) -> dict[str, str]:
+    """Credentials for every kind of protected operation, so the fuzzer gets past auth:
+    a messenger user's access token and the achievements admin key (the audio token
+    travels in the upload form: :func:`with_audio_credentials`)."""
+    registered = httpx.post(
+        f"{base_url}/api/v1/auth/register",
+        json={"phone": "+79161234567", "password": "fuzzing password", "name": "Fuzzer"},
+    )
+    assert registered.status_code == 201, registered.text
+    return {
+        "Authorization": f"Bearer {registered.json()['access_token']}",
+        "X-API-Key": settings.admin_api_key,
+    }
+
+
+@pytest.fixture
+def audio_credentials(live_server: LiveServer) -> dict[str, str]:
+    return create_audio_credentials(live_server.url)
 
 
 def with_audio_credentials(case: Any, credentials: dict[str, str]) -> None:
@@ -42,20 +64,10 @@ def with_audio_credentials(case: Any, credentials: dict[str, str]) -> None:
 
 @pytest.fixture
 def fuzz_headers(migrated_database: Settings, live_server: LiveServer) -> dict[str, str]:
-    """Credentials for every kind of protected operation, so the fuzzer gets past auth:
-    a messenger user's access token and the achievements admin key (the audio token
-    travels in the upload form: :func:`with_audio_credentials`)."""
-    registered = httpx.post(
-        f"{live_server.url}/api/v1/auth/register",
-        json={"phone": "+79161234567", "password": "fuzzing password", "name": "Fuzzer"},
-    )
-    assert registered.status_code == 201, registered.text
-    return {
-        "Authorization": f"Bearer {registered.json()['access_token']}",
-        "X-API-Key": migrated_database.admin_api_key,
-    }
+    return create_fuzz_headers(live_server.url, migrated_database)
 
 
+@pytest.mark.timeout(120 + FUZZ_EXAMPLES * 3)
 def test_every_operation_never_errors_and_matches_its_schema(
     live_server: LiveServer, fuzz_headers: dict[str, str], audio_credentials: dict[str, str]
 ) -> None:
@@ -101,3 +113,49 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, BaseExceptionGroup):
         return "; ".join(_describe(inner) for inner in exc.exceptions)
     return f"{type(exc).__name__}: {exc}"
+
+
+@pytest.mark.timeout(60 + STATEFUL_SCENARIOS * 3)
+def test_chained_operations_never_error_and_match_their_schema(
+    live_server: LiveServer, migrated_database: Settings
+) -> None:
+    """Stateful: schemathesis chains operations through the links it infers from the schema
+    (POST /chats -> GET/PATCH /chats/{chat_id} -> POST .../messages -> PUT
+    /messages/{message_id}/like ...), so ids are real and the calls reach past the 404s."""
+    schema = schemathesis.openapi.from_url(f"{live_server.url}/docs/openapi.json")
+    machine: Any = schema.as_state_machine()
+    assert len(machine.bundles) > 10, "schemathesis found no links between the operations"
+
+    chained: list[str] = []  # operations on an existing object that answered 2xx
+    credentials: dict[str, dict[str, str]] = {}
+
+    class Workflow(machine):  # type: ignore[misc, valid-type]
+        def setup(self) -> None:
+            # Every scenario starts from the same empty state, so Hypothesis sees the same
+            # answers when it replays one (it refuses a run whose outcomes drift).
+            asyncio.run(empty_state(migrated_database))
+            credentials["headers"] = create_fuzz_headers(live_server.url, migrated_database)
+            credentials["audio"] = create_audio_credentials(live_server.url)
+
+        def after_call(self, response: Any, case: Any) -> None:
+            if "{" in case.operation.path and response.status_code < 300:
+                chained.append(case.operation.label)
+
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            with_audio_credentials(case, credentials["audio"])
+            return {"headers": credentials["headers"], "base_url": live_server.url}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, excluded_checks=[BUSINESS_RULE_FALSE_ALARM])
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_SCENARIOS,
+            stateful_step_count=8,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+            database=None,
+        )
+    )
+    assert len(set(chained)) >= 3, f"the chains never reached an existing object: {chained}"
