@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 from litestar.config.csrf import CSRFConfig
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp
@@ -45,7 +48,7 @@ from app.domain.trivia.controllers import TriviaController
 from app.lib.bodies import BodyDeadlineMiddleware
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
-from app.lib.errors import exception_handlers
+from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
@@ -164,10 +167,21 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     return RequestContextMiddleware(app.state.realtime.asgi_app(app))
 
 
+def direct_callers_only(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
+    """Metrics are for the scraper, which calls a pod directly: a request that came through
+    a proxy (nginx, the ingress: both add X-Forwarded-For) is answered as if there were
+    nothing here. A client cannot remove the header its proxy adds."""
+    if "x-forwarded-for" in connection.headers:
+        raise NotFoundError("Not found")
+
+
 class MetricsController(PrometheusController):
-    """Prometheus exposition at /metrics, kept out of the API docs."""
+    """Prometheus exposition at /metrics, kept out of the API docs and off the public edge."""
 
     include_in_schema = False
+    guards = [direct_callers_only]
 
 
 def _initial_state(

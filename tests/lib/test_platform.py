@@ -87,3 +87,11 @@ def test_production_refuses_default_secrets(monkeypatch: pytest.MonkeyPatch) -> 
 def test_postgres_urls_get_the_async_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db:5432/app")
     assert Settings.from_env().database_url == "postgresql+asyncpg://u:p@db:5432/app"
+
+
+async def test_metrics_are_not_served_through_a_proxy(client: httpx.AsyncClient) -> None:
+    # The ingress and nginx add X-Forwarded-For; Prometheus calls the pod directly.
+    proxied = await client.get("/metrics", headers={"x-forwarded-for": "203.0.113.7"})
+    assert proxied.status_code == 404
+    assert proxied.headers["content-type"].startswith("application/problem+json")
+    assert "quintet_requests_total" not in proxied.text
