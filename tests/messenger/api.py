@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.accounts.api import Account
+from tests.accounts.api import Account, register
 
 
 async def direct_chat(client: httpx.AsyncClient, a: Account, b: Account) -> dict[str, Any]:
@@ -15,6 +15,15 @@ async def direct_chat(client: httpx.AsyncClient, a: Account, b: Account) -> dict
     )
     assert response.status_code in (200, 201), response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def alice_and_bob_in_a_direct_chat(
+    client: httpx.AsyncClient,
+) -> tuple[Account, Account, dict[str, Any]]:
+    """Two fresh accounts, Alice and Bob, and the direct chat Alice opened with Bob."""
+    alice = await register(client)
+    bob = await register(client, name="Bob")
+    return alice, bob, await direct_chat(client, alice, bob)
 
 
 async def group_chat(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.accounts.api import register
-from tests.messenger.api import direct_chat, group_chat, send_text
+from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
 
 UNKNOWN = "0190a000-0000-7000-8000-000000000000"
 
@@ -93,9 +93,7 @@ async def test_owner_renames_a_group_and_members_cannot(client: httpx.AsyncClien
 
 
 async def test_direct_chats_cannot_be_renamed(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     response = await client.patch(
         f"/api/v1/chats/{chat['id']}", headers=alice.headers, json={"title": "x"}
     )
@@ -254,9 +252,7 @@ async def test_chat_list_puts_pinned_first_then_by_last_activity(
 
 
 async def test_chat_list_shows_last_message_and_unread_count(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     await send_text(client, bob, chat["id"], "one")
     last = await send_text(client, bob, chat["id"], "two")
     [view] = (await client.get("/api/v1/chats", headers=alice.headers)).json()
@@ -274,9 +270,7 @@ async def test_chat_list_shows_last_message_and_unread_count(client: httpx.Async
 
 
 async def test_replying_marks_the_chat_read_for_the_sender(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     await send_text(client, bob, chat["id"], "question")
     await send_text(client, alice, chat["id"], "answer")
     [alice_view] = (await client.get("/api/v1/chats", headers=alice.headers)).json()
@@ -289,9 +283,7 @@ async def test_replying_marks_the_chat_read_for_the_sender(client: httpx.AsyncCl
 async def test_read_without_a_message_marks_everything_and_never_moves_back(
     client: httpx.AsyncClient,
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     first = await send_text(client, bob, chat["id"], "one")
     await send_text(client, bob, chat["id"], "two")
     everything = await client.post(f"/api/v1/chats/{chat['id']}/read", headers=alice.headers)
@@ -307,9 +299,7 @@ async def test_read_without_a_message_marks_everything_and_never_moves_back(
 
 
 async def test_mute_and_unmute_are_per_member(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     muted = await client.put(f"/api/v1/chats/{chat['id']}/mute", headers=alice.headers)
     assert muted.status_code == 200
     assert muted.json()["muted"] is True

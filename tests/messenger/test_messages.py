@@ -10,13 +10,11 @@ import httpx
 from PIL import Image
 
 from tests.accounts.api import data_url, image_bytes, register
-from tests.messenger.api import direct_chat, group_chat, send_text
+from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
 
 
 async def test_sent_message_has_the_documented_shape(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     message = await send_text(client, alice, chat["id"], "Hello, Bob")
     assert set(message) == {
         "id",
@@ -41,9 +39,7 @@ async def test_sent_message_has_the_documented_shape(client: httpx.AsyncClient) 
 
 
 async def test_text_message_needs_text(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     url = f"/api/v1/chats/{chat['id']}/messages"
     for body in (
         {"type": "text"},
@@ -56,9 +52,7 @@ async def test_text_message_needs_text(client: httpx.AsyncClient) -> None:
 
 
 async def test_history_pages_newest_first_with_a_cursor(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     sent = [await send_text(client, alice, chat["id"], f"m{i}") for i in range(7)]
     url = f"/api/v1/chats/{chat['id']}/messages"
     first = (await client.get(url, headers=bob.headers, params={"limit": 3})).json()
@@ -80,9 +74,7 @@ async def test_history_pages_newest_first_with_a_cursor(client: httpx.AsyncClien
 
 
 async def test_history_after_a_cursor_catches_up_oldest_first(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     sent = [await send_text(client, alice, chat["id"], f"m{i}") for i in range(5)]
     page = (
         await client.get(
@@ -96,9 +88,7 @@ async def test_history_after_a_cursor_catches_up_oldest_first(client: httpx.Asyn
 
 
 async def test_history_refuses_bad_parameters(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     url = f"/api/v1/chats/{chat['id']}/messages"
     for params in ({"limit": 0}, {"limit": 101}, {"before": "nope"}):
         assert (await client.get(url, headers=alice.headers, params=params)).status_code == 422, (
@@ -112,9 +102,7 @@ async def test_history_refuses_bad_parameters(client: httpx.AsyncClient) -> None
 
 
 async def test_author_edits_a_message(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     message = await send_text(client, alice, chat["id"], "helo")
     edited = await client.patch(
         f"/api/v1/messages/{message['id']}", headers=alice.headers, json={"text": "hello"}
@@ -125,9 +113,7 @@ async def test_author_edits_a_message(client: httpx.AsyncClient) -> None:
 
 
 async def test_only_the_author_edits_or_deletes(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     message = await send_text(client, alice, chat["id"], "mine")
     edit = await client.patch(
         f"/api/v1/messages/{message['id']}", headers=bob.headers, json={"text": "yours"}
@@ -151,9 +137,7 @@ async def test_system_messages_cannot_be_edited(client: httpx.AsyncClient) -> No
 
 
 async def test_deleting_leaves_a_tombstone_in_history(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     message = await send_text(client, alice, chat["id"], "oops")
     await client.put(f"/api/v1/messages/{message['id']}/like", headers=bob.headers)
     removed = await client.delete(f"/api/v1/messages/{message['id']}", headers=alice.headers)
@@ -222,9 +206,7 @@ async def test_edit_or_like_of_an_unknown_message_is_404(client: httpx.AsyncClie
 
 
 async def test_image_message_stores_the_image_and_a_preview(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     jpeg = image_bytes("JPEG", (1200, 800), "green")
     response = await client.post(
         f"/api/v1/chats/{chat['id']}/messages",
@@ -252,9 +234,7 @@ async def test_image_message_stores_the_image_and_a_preview(client: httpx.AsyncC
 
 
 async def test_image_message_refuses_fake_and_oversized_images(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     url = f"/api/v1/chats/{chat['id']}/messages"
     fake = await client.post(
         url,
@@ -270,9 +250,7 @@ async def test_image_message_refuses_fake_and_oversized_images(client: httpx.Asy
 
 
 async def test_file_message_is_served_as_a_download(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     content = b"<html><script>alert('xss')</script></html>"
     response = await client.post(
         f"/api/v1/chats/{chat['id']}/messages",

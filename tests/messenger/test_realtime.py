@@ -15,7 +15,7 @@ from litestar import Litestar
 from app.config import Settings
 from app.lib.auth import issue_access_token
 from tests.accounts.api import register
-from tests.messenger.api import direct_chat, group_chat, send_text
+from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
 from tests.support import LiveServer
 
@@ -58,9 +58,7 @@ async def sockets() -> AsyncIterator[list[SocketUser]]:
 async def test_message_sent_over_socket_is_acknowledged_and_delivered(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     a = await connect(live_server.url, alice.access_token)
     b = await connect(live_server.url, bob.access_token)
     sockets += [a, b]
@@ -132,9 +130,7 @@ async def test_non_members_never_receive_a_chats_events(
 async def test_rest_writes_are_emitted_to_members(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     b = await connect(live_server.url, bob.access_token)
     sockets.append(b)
     message = await send_text(client, alice, chat["id"], "first")
@@ -199,9 +195,7 @@ async def test_removed_member_stops_receiving(
 async def test_typing_and_read_are_relayed_to_the_other_members(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     a = await connect(live_server.url, alice.access_token)
     b = await connect(live_server.url, bob.access_token)
     sockets += [a, b]
@@ -272,9 +266,7 @@ async def test_offline_members_are_notified_and_online_muted_and_sender_are_not(
 async def test_direct_message_notification_is_titled_with_the_sender(
     client: httpx.AsyncClient, live_server: LiveServer, notifier: RecordingNotifier
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     await send_text(client, alice, chat["id"], "x" * 300)
     [call] = notifier.calls
     assert call["recipient_id"] == UUID(bob.id)

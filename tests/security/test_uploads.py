@@ -22,7 +22,7 @@ from PIL import Image, PngImagePlugin
 from app.config import Settings
 from tests.accounts.api import Account, data_url, register
 from tests.audio.test_audio import create_user, is_mp3, make_wav, record_count, upload
-from tests.messenger.api import direct_chat
+from tests.messenger.api import alice_and_bob_in_a_direct_chat
 from tests.security.schema import METHODS, is_problem
 from tests.security.test_object_access import World, build_world
 
@@ -133,9 +133,7 @@ ACTIVE_FILES = [
 async def test_a_message_file_is_never_served_as_active_content(
     client: httpx.AsyncClient,
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     for name, declared in ACTIVE_FILES:
         attachment: dict[str, Any] = {"data": base64.b64encode(PAYLOAD).decode(), "name": name}
         if declared:
@@ -152,9 +150,7 @@ async def test_a_message_file_is_never_served_as_active_content(
 async def test_a_path_or_header_in_a_file_name_never_reaches_the_download(
     client: httpx.AsyncClient,
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     for name in ("../../../../etc/passwd", "..\\..\\boot.ini", "a\r\nSet-Cookie: owned=1"):
         data = base64.b64encode(b"hello").decode()
         sent = await send_file(client, alice, chat["id"], {"data": data, "name": name})
@@ -171,9 +167,7 @@ async def test_a_path_or_header_in_a_file_name_never_reaches_the_download(
 async def test_an_image_message_that_is_not_an_image_is_refused(
     client: httpx.AsyncClient,
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await direct_chat(client, alice, bob)
+    alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     accepted = []
     for kind, content in NOT_IMAGES.items():
         response = await client.post(
