@@ -52,6 +52,7 @@ from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
+from app.lib.passwords import configure_password_hashing
 from app.lib.realtime import Realtime
 from app.lib.redis import create_redis
 from app.lib.sessions import FixationSafeSessionConfig
@@ -72,6 +73,7 @@ CSRF_EXEMPT = ["^/api/", "^/socket.io", "^/health", "^/metrics", "^/docs", "^/re
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
+    configure_password_hashing(settings)
     redis = create_redis(settings)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)

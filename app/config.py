@@ -104,6 +104,10 @@ class Settings:
     # Messages per page of /board/messages (newest first).
     board_page_size: int = 50
     access_token_ttl_seconds: int = 900
+    # argon2id cost; production refuses less than OWASP's minimum (19 MiB, 2 passes).
+    password_hash_time_cost: int = 3
+    password_hash_memory_kib: int = 65536
+    password_hash_parallelism: int = 4
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     max_upload_bytes: int = 20 * 1024 * 1024
     # A request body must start within this many seconds, then keep up the minimum rate
@@ -213,6 +217,15 @@ class Settings:
             access_token_ttl_seconds=_env_int(
                 "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
             ),
+            password_hash_time_cost=_env_int(
+                "PASSWORD_HASH_TIME_COST", defaults.password_hash_time_cost
+            ),
+            password_hash_memory_kib=_env_int(
+                "PASSWORD_HASH_MEMORY_KIB", defaults.password_hash_memory_kib
+            ),
+            password_hash_parallelism=_env_int(
+                "PASSWORD_HASH_PARALLELISM", defaults.password_hash_parallelism
+            ),
             max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
             request_body_timeout_seconds=_env_float(
                 "REQUEST_BODY_TIMEOUT_SECONDS", defaults.request_body_timeout_seconds
@@ -252,9 +265,23 @@ class Settings:
             raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
         if self.worker_heartbeat_seconds < 2:
             raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
+        if (
+            self.password_hash_time_cost < 1
+            or self.password_hash_memory_kib < 8 * self.password_hash_parallelism
+            or self.password_hash_parallelism < 1
+        ):
+            raise ConfigurationError(
+                "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_PARALLELISM must be at least 1, "
+                "PASSWORD_HASH_MEMORY_KIB at least 8 per lane"
+            )
         if self.env != "production":
             return
         problems = []
+        if self.password_hash_memory_kib < 19456 or self.password_hash_time_cost < 2:
+            problems.append(
+                "PASSWORD_HASH_MEMORY_KIB must be at least 19456 and PASSWORD_HASH_TIME_COST "
+                "at least 2 (OWASP's minimum for argon2id)"
+            )
         if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
             problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
         if self.admin_api_key == DEV_ADMIN_API_KEY or len(self.admin_api_key) < 16:

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support import free_port, post_form
+from tests.support import READY_SECONDS, free_port, post_form
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,7 +37,7 @@ def embedded_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + READY_SECONDS
         while True:
             try:
                 if httpx.get(f"{url}/health/ready").status_code == 200:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL, free_port
+from tests.support import READY_SECONDS, TEST_DATABASE_URL, TEST_REDIS_URL, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "docker" / "entrypoint.sh"
@@ -65,7 +65,7 @@ def api_process(migrated_database: Settings) -> Iterator[tuple[subprocess.Popen[
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + READY_SECONDS
     while True:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""

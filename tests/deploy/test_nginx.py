@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from app.config import Settings
-from tests.support import IN_CI, LiveServer, free_port, post_form
+from tests.support import IN_CI, READY_SECONDS, LiveServer, free_port, post_form
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = REPO / "docker" / "nginx" / "templates" / "default.conf.template"
@@ -130,7 +130,7 @@ def start_nginx(prefix: Path, upstream: str, max_upload_bytes: int) -> Nginx:
     config = write_nginx_config(prefix, upstream, port, max_upload_bytes)
     stdout = (prefix / "stdout.log").open("wb")
     process = subprocess.Popen(nginx_command(config), stdout=stdout, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + READY_SECONDS
     while True:
         if process.poll() is not None:
             errors = (prefix / "error.log").read_text() if (prefix / "error.log").exists() else ""

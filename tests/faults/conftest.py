@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.support import IN_CI, free_port
+from tests.support import IN_CI, READY_SECONDS, free_port
 
 
 def _require(binary: str | None, what: str) -> str:
@@ -67,7 +67,7 @@ class PrivateRedis:
         self._wait(up=False)
 
     def _wait(self, *, up: bool) -> None:
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             answered = (
                 subprocess.run(

@@ -23,7 +23,7 @@ from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import register
 from tests.faults.conftest import PrivateRedis
 from tests.messenger.api import direct_chat, send_text
-from tests.support import LiveServer, free_port, make_settings
+from tests.support import READY_SECONDS, LiveServer, free_port, make_settings
 from tests.telegram.fake_bot_api import BOT_TOKEN, BOT_USERNAME, Call, FakeBotAPI
 from tests.telegram.processes import AppProcess, litestar_process, process_env
 
@@ -83,7 +83,7 @@ async def wait_for(condition, timeout: float, describe) -> None:  # type: ignore
         await asyncio.sleep(0.1)
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(READY_SECONDS + 120)
 async def test_a_worker_killed_mid_notification_is_retried_and_notifies_once(
     private_redis: PrivateRedis, migrated_database: Settings, tmp_path: Path
 ) -> None:
@@ -122,7 +122,7 @@ async def test_a_worker_killed_mid_notification_is_retried_and_notifies_once(
         ):
             await wait_for(
                 bot_api.held.is_set,
-                60,
+                READY_SECONDS,
                 lambda: "no worker sent; they said:\n" + "\n".join(map(read, logs)),
             )
             running = await job_worker(redis)

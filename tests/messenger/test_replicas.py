@@ -19,7 +19,7 @@ from app.config import Settings
 from tests.accounts.api import register
 from tests.messenger.api import direct_chat
 from tests.messenger.sockets import connect
-from tests.support import free_port
+from tests.support import READY_SECONDS, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -56,7 +56,7 @@ class ServerProcess:
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + READY_SECONDS
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(

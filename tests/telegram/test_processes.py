@@ -22,7 +22,7 @@ from app.lib.db import create_sqlalchemy_config
 from app.lib.ids import new_uuid7
 from app.lib.redis import create_redis
 from app.lib.worker import EmbeddedRedisQueue, create_worker
-from tests.support import LiveServer, free_port
+from tests.support import READY_SECONDS, LiveServer, free_port
 from tests.telegram.conftest import UserFactory, create_account, telegram_settings
 from tests.telegram.fake_bot_api import FakeBotAPI, command_update
 from tests.telegram.processes import litestar_process, process_env
@@ -30,7 +30,7 @@ from tests.telegram.test_binding import send_command, token_of
 from tests.telegram.test_notifications import notifications_to
 
 # Importing aiogram and the app in a fresh interpreter is slow on a busy machine.
-PROCESS_TIMEOUT = 240
+PROCESS_TIMEOUT = READY_SECONDS
 
 
 async def wait_until(
