@@ -33,6 +33,8 @@ def configure_logging(settings: Settings) -> None:
     )
     structlog.configure(
         processors=[
+            # First, so a line below the level costs a comparison, not the whole chain.
+            structlog.stdlib.filter_by_level,
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
@@ -110,10 +112,25 @@ class RequestContextMiddleware:
                     "request",
                     method=scope.get("method"),
                     path=path,
+                    route=scope.get("path_template"),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    client=_client_address(scope),
+                    user_id=_user_id(scope),
                 )
             structlog.contextvars.unbind_contextvars("request_id")
+
+
+def _client_address(scope: Scope) -> str | None:
+    """The caller as the trusted proxy reports it (the proxy middleware rewrites the scope)."""
+    client = scope.get("client")
+    return client[0] if client else None
+
+
+def _user_id(scope: Scope) -> str | None:
+    """The authenticated user's id, when authentication ran and found one."""
+    user_id = getattr(scope.get("user"), "id", None)
+    return str(user_id) if user_id is not None else None
 
 
 def _incoming_request_id(scope: Scope) -> str | None:
