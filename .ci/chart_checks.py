@@ -368,8 +368,22 @@ def check_pods(world: World, routes: dict[str, list[str]] | None) -> Iterator[st
                         and not route_served(path or "/", routes)
                     ):
                         yield f"{where}: {probe_name} path {path!r} is not a GET route of the app"
+            if routes is not None:
+                yield from _check_scripted_requests(where, container, routes)
         if any(is_app_http(c) for c in pod.containers):
             yield from _check_prometheus_annotations(pod, routes)
+
+
+def _check_scripted_requests(
+    where: str, container: dict[str, Any], routes: dict[str, list[str]]
+) -> Iterator[str]:
+    """A check pod (the `helm test` one) that requests `base + path` for ("/path", ...) pairs."""
+    script = " ".join(str(w) for w in container.get("command") or [])
+    if "http://" not in script or "urlopen" not in script:
+        return
+    for path in re.findall(r'\(\s*"(/[^"\s]*)"\s*,', script):
+        if not route_served(path, routes):
+            yield f"{where}: requests {path!r}, which is not a GET route of the app"
 
 
 def _check_prometheus_annotations(pod: Pod, routes: dict[str, list[str]] | None) -> Iterator[str]:

@@ -524,6 +524,11 @@ def test_kind_values_hold_no_secret_and_name_the_one_made_at_install(renders: An
     assert "kind-only" not in workflow
     skaffold = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
     kind = next(p for p in skaffold["profiles"] if p["name"] == "kind")
+    # kind loads images by name:tag: no digest there.
+    assert {
+        "op": "remove",
+        "path": "/deploy/helm/releases/0/setValueTemplates/image.digest",
+    } in kind["patches"]
     hooks = [patch for patch in kind["patches"] if patch["path"] == "/deploy/helm/hooks"]
     assert hooks[0]["value"]["before"][0]["host"]["command"] == [
         "sh",
@@ -672,6 +677,13 @@ def _redis_policy_port(docs: list[dict[str, Any]]) -> None:
     policy["ingress"][0]["ports"] = [{"port": 6380, "protocol": "TCP"}]
 
 
+def _helm_test_path(docs: list[dict[str, Any]]) -> None:
+    container = one(docs, "Pod", "quintet-test-http")["spec"]["containers"][0]
+    container["command"] = [
+        c.replace("/health/ready", "/health/readyz") for c in container["command"]
+    ]
+
+
 Mutation = tuple[str, Callable[[list[dict[str, Any]]], None] | None, str]
 MUTATIONS: dict[str, Mutation] = {
     "probe path /healthz": ("probe_healthz", None, "livenessProbe path '/healthz' is not a GET"),
@@ -727,6 +739,11 @@ MUTATIONS: dict[str, Mutation] = {
         "default",
         _service_target_port,
         "Service/quintet-api: targetPort 9000 (9000) of Deployment/quintet-api is not where",
+    ),
+    "helm test requests a path the app does not serve": (
+        "default",
+        _helm_test_path,
+        "Pod/quintet-test-http container http: requests '/health/readyz'",
     ),
     "Service selector typo": (
         "default",
