@@ -756,6 +756,7 @@ SEPARATE_REDIS_URL = "redis://:pw@cache-redis:6379/0"
 SCENARIOS: dict[str, list[dict[str, Any]]] = {
     "default": [{}],
     "kind": [{"values_file": "k8s/kind-values.yaml"}],
+    "kind_upgrade": [{"values_file": "k8s/kind-values.yaml", "upgrade": True}],
     "production": [{"values_file": "helm/quintet/ci/production-values.yaml"}],
     "gateway": [{"values_file": "helm/quintet/ci/gateway-values.yaml"}],
     "api_container_port_9000": [{"values": {"api": {"containerPort": 9000}}}],

@@ -74,12 +74,21 @@ def render(
     values: dict[str, Any] | None,
     release: str = RELEASE,
     namespace: str = NAMESPACE,
+    upgrade: bool = False,
 ) -> list[dict[str, Any]]:
-    """Schema-check and render like `helm template`; hooks and tests included, NOTES left out."""
+    """Schema-check and render like `helm template` (or an upgrade); hooks and tests included,
+    NOTES left out."""
     check_dependencies(chart_dir)
     with helm.Chart.load(chart_dir) as chart:
         chart.validate_schema(values)
-        rendered = chart.render(values=values, name=release, namespace=namespace, is_install=True)
+        rendered = chart.render(
+            values=values,
+            name=release,
+            namespace=namespace,
+            is_install=not upgrade,
+            is_upgrade=upgrade,
+            revision=2 if upgrade else 1,
+        )
     documents = []
     for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):
@@ -164,8 +173,10 @@ def command_batch(args: argparse.Namespace) -> None:
         if case.get("values_file"):
             values = {**(load_values(ROOT / case["values_file"]) or {}), **(values or {})}
         release, namespace = case.get("release", RELEASE), case.get("namespace", NAMESPACE)
+        upgrade = bool(case.get("upgrade"))
         try:
-            results.append({"ok": True, "manifests": render(chart, values, release, namespace)})
+            manifests = render(chart, values, release, namespace, upgrade)
+            results.append({"ok": True, "manifests": manifests})
         except (helm.HelmError, CheckFailed) as exc:
             results.append({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
     json.dump(results, sys.stdout)
@@ -180,6 +191,7 @@ def render_case(case: dict[str, Any]) -> list[dict[str, Any]]:
         values,
         case.get("release", RELEASE),
         case.get("namespace", NAMESPACE),
+        bool(case.get("upgrade")),
     )
 
 

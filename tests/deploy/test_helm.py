@@ -77,6 +77,7 @@ GOOD_CASES: dict[str, dict[str, Any]] = {
             "redis": {"auth": {"password": "bundled-redis-password"}},
         }
     },
+    "default_upgrade": {"upgrade": True},
     "postgres_chart": {"chart": "helm/postgres"},
     "redis_chart": {"chart": "helm/redis"},
     "container_port_9000": {"values": {"api": {"containerPort": 9000}}},
@@ -259,7 +260,7 @@ def test_default_install_runs_api_worker_and_migration_but_no_bot(renders: Any) 
     assert commands == {
         "quintet-api": "api",
         "quintet-worker": "worker",
-        "quintet-migrate": "migrate",
+        "quintet-migrate-install": "migrate",
     }
 
 
@@ -402,9 +403,18 @@ def test_bot_runs_only_when_a_token_is_configured(renders: Any) -> None:
 
 
 def test_migration_job_is_a_hook_that_runs_before_upgrades(renders: Any) -> None:
-    bundled = one(manifests(renders, "default"), "Job", "quintet-migrate")
-    # The bundled PostgreSQL is created by the release, so the first migration follows install.
-    assert bundled["metadata"]["annotations"]["helm.sh/hook"] == "post-install,pre-upgrade"
+    # The bundled PostgreSQL is created by the release, so on install the migration is an
+    # ordinary Job of the release: a post-install hook would never run under `helm install
+    # --wait`, which waits for api pods that are not ready before the schema is migrated.
+    installed = manifests(renders, "default")
+    assert find(installed, "Job", "quintet-migrate") == []
+    plain = one(installed, "Job", "quintet-migrate-install")
+    assert "helm.sh/hook" not in (plain["metadata"].get("annotations") or {})
+    assert plain["spec"]["template"]["spec"]["serviceAccountName"] == "quintet"
+    upgraded = manifests(renders, "default_upgrade")
+    assert find(upgraded, "Job", "quintet-migrate-install") == []
+    hook = one(upgraded, "Job", "quintet-migrate")
+    assert hook["metadata"]["annotations"]["helm.sh/hook"] == "pre-upgrade"
     external = one(manifests(renders, "production"), "Job", "quintet-migrate")
     assert external["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     spec = external["spec"]["template"]["spec"]
@@ -842,7 +852,8 @@ def test_extra_env_volumes_labels_and_priority_reach_every_app_pod(renders: Any)
     app_pods = [
         (name, spec)
         for name, spec in pod_specs(docs)
-        if name.split("/")[1] in ("quintet-api", "quintet-worker", "quintet-bot", "quintet-migrate")
+        if name.split("/")[1]
+        in ("quintet-api", "quintet-worker", "quintet-bot", "quintet-migrate-install")
     ]
     assert len(app_pods) == 4
     templates = {

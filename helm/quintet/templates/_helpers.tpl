@@ -108,7 +108,8 @@ The telegram bot runs only when a token is given, inline or through a Secret.
 {{/*
 When the migration hook runs. Before install only works when everything the Job reads exists
 before the release does: an external database and secrets created outside the chart. With the
-bundled PostgreSQL (or chart-made secrets) the first migration has to run after install.
+bundled PostgreSQL (or chart-made secrets) the first migration runs as an ordinary Job of the
+release (migrate-job.yaml), so only pre-upgrade remains a hook.
 */}}
 {{- define "quintet.migrations.hookEvents" -}}
 {{- if .Values.migrations.hookEvents }}
@@ -116,7 +117,7 @@ bundled PostgreSQL (or chart-made secrets) the first migration has to run after 
 {{- else if and (not .Values.postgres.enabled) .Values.existingSecret (not .Values.externalDatabase.url) }}
 {{- "pre-install,pre-upgrade" }}
 {{- else }}
-{{- "post-install,pre-upgrade" }}
+{{- "pre-upgrade" }}
 {{- end }}
 {{- end }}
 
