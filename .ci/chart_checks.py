@@ -611,6 +611,7 @@ class Connection:
     host: str
     port: int
     namespace: str = ""  # where a bare service name is looked up (default: the client's)
+    host_header: str | None = None  # the Host header of an HTTP request, when it is known
 
 
 def needed_connections(world: World) -> Iterator[Connection]:
@@ -628,19 +629,22 @@ def needed_connections(world: World) -> Iterator[Connection]:
                         backend["name"],
                         port,
                         doc["metadata"]["namespace"],
+                        rule.get("host"),
                     )
         if doc["kind"] == "HTTPRoute":
             gateways = [p for p in world.pods if p.name.startswith("gateway ")]
             for rule in doc["spec"].get("rules") or []:
                 for ref in rule.get("backendRefs") or []:
                     for gateway in gateways:
-                        yield Connection(
-                            gateway,
-                            "HTTPRoute",
-                            ref["name"],
-                            ref["port"],
-                            ref.get("namespace") or doc["metadata"]["namespace"],
-                        )
+                        for hostname in doc["spec"].get("hostnames") or [None]:
+                            yield Connection(
+                                gateway,
+                                "HTTPRoute",
+                                ref["name"],
+                                ref["port"],
+                                ref.get("namespace") or doc["metadata"]["namespace"],
+                                hostname,
+                            )
     for pod in world.pods:
         for container in pod.containers:
             env = environment(world, pod, container)
@@ -653,7 +657,7 @@ def needed_connections(world: World) -> Iterator[Connection]:
                 yield Connection(pod, variable, parts.hostname or "", parts.port or default)
             script = " ".join(str(w) for w in container.get("command") or [])
             for host, port in re.findall(r"http://([a-z0-9.-]+):(\d+)", script):
-                yield Connection(pod, "http check", host, int(port))
+                yield Connection(pod, "http check", host, int(port), host_header=host)
 
 
 def environment(world: World, pod: Pod, container: dict[str, Any]) -> dict[str, str]:
@@ -687,6 +691,15 @@ def _service_for(world: World, host: str, namespace: str) -> Manifest | None:
     if rest and not re.fullmatch(r"[a-z0-9-]+(\.svc(\.cluster\.local)?)?", rest):
         return None  # a name outside the cluster (db.example.org)
     return world.service(name, target_namespace)
+
+
+def host_allowed(host: str, allowed_hosts: str) -> bool:
+    """The app's ALLOWED_HOSTS matching: a name exactly, or *.name for its subdomains."""
+    host = host.lower().split(":")[0]
+    for entry in (h.strip().lower() for h in allowed_hosts.split(",") if h.strip()):
+        if entry == host or (entry.startswith("*.") and host.endswith(entry[1:])):
+            return True
+    return False
 
 
 def check_connections(world: World) -> Iterator[str]:
@@ -725,6 +738,16 @@ def check_connections(world: World) -> Iterator[str]:
             number = server.resolve_port(service_port.get("targetPort", service_port["port"]))
             if number is None:
                 continue  # reported by check_services
+            if connection.host_header is not None:
+                for container in server.containers:
+                    if not is_app_http(container):
+                        continue
+                    hosts = environment(world, server, container).get("ALLOWED_HOSTS")
+                    if hosts and not host_allowed(connection.host_header, hosts):
+                        yield (
+                            f"{label}: the app refuses the Host {connection.host_header!r} "
+                            f"(ALLOWED_HOSTS={hosts})"
+                        )
             for reason in allowed(world, client, server, number):
                 yield f"{label}: refused on the way to {server.name}:{number}: {reason}"
 

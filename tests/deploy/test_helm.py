@@ -123,6 +123,7 @@ GOOD_CASES: dict[str, dict[str, Any]] = {
     "prometheus_port_pinned": {
         "values": {"api": {"containerPort": 9000, "podAnnotations": {"prometheus.io/port": "8000"}}}
     },
+    "allowed_hosts_elsewhere": {"values": {"config": {"allowedHosts": ["quintet.example.org"]}}},
     "metrics_path_typo": {"values": {"api": {"podAnnotations": {"prometheus.io/path": "/metrix"}}}},
 }
 
@@ -157,6 +158,14 @@ BAD_CASES: dict[str, tuple[dict[str, Any], str]] = {
         "SECRET_KEY",
     ),
     "postgres_data_outside_its_volume": ({"postgres": {"dataDir": "/data"}}, "dataDir"),
+    "production_without_a_host": (
+        {"ingress": {"enabled": False}},
+        "production needs config.publicBaseUrl or config.allowedHosts",
+    ),
+    "allowed_host_with_a_scheme": (
+        {"config": {"allowedHosts": ["https://quintet.example.org"]}},
+        "allowedHosts",
+    ),
 }
 
 
@@ -755,6 +764,16 @@ MUTATIONS: dict[str, Mutation] = {
         _helm_test_path,
         "Pod/quintet-test-http container http: requests '/health/readyz'",
     ),
+    "ALLOWED_HOSTS without the Ingress host": (
+        "allowed_hosts_elsewhere",
+        None,
+        "(Ingress /): the app refuses the Host 'quintet.localtest.me'",
+    ),
+    "ALLOWED_HOSTS without the Service name the helm test calls": (
+        "allowed_hosts_elsewhere",
+        None,
+        "(http check): the app refuses the Host 'quintet-api'",
+    ),
     "Service selector typo": (
         "default",
         _service_selector_typo,
@@ -919,3 +938,14 @@ def test_postgres_password_secret_is_kept_by_lookup_not_rerandomised() -> None:
 def test_secret_data_decodes(renders: Any) -> None:
     stored = one(manifests(renders, "every_secret_inline"), "Secret", "quintet")["data"]
     assert base64.b64decode(stored["SECRET_KEY"]).decode() == SECRET_KEY
+
+
+def test_allowed_hosts_name_every_host_clients_use(renders: Any) -> None:
+    hosts = config_map(manifests(renders, "default"))["ALLOWED_HOSTS"].split(",")
+    # The Ingress host, the Service names (helm test: http://quintet-api:80) and port-forward.
+    assert hosts[0] == "quintet.localtest.me"
+    assert {"quintet-api", "quintet-api.quintet.svc.cluster.local", "localhost"} <= set(hosts)
+    gateway = config_map(manifests(renders, "gateway"))["ALLOWED_HOSTS"].split(",")
+    assert gateway[0] == "quintet.example.org"
+    explicit = config_map(manifests(renders, "allowed_hosts_elsewhere"))["ALLOWED_HOSTS"]
+    assert explicit == "quintet.example.org"

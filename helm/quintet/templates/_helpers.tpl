@@ -277,3 +277,33 @@ topologySpreadConstraints:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
+
+{{/*
+ALLOWED_HOSTS, the Host headers the app answers: config.allowedHosts, or else the names
+clients use to reach it here: the host of config.publicBaseUrl, the Ingress hosts or the
+HTTPRoute hostnames, plus the api Service's own names (the helm test pod, other pods) and
+localhost (kubectl port-forward). Empty when nothing names a host (an HTTPRoute without
+hostnames matches any).
+*/}}
+{{- define "quintet.allowedHosts" -}}
+{{- $hosts := list }}
+{{- if .Values.config.allowedHosts }}
+{{- $hosts = .Values.config.allowedHosts }}
+{{- else }}
+{{- with .Values.config.publicBaseUrl }}
+{{- $hosts = append $hosts (urlParse .).hostname }}
+{{- end }}
+{{- if .Values.ingress.enabled }}
+{{- $hosts = concat $hosts .Values.ingress.hosts }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled .Values.httpRoute.hostnames }}
+{{- $hosts = concat $hosts .Values.httpRoute.hostnames }}
+{{- end }}
+{{- if $hosts }}
+{{- $service := printf "%s-api" (include "quintet.fullname" .) }}
+{{- $namespace := .Release.Namespace }}
+{{- $hosts = concat $hosts (list $service (printf "%s.%s" $service $namespace) (printf "%s.%s.svc" $service $namespace) (printf "%s.%s.svc.cluster.local" $service $namespace) "localhost" "127.0.0.1") }}
+{{- end }}
+{{- end }}
+{{- $hosts | uniq | join "," }}
+{{- end }}
