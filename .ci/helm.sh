@@ -55,23 +55,42 @@ log "render (schema-checked): default, production-like, Gateway API and kind val
 
 log "kubernetes-validate --strict (Kubernetes $KUBE_VERSION)"
 # It exits 0 on unknown versions and kinds and only warns: any line it prints fails the run,
-# except the one CRD kind we render on purpose (Gateway API HTTPRoute, checked by
-# tests/deploy/test_helm.py instead).
+# except the two CRD kinds we render on purpose (Gateway API HTTPRoute and prometheus-operator
+# ServiceMonitor, checked by .ci/chart_checks.py and tests/deploy/test_helm.py instead).
 report=$("$VENV/bin/kubernetes-validate" --strict --quiet -k "$KUBE_VERSION" "$work"/manifests/*.yaml 2>&1) || {
   printf '%s\n' "$report"
   exit 1
 }
 unexpected=$(printf '%s\n' "$report" | grep -v '^$' \
-  | grep -v "gateway.yaml Couldn't find schema for kind HTTPRoute with api version gateway.networking.k8s.io/v1 for kubernetes version" || true)
+  | grep -v "gateway.yaml Couldn't find schema for kind HTTPRoute with api version gateway.networking.k8s.io/v1 for kubernetes version" \
+  | grep -v "gateway.yaml Couldn't find schema for kind ServiceMonitor with api version monitoring.coreos.com/v1 for kubernetes version" || true)
 if [ -n "$unexpected" ]; then
   printf '%s\n' "$unexpected"
   echo "kubernetes-validate reported problems (warnings count as failures here)"
   exit 1
 fi
 printf '%s\n' "$report" | grep -q 'HTTPRoute' || { echo "the Gateway API render lost its HTTPRoute"; exit 1; }
+printf '%s\n' "$report" | grep -q 'ServiceMonitor' || { echo "the Gateway API render lost its ServiceMonitor"; exit 1; }
 for file in "$work"/manifests/*.yaml; do
   echo "kubernetes-validate: $(basename "$file"): $(grep -c '^kind:' "$file") manifests, nothing reported"
 done
+
+log "behavioural checks (.ci/chart_checks.py): labels, probe routes, ports, selectors, NetworkPolicy reachability"
+# The routes come from the app's own router, so the project's venv (make setup) is needed.
+routes=()
+if [ -x .venv/bin/python ]; then
+  .venv/bin/python .ci/chart_checks.py routes >"$work/routes.json"
+  routes=(--routes "$work/routes.json")
+elif [ "${CI:-}" = true ]; then
+  echo "no .venv: run make setup first (the probe paths are checked against the app's routes)"
+  exit 1
+else
+  echo "no .venv (make setup): probe paths are not compared with the app's routes this time"
+fi
+"$PY" .ci/helm_charts.py check "${routes[@]}"
+
+log "chart READMEs match the # -- comments of values.yaml (.ci/chart_docs.py)"
+"$PY" .ci/chart_docs.py --check
 
 log "checkov (kubernetes on the rendered manifests, dockerfile, github_actions)"
 # One run per framework: given -d and -f together, checkov 3.3 silently drops the -f target.

@@ -4,6 +4,7 @@ no cluster, no network. Run it with the tools venv that .ci/helm.sh creates:
     .ci/.venv-helm/bin/python .ci/helm_charts.py deps            # vendor file:// subcharts, fail if one is missing
     .ci/.venv-helm/bin/python .ci/helm_charts.py lint            # strict lint, default + production values
     .ci/.venv-helm/bin/python .ci/helm_charts.py render -f helm/quintet/ci/production-values.yaml -o out.yaml
+    .ci/.venv-helm/bin/python .ci/helm_charts.py check --routes routes.json   # .ci/chart_checks.py on every scenario
     echo '[{"values": {...}}]' | .ci/.venv-helm/bin/python .ci/helm_charts.py batch   # JSON in, JSON out (tests)
 """
 
@@ -18,6 +19,9 @@ from typing import Any
 
 import helm_python as helm
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import chart_checks
 
 ROOT = Path(__file__).resolve().parent.parent
 APP_CHART = ROOT / "helm" / "quintet"
@@ -65,12 +69,26 @@ def load_values(path: Path | None) -> dict[str, Any] | None:
     return None if path is None else helm.values_from_yaml(path.read_text())
 
 
-def render(chart_dir: Path, values: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Schema-check and render like `helm template`; hooks and tests included, NOTES left out."""
+def render(
+    chart_dir: Path,
+    values: dict[str, Any] | None,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
+    upgrade: bool = False,
+) -> list[dict[str, Any]]:
+    """Schema-check and render like `helm template` (or an upgrade); hooks and tests included,
+    NOTES left out."""
     check_dependencies(chart_dir)
     with helm.Chart.load(chart_dir) as chart:
         chart.validate_schema(values)
-        rendered = chart.render(values=values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+        rendered = chart.render(
+            values=values,
+            name=release,
+            namespace=namespace,
+            is_install=not upgrade,
+            is_upgrade=upgrade,
+            revision=2 if upgrade else 1,
+        )
     documents = []
     for template, text in sorted(rendered.items()):
         if template.endswith("NOTES.txt"):
@@ -141,15 +159,88 @@ def command_batch(args: argparse.Namespace) -> None:
     """Many renders in one process, for the pytest suite: [{chart?, values?, values_file?}]."""
     results = []
     for case in json.load(sys.stdin):
+        if "scenario" in case or "scenario_releases" in case:
+            # Every release of a chart_checks scenario (or of the given list): one manifest list.
+            releases = case.get("scenario_releases") or scenarios()[case["scenario"]]
+            try:
+                manifests = [d for c in releases for d in render_case(c)]
+                results.append({"ok": True, "manifests": manifests})
+            except (helm.HelmError, CheckFailed) as exc:
+                results.append({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
+            continue
         chart = ROOT / case.get("chart", "helm/quintet")
         values = case.get("values")
         if case.get("values_file"):
             values = {**(load_values(ROOT / case["values_file"]) or {}), **(values or {})}
+        release, namespace = case.get("release", RELEASE), case.get("namespace", NAMESPACE)
+        upgrade = bool(case.get("upgrade"))
         try:
-            results.append({"ok": True, "manifests": render(chart, values)})
+            manifests = render(chart, values, release, namespace, upgrade)
+            results.append({"ok": True, "manifests": manifests})
         except (helm.HelmError, CheckFailed) as exc:
             results.append({"ok": False, "error": f"{type(exc).__name__}: {exc}"})
     json.dump(results, sys.stdout)
+
+
+def render_case(case: dict[str, Any]) -> list[dict[str, Any]]:
+    values = case.get("values")
+    if case.get("values_file"):
+        values = {**(load_values(ROOT / case["values_file"]) or {}), **(values or {})}
+    return render(
+        ROOT / case.get("chart", "helm/quintet"),
+        values,
+        case.get("release", RELEASE),
+        case.get("namespace", NAMESPACE),
+        bool(case.get("upgrade")),
+    )
+
+
+SKAFFOLD_IMAGE = {
+    "{{.IMAGE_REPO_quintet}}": "ghcr.io/quintet/quintet",
+    "{{.IMAGE_TAG_quintet}}": "1a2b3c4-dirty",
+    "{{.IMAGE_DIGEST_quintet}}": "sha256:" + "0123456789abcdef" * 4,
+}
+
+
+def skaffold_values() -> dict[str, Any]:
+    """The values skaffold.yaml hands helm (setValueTemplates), with an image reference the way
+    skaffold fills it in: a tag and a sha256 digest."""
+    config = yaml.safe_load((ROOT / "skaffold.yaml").read_text())
+    release = config["deploy"]["helm"]["releases"][0]
+    values: dict[str, Any] = {}
+    for dotted, template in (release.get("setValueTemplates") or {}).items():
+        for placeholder, value in SKAFFOLD_IMAGE.items():
+            template = template.replace(placeholder, value)
+        *parents, leaf = dotted.split(".")
+        node = values
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[leaf] = template
+    return values
+
+
+def scenarios() -> dict[str, list[dict[str, Any]]]:
+    return {**chart_checks.SCENARIOS, "skaffold": [{"values": skaffold_values()}]}
+
+
+def command_check(args: argparse.Namespace) -> None:
+    """Render every scenario of chart_checks.SCENARIOS and check it as a cluster would."""
+    routes = json.loads(Path(args.routes).read_text()) if args.routes else None
+    failures = []
+    for name, releases in scenarios().items():
+        try:
+            manifests = [doc for case in releases for doc in render_case(case)]
+        except (helm.HelmError, CheckFailed) as exc:
+            print(f"{name}: does not render")
+            failures.append(f"{name}: does not render: {type(exc).__name__}: {exc}")
+            continue
+        problems = chart_checks.check(manifests, routes)
+        print(f"{name}: {len(manifests)} manifests, {len(problems)} problems")
+        failures += [f"{name}: {problem}" for problem in problems]
+    if routes is None:
+        print("(no --routes: probe paths were not compared with the app's routes)")
+    if failures:
+        raise CheckFailed("behavioural checks:\n  " + "\n  ".join(failures))
 
 
 def main() -> int:
@@ -166,6 +257,9 @@ def main() -> int:
     rend.add_argument("-o", "--output")
     rend.set_defaults(run=command_render)
     commands.add_parser("batch", help="JSON cases on stdin").set_defaults(run=command_batch)
+    checks = commands.add_parser("check", help="what a cluster would enforce, every scenario")
+    checks.add_argument("--routes", help="JSON of the app's routes (.ci/chart_checks.py routes)")
+    checks.set_defaults(run=command_check)
     args = parser.parse_args()
     try:
         args.run(args)

@@ -25,9 +25,26 @@ Names and labels, the way `helm create` lays them down.
 {{- define "quintet.labels" -}}
 helm.sh/chart: {{ include "quintet.chart" . }}
 {{ include "quintet.selectorLabels" . }}
-app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ include "quintet.versionLabel" . | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: quintet
+{{- end }}
+
+{{/*
+The version label comes from the chart's appVersion, never from image.tag: a tag may be a git
+sha, `tag@sha256:...` (skaffold) or anything else a label value (63 characters of
+[A-Za-z0-9._-], alphanumeric at both ends) cannot hold.
+*/}}
+{{- define "quintet.versionLabel" -}}
+{{- regexReplaceAll "[^A-Za-z0-9._-]" (toString .Chart.AppVersion) "_" | trunc 63 | trimAll "-_." }}
+{{- end }}
+
+{{/* Labels on every pod template: the component's labels plus podLabels. */}}
+{{- define "quintet.podLabels" -}}
+{{ include "quintet.componentLabels" . }}
+{{- with .ctx.Values.podLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "quintet.selectorLabels" -}}
@@ -54,10 +71,15 @@ app.kubernetes.io/component: {{ .component }}
 {{- end }}
 {{- end }}
 
+{{/* repository:tag, repository@digest, or repository:tag@digest when both are set (skaffold). */}}
 {{- define "quintet.image" -}}
 {{- $tag := .Values.image.tag | default .Chart.AppVersion }}
 {{- if .Values.image.digest }}
+{{- if .Values.image.tag }}
+{{- printf "%s:%s@%s" .Values.image.repository .Values.image.tag .Values.image.digest }}
+{{- else }}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- end }}
 {{- else }}
 {{- printf "%s:%s" .Values.image.repository $tag }}
 {{- end }}
@@ -86,7 +108,8 @@ The telegram bot runs only when a token is given, inline or through a Secret.
 {{/*
 When the migration hook runs. Before install only works when everything the Job reads exists
 before the release does: an external database and secrets created outside the chart. With the
-bundled PostgreSQL (or chart-made secrets) the first migration has to run after install.
+bundled PostgreSQL (or chart-made secrets) the first migration runs as an ordinary Job of the
+release (migrate-job.yaml), so only pre-upgrade remains a hook.
 */}}
 {{- define "quintet.migrations.hookEvents" -}}
 {{- if .Values.migrations.hookEvents }}
@@ -94,7 +117,7 @@ bundled PostgreSQL (or chart-made secrets) the first migration has to run after 
 {{- else if and (not .Values.postgres.enabled) .Values.existingSecret (not .Values.externalDatabase.url) }}
 {{- "pre-install,pre-upgrade" }}
 {{- else }}
-{{- "post-install,pre-upgrade" }}
+{{- "pre-upgrade" }}
 {{- end }}
 {{- end }}
 
@@ -161,6 +184,9 @@ referenced, never copied into the manifest.
     name: {{ include "quintet.fullname" . }}
 - secretRef:
     name: {{ include "quintet.secretName" . }}
+{{- with .Values.extraEnvFrom }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{- define "quintet.podSecurityContext" -}}
@@ -184,14 +210,56 @@ referenced, never copied into the manifest.
 {{- end }}
 
 {{- define "quintet.imagePullSecrets" -}}
-{{- with .Values.imagePullSecrets }}
+{{- with (concat ((.Values.global | default dict).imagePullSecrets | default list) (.Values.imagePullSecrets | default list)) }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
 
+{{/*
+What every container of the app image gets besides the chart's own settings: extraEnv (a
+list of EnvVar, after the chart's variables so $(VAR) references to them work) and
+extraEnvFrom. Secret settings must not appear there as literal values.
+*/}}
+{{- define "quintet.extraEnv" -}}
+{{- range .Values.extraEnv }}
+{{- if and (hasKey . "value") (has .name (list "DATABASE_URL" "REDIS_URL" "SECRET_KEY" "ADMIN_API_KEY" "TELEGRAM_BOT_TOKEN" "TELEGRAM_WEBHOOK_SECRET")) }}
+{{- fail (printf "extraEnv: %s is a secret: put it in existingSecret (or a valueFrom.secretKeyRef), not a literal value" .name) }}
+{{- end }}
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "quintet.volumeMounts" -}}
+{{ include "quintet.tmpVolumeMount" . }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "quintet.volumes" -}}
+{{ include "quintet.tmpVolume" . }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Restart the pods when what they read at start changes: the ConfigMap and the chart's Secret
+(a Secret you manage through existingSecret is not seen here: `kubectl rollout restart`).
+*/}}
+{{- define "quintet.checksums" -}}
+checksum/config: {{ include (print .Template.BasePath "/configmap.yaml") . | sha256sum }}
+checksum/secret: {{ include (print .Template.BasePath "/secret.yaml") . | sha256sum }}
+{{- end }}
+
 {{/* Scheduling knobs shared by every pod: pass (dict "ctx" $ "own" .Values.api). */}}
 {{- define "quintet.scheduling" -}}
+{{- with .ctx.Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
 {{- with (.own.nodeSelector | default .ctx.Values.nodeSelector) }}
 nodeSelector:
   {{- toYaml . | nindent 2 }}
@@ -208,4 +276,34 @@ affinity:
 topologySpreadConstraints:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+{{- end }}
+
+{{/*
+ALLOWED_HOSTS, the Host headers the app answers: config.allowedHosts, or else the names
+clients use to reach it here: the host of config.publicBaseUrl, the Ingress hosts or the
+HTTPRoute hostnames, plus the api Service's own names (the helm test pod, other pods) and
+localhost (kubectl port-forward). Empty when nothing names a host (an HTTPRoute without
+hostnames matches any).
+*/}}
+{{- define "quintet.allowedHosts" -}}
+{{- $hosts := list }}
+{{- if .Values.config.allowedHosts }}
+{{- $hosts = .Values.config.allowedHosts }}
+{{- else }}
+{{- with .Values.config.publicBaseUrl }}
+{{- $hosts = append $hosts (urlParse .).hostname }}
+{{- end }}
+{{- if .Values.ingress.enabled }}
+{{- $hosts = concat $hosts .Values.ingress.hosts }}
+{{- end }}
+{{- if and .Values.httpRoute.enabled .Values.httpRoute.hostnames }}
+{{- $hosts = concat $hosts .Values.httpRoute.hostnames }}
+{{- end }}
+{{- if $hosts }}
+{{- $service := printf "%s-api" (include "quintet.fullname" .) }}
+{{- $namespace := .Release.Namespace }}
+{{- $hosts = concat $hosts (list $service (printf "%s.%s" $service $namespace) (printf "%s.%s.svc" $service $namespace) (printf "%s.%s.svc.cluster.local" $service $namespace) "localhost" "127.0.0.1") }}
+{{- end }}
+{{- end }}
+{{- $hosts | uniq | join "," }}
 {{- end }}

@@ -30,12 +30,12 @@ spec:
   template:
     metadata:
       annotations:
-        checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
+        {{- include "quintet.checksums" $ctx | nindent 8 }}
         {{- with .own.podAnnotations }}
         {{- toYaml . | nindent 8 }}
         {{- end }}
       labels:
-        {{- include "quintet.componentLabels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
+        {{- include "quintet.podLabels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
     spec:
       {{- include "quintet.imagePullSecrets" $ctx | nindent 6 }}
       serviceAccountName: {{ include "quintet.serviceAccountName" $ctx }}
@@ -50,7 +50,7 @@ spec:
           args: [{{ .component | quote }}{{ range .own.args }}, {{ . | quote }}{{ end }}]
           envFrom:
             {{- include "quintet.envFrom" $ctx | nindent 12 }}
-          {{- with (include "quintet.env" $ctx | trim) }}
+          {{- with (list (include "quintet.env" $ctx | trim) (include "quintet.extraEnv" $ctx | trim) | compact | join "\n") }}
           env:
             {{- . | nindent 12 }}
           {{- end }}
@@ -63,8 +63,8 @@ spec:
           securityContext:
             {{- include "quintet.containerSecurityContext" $ctx | nindent 12 }}
           volumeMounts:
-            {{- include "quintet.tmpVolumeMount" $ctx | nindent 12 }}
+            {{- include "quintet.volumeMounts" $ctx | nindent 12 }}
       volumes:
-        {{- include "quintet.tmpVolume" $ctx | nindent 8 }}
+        {{- include "quintet.volumes" $ctx | nindent 8 }}
       {{- include "quintet.scheduling" (dict "ctx" $ctx "own" .own) | nindent 6 }}
 {{- end }}
