@@ -14,6 +14,9 @@
 #      plain http), and run scripts/smoke.py against the api: board register/login/post with
 #      CSRF, a Socket.IO message over WebSocket, a WAV -> MP3 upload and download, ...
 #
+#   docker/smoke-build.sh              # everything (make image-smoke)
+#   docker/smoke-build.sh --base-only  # only start the engine and make the cached base
+#
 # Exit status: 0 passed, 1 the image failed (build, checks or smoke), 77 skipped because this
 # machine cannot run a Docker engine or make the base (the reason is printed): .ci/run fails
 # on 1 and reports 77 as a skip.
@@ -29,9 +32,10 @@
 # Environment: SUITE (trixie), MIRROR, EXTRA_CA_DIR (/usr/local/share/ca-certificates: CAs
 # of this machine to trust during the build, e.g. an HTTPS-intercepting egress proxy's),
 # SMOKE_CACHE, SMOKE_PG (postgresql://postgres@127.0.0.1:5432: a server where the smoke may
-# create its database), SMOKE_DB (h_container_smoke: dropped and created anew), SMOKE_REDIS_URL
+# create its database), SMOKE_DB (quintet_image_smoke: dropped and created anew), SMOKE_REDIS_URL
 # (redis://127.0.0.1:6379/11: this db is flushed), SMOKE_PORT (18765), SMOKE_PYTHON (.venv's
-# python, for scripts/smoke.py), SMOKE_READY_SECONDS (300: how long the api may take to become
+# python, for scripts/smoke.py), SMOKE_BASE_TIMEOUT (1200: seconds debootstrap may take before
+# the run is skipped), SMOKE_READY_SECONDS (300: how long the api may take to become
 # ready on a busy machine), KEEP_ENGINE=1 to leave the engine running (DOCKER_HOST is printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +45,7 @@ MIRROR=${MIRROR:-http://deb.debian.org/debian}
 EXTRA_CA_DIR=${EXTRA_CA_DIR:-/usr/local/share/ca-certificates}
 SMOKE_CACHE=${SMOKE_CACHE:-/var/cache/quintet-image-smoke}
 SMOKE_PG=${SMOKE_PG:-postgresql://postgres@127.0.0.1:5432}
-SMOKE_DB=${SMOKE_DB:-h_container_smoke}
+SMOKE_DB=${SMOKE_DB:-quintet_image_smoke}
 SMOKE_REDIS_URL=${SMOKE_REDIS_URL:-redis://127.0.0.1:6379/11}
 SMOKE_PORT=${SMOKE_PORT:-18765}
 SMOKE_PYTHON=${SMOKE_PYTHON:-.venv/bin/python}
@@ -54,6 +58,13 @@ RUN_DIR=/run/quintet-image-smoke
 SOCKET=$RUN_DIR/docker.sock
 export DOCKER_HOST=unix://$SOCKET
 
+base_only=0
+if [ "${1:-}" = --base-only ]; then
+  base_only=1
+elif [ $# -gt 0 ]; then
+  echo "usage: $0 [--base-only]" >&2
+  exit 2
+fi
 started=$(date +%s)
 log() { printf '\n== [%4ss] %s\n' "$(($(date +%s) - started))" "$*"; }
 skip() {
@@ -136,11 +147,11 @@ if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
   if [ ! -s "$tarball" ]; then
     rootfs=$SMOKE_CACHE/rootfs-$key
     rm -rf "$rootfs"
-    if ! nice -n 10 debootstrap --variant=minbase --include="$BASE_PACKAGES" \
+    if ! timeout "${SMOKE_BASE_TIMEOUT:-1200}" nice -n 10 debootstrap --variant=minbase --include="$BASE_PACKAGES" \
       "$SUITE" "$rootfs" "$MIRROR" >"$SMOKE_CACHE/debootstrap.log" 2>&1; then
       tail -n 20 "$SMOKE_CACHE/debootstrap.log" >&2
       rm -rf "$rootfs"
-      skip "debootstrap of $SUITE from $MIRROR failed (log: $SMOKE_CACHE/debootstrap.log)"
+      skip "debootstrap of $SUITE from $MIRROR failed or took over ${SMOKE_BASE_TIMEOUT:-1200}s (log: $SMOKE_CACHE/debootstrap.log)"
     fi
     # Extra CAs of this machine go into the base, and SSL_CERT_FILE (set on import) makes uv
     # and pip use the system store, so the build reaches PyPI through such a proxy.
@@ -161,6 +172,10 @@ if ! "$DOCKER" image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
     "$tarball" "$BASE_IMAGE" >/dev/null
 fi
 "$DOCKER" image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' "$BASE_IMAGE"
+if [ "$base_only" = 1 ]; then
+  log "base ready"
+  exit 0
+fi
 
 # --- build ----------------------------------------------------------------------------------
 log "build $IMAGE from docker/Dockerfile"

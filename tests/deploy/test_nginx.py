@@ -415,7 +415,9 @@ async def test_what_a_client_put_in_x_forwarded_for_is_not_passed_on_as_trusted(
     )
     assert seen["x-forwarded-for"] == "198.51.100.7"
     assert "203.0.113.66" not in json.dumps(seen)
+    # The log names the client and, for NGINX_TRUSTED_UPSTREAM, the peer that connected.
     assert proxy.access_log.startswith("198.51.100.7 ")
+    assert f"peer={TRUSTED_PEER}" in proxy.access_log
 
 
 async def test_a_client_cannot_claim_to_be_the_trusted_terminator(tmp_path: Path) -> None:
