@@ -262,9 +262,16 @@ for role in api worker; do
   [ "$("$DOCKER" inspect -f '{{.State.Running}}' "quintet-smoke-$role")" = true ] ||
     fail "the $role container exited during the smoke"
 done
-# The worker consumes the queue of this Redis db: SAQ keeps its stats there while it runs.
-worker_keys=$(redis-cli -u "$SMOKE_REDIS_URL" --scan --pattern 'saq:*' | wc -l)
-[ "$worker_keys" -gt 0 ] || fail "no SAQ keys in $SMOKE_REDIS_URL: the worker never connected"
-echo "ok: api and worker still running, worker registered with the queue ($worker_keys SAQ keys)"
+# The worker consumes the queue of this Redis db: SAQ writes its worker_info there every few
+# seconds while it runs (later on a busy machine, hence the wait).
+deadline=$(($(date +%s) + SMOKE_READY_SECONDS))
+until [ -n "$(redis-cli -u "$SMOKE_REDIS_URL" --scan --pattern 'saq:*worker_info:*')" ]; do
+  [ "$("$DOCKER" inspect -f '{{.State.Running}}' quintet-smoke-worker)" = true ] ||
+    fail "the worker container exited"
+  [ "$(date +%s)" -lt "$deadline" ] ||
+    fail "the worker never registered with the queue in $SMOKE_REDIS_URL"
+  sleep 2
+done
+echo "ok: api and worker still running, the worker registered with the queue"
 
 log "image-smoke passed in $(($(date +%s) - started))s; image $((size / 1000000)) MB"

@@ -69,7 +69,8 @@ def api_process(migrated_database: Settings) -> Iterator[tuple[subprocess.Popen[
         stderr=subprocess.STDOUT,
         text=True,
     )
-    deadline = time.monotonic() + 60
+    # Generous: on a busy 2-core machine the first start imports everything cold.
+    deadline = time.monotonic() + 240
     while True:
         if process.poll() is not None:
             output = process.stdout.read() if process.stdout else ""
