@@ -190,7 +190,7 @@ echo "image $IMAGE: $((size / 1000000)) MB (base $((base_size / 1000000)) MB)"
 "$DOCKER" history --format '{{.Size}}\t{{.CreatedBy}}' "$IMAGE" | cut -c1-110 | head -n 12
 # Old builds of the tag and superseded layers: keep the data root from growing run by run.
 "$DOCKER" image prune -f >/dev/null
-"$DOCKER" builder prune -f --keep-storage 3gb >/dev/null 2>&1 || true
+"$DOCKER" builder prune -f --keep-storage 6gb >/dev/null 2>&1 || true
 
 # --- inside the image -----------------------------------------------------------------------
 log "inside the image"
