@@ -33,7 +33,7 @@
 # of this machine to trust during the build, e.g. an HTTPS-intercepting egress proxy's),
 # SMOKE_CACHE, SMOKE_PG (postgresql://postgres@127.0.0.1:5432: a server where the smoke may
 # create its database), SMOKE_DB (quintet_image_smoke: dropped and created anew), SMOKE_REDIS_URL
-# (redis://127.0.0.1:6379/11: this db is flushed), SMOKE_PORT (18765), SMOKE_PYTHON (.venv's
+# (redis://127.0.0.1:6379/11: this db is flushed), SMOKE_PORT (a free one), SMOKE_PYTHON (.venv's
 # python, for scripts/smoke.py), SMOKE_BASE_TIMEOUT (1200: seconds debootstrap may take before
 # the run is skipped), SMOKE_READY_SECONDS (300: how long the api may take to become
 # ready on a busy machine), KEEP_ENGINE=1 to leave the engine running (DOCKER_HOST is printed).
@@ -47,7 +47,8 @@ SMOKE_CACHE=${SMOKE_CACHE:-/var/cache/quintet-image-smoke}
 SMOKE_PG=${SMOKE_PG:-postgresql://postgres@127.0.0.1:5432}
 SMOKE_DB=${SMOKE_DB:-quintet_image_smoke}
 SMOKE_REDIS_URL=${SMOKE_REDIS_URL:-redis://127.0.0.1:6379/11}
-SMOKE_PORT=${SMOKE_PORT:-18765}
+# A free port of this machine unless given (the containers share the host's network).
+SMOKE_PORT=${SMOKE_PORT:-$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 SMOKE_PYTHON=${SMOKE_PYTHON:-.venv/bin/python}
 SMOKE_READY_SECONDS=${SMOKE_READY_SECONDS:-300}
 BASE_PACKAGES=python3,python3-venv,ca-certificates
