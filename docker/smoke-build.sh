@@ -105,6 +105,7 @@ cleanup() {
     fi
     "$DOCKER" rm -f "$container" >/dev/null 2>&1 || true
   done
+  rm -f "$SMOKE_CACHE/run.env"  # this run's secrets
   if [ -n "$engine_pid" ] && [ "${KEEP_ENGINE:-0}" != 1 ]; then
     kill "$engine_pid" 2>/dev/null && wait "$engine_pid" 2>/dev/null || true
   fi
