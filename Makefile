@@ -11,7 +11,7 @@ LITESTAR := $(VENV)/bin/litestar --app app.asgi:create_app
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: setup run test lint format typecheck migrate migration worker bot seed bench load fuzz clean
+.PHONY: setup run test lint format typecheck migrate migration worker bot seed bench load fuzz smoke image-smoke clean
 
 setup: $(VENV)/.synced
 
@@ -52,6 +52,13 @@ load: setup  ## the mixed load run: uvicorn --workers 4, 30 s; LOAD_ARGS="--seco
 
 fuzz: setup  ## a long schemathesis run over every operation (CI runs a short one)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-300} FUZZ_SCENARIOS=$${FUZZ_SCENARIOS:-200} $(VENV)/bin/pytest tests/fuzz -p no:cacheprovider
+
+smoke: setup  ## scripts/smoke.py against a running Quintet: make smoke URL=http://127.0.0.1:8080 SMOKE_ARGS="--only board"
+	@test -n "$(URL)" || { echo 'usage: make smoke URL=http://127.0.0.1:8080 [SMOKE_ARGS="--only health,board --wait 60"]' >&2; exit 2; }
+	$(VENV)/bin/python scripts/smoke.py $(URL) $(SMOKE_ARGS)
+
+image-smoke: setup  ## as root: build docker/Dockerfile under a private dockerd and run it as migrate, api, worker (docs/containers.md)
+	bash docker/smoke-build.sh
 
 clean:
 	rm -rf .tools $(VENV) var .pytest_cache .mypy_cache .ruff_cache

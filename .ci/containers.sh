@@ -6,7 +6,11 @@
 #   - the Compose v2 binary's `config` on docker/compose.yaml with docker/.env.example: it
 #     must pass once the required secrets are set, and must FAIL while they are empty, as
 #     they are in the example,
-#   - check-jsonschema against the Compose specification's schema.
+#   - check-jsonschema against the Compose specification's schema,
+#   - .ci/containers_check.py (with the project's venv): every COPY source is in the build
+#     context, the nginx upstreams are compose services at their ports, the health check
+#     paths are routes the app serves (tests/deploy/test_containers_check.py proves each
+#     check fails on a broken copy).
 # The Nginx configuration is tested by tests/deploy/test_nginx.py (part of the test suite),
 # against the running app and Debian's nginx.
 # The tools come from .ci/requirements-containers.txt (pinned, hashed) into their own venv,
@@ -43,7 +47,7 @@ log "hadolint docker/Dockerfile"
 echo "ok"
 
 log "shellcheck"
-"$VENV/bin/shellcheck" docker/entrypoint.sh .ci/containers.sh docker/smoke-build.sh
+"$VENV/bin/shellcheck" docker/entrypoint.sh .ci/containers.sh docker/smoke-build.sh .ci/run
 echo "ok"
 
 log "docker compose config"
@@ -74,7 +78,27 @@ if compose config -q 2>"$workdir/missing.err"; then
   exit 1
 fi
 grep -q "required variable" "$workdir/missing.err"
-echo "ok (services: $services; empty secrets refused)"
+# PostgreSQL is reachable from the host only with the opt-in override, on the loopback.
+if compose --env-file "$workdir/secrets.env" config --format json | grep -q '"published"'; then
+  published=$(compose --env-file "$workdir/secrets.env" config --format json |
+    "$VENV/bin/python" -c 'import json, sys; s = json.load(sys.stdin)["services"]; print(sorted(n for n, v in s.items() if v.get("ports")))')
+  if [ "$published" != "['nginx']" ]; then
+    echo "only nginx may publish a port by default, not $published" >&2
+    exit 1
+  fi
+fi
+override=(-f "$COMPOSE_FILE" -f docker/compose.postgres-port.yaml --env-file "$ENV_EXAMPLE" --env-file "$workdir/secrets.env")
+"$COMPOSE" "${override[@]}" config --format json | "$VENV/bin/python" -c '
+import json, sys
+ports = json.load(sys.stdin)["services"]["postgres"]["ports"]
+assert [(p["host_ip"], p["published"], p["target"]) for p in ports] == [("127.0.0.1", "5433", 5432)], ports
+'
+echo "ok (services: $services; empty secrets refused; PostgreSQL published only with the override)"
 
 log "compose-spec schema"
-"$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$COMPOSE_FILE"
+"$VENV/bin/check-jsonschema" --builtin-schema vendor.compose-spec "$COMPOSE_FILE" docker/compose.postgres-port.yaml
+
+log "behaviour: COPY sources, nginx upstreams, health check paths"
+[ -x .venv/bin/python ] || { echo "needs the project's .venv (make setup)" >&2; exit 1; }
+compose --env-file "$workdir/secrets.env" config --format json >"$workdir/compose.json"
+.venv/bin/python .ci/containers_check.py --compose-json "$workdir/compose.json"

@@ -11,12 +11,15 @@ case "$role" in
   api)
     # WEB_CONCURRENCY > 1 runs several processes in one container; Socket.IO long-polling
     # then needs sticky sessions that uvicorn cannot give, so prefer more replicas behind
-    # Nginx (ip_hash) to more workers. FORWARDED_ALLOW_IPS is '*' because only Nginx can
-    # reach the api on the compose network; narrow it where that does not hold.
+    # Nginx (ip_hash) to more workers.
+    # --no-proxy-headers: uvicorn must not take the client address or scheme from
+    # X-Forwarded-* (with --forwarded-allow-ips '*' anyone who reaches the port could pick
+    # their address and dodge the login rate limits). The app applies those headers itself,
+    # only from the peers listed in TRUSTED_PROXIES (compose: the nginx network).
     exec uvicorn app.asgi:create_asgi --factory \
       --host 0.0.0.0 --port "${PORT:-8000}" \
       --workers "${WEB_CONCURRENCY:-1}" \
-      --proxy-headers --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-*}" \
+      --no-proxy-headers \
       --timeout-graceful-shutdown "${GRACEFUL_SHUTDOWN_SECONDS:-20}" \
       --no-server-header \
       "$@"

@@ -1,13 +1,15 @@
 """Smoke test of a running Quintet: one real flow per service, as a client would do it.
 
-    python scripts/smoke.py http://quintet.localtest.me            # every flow, through the ingress
-    python scripts/smoke.py http://127.0.0.1:8000 --only health,docs,board --wait 30
+    make smoke URL=http://quintet.localtest.me                     # every flow, through the ingress
+    make smoke URL=http://127.0.0.1:8080 SMOKE_ARGS="--only health,docs,board --wait 30"
+    .venv/bin/python scripts/smoke.py http://127.0.0.1:8080        # the same, by hand
 
 Flows: health, docs, board, messenger (two users, a direct chat, a Socket.IO message over
 WebSocket from one client to the other), achievements (X-API-Key writes and the statistics),
 trivia (502/504 from an unreachable upstream is reported, not failed), audio (a generated WAV
 up, the MP3 down). Each flow prints one line; the exit status is 1 when any flow failed.
-Needs only the standard library, httpx and python-socketio's asyncio client.
+Needs httpx and python-socketio's asyncio client (with aiohttp): the project's .venv has
+them (`make setup`), which is why `make smoke` runs it with that venv.
 """
 
 from __future__ import annotations

@@ -2,6 +2,10 @@
 the official nginx image renders it (envsubst of the variables compose sets), checked with
 `nginx -t`, then run with Debian's nginx in front of the live test server, and requests
 made through it.
+
+Addresses: Nginx listens on 127.0.0.1; a client connecting from 127.0.0.1 is an ordinary
+client, one connecting from TRUSTED_PEER (127.0.0.2, also loopback) plays the TLS terminator
+that NGINX_TRUSTED_UPSTREAM names.
 """
 
 from __future__ import annotations
@@ -13,10 +17,13 @@ import re
 import shutil
 import signal
 import socket
+import struct
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +39,9 @@ TEMPLATE = REPO / "docker" / "nginx" / "templates" / "default.conf.template"
 COMPOSE_FILE = REPO / "docker" / "compose.yaml"
 ENV_EXAMPLE = REPO / "docker" / ".env.example"
 TEMPLATE_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+TRUSTED_PEER = "127.0.0.2"
+# Nothing answers DNS there; upstreams given as addresses need no lookup.
+NO_RESOLVER = "127.0.0.1:9 valid=1s ipv6=off"
 
 
 def nginx_binary() -> str:
@@ -67,7 +77,14 @@ class Nginx:
         return (self.prefix / "stdout.log").read_text()
 
 
-def write_nginx_config(prefix: Path, upstream: str, port: int, max_upload_bytes: int) -> Path:
+def write_nginx_config(
+    prefix: Path,
+    upstream: str,
+    port: int,
+    max_upload_bytes: int,
+    resolver: str = NO_RESOLVER,
+    trusted_upstream: str = f"{TRUSTED_PEER}/32",
+) -> Path:
     """The stock nginx.conf's role, with every writable path inside ``prefix`` so the test
     needs no root and leaves nothing behind."""
     for folder in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -79,6 +96,8 @@ def write_nginx_config(prefix: Path, upstream: str, port: int, max_upload_bytes:
                 "API_UPSTREAM": upstream,
                 "NGINX_LISTEN_PORT": f"127.0.0.1:{port}",
                 "MAX_UPLOAD_BYTES": str(max_upload_bytes),
+                "NGINX_RESOLVER": resolver,
+                "NGINX_TRUSTED_UPSTREAM": trusted_upstream,
             }
         )
     )
@@ -125,9 +144,11 @@ def nginx_command(config: Path, *args: str) -> list[str]:
     ]
 
 
-def start_nginx(prefix: Path, upstream: str, max_upload_bytes: int) -> Nginx:
+def start_nginx(
+    prefix: Path, upstream: str, max_upload_bytes: int, resolver: str = NO_RESOLVER
+) -> Nginx:
     port = free_port()
-    config = write_nginx_config(prefix, upstream, port, max_upload_bytes)
+    config = write_nginx_config(prefix, upstream, port, max_upload_bytes, resolver)
     stdout = (prefix / "stdout.log").open("wb")
     process = subprocess.Popen(nginx_command(config), stdout=stdout, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + READY_SECONDS
@@ -201,9 +222,28 @@ def test_rendered_config_passes_nginx_t(tmp_path: Path) -> None:
 def test_compose_sets_every_variable_the_template_uses() -> None:
     used = set(TEMPLATE_VARIABLE.findall(TEMPLATE.read_text()))
     nginx_environment = compose()["services"]["nginx"]["environment"]
-    assert used == {"API_UPSTREAM", "NGINX_LISTEN_PORT", "MAX_UPLOAD_BYTES"}
+    assert used == {
+        "API_UPSTREAM",
+        "NGINX_LISTEN_PORT",
+        "MAX_UPLOAD_BYTES",
+        "NGINX_RESOLVER",
+        "NGINX_TRUSTED_UPSTREAM",
+    }
     assert used <= set(nginx_environment)
     assert nginx_environment["API_UPSTREAM"] == "api:8000"
+    # Docker's embedded DNS, looked up again at least every 10 s.
+    assert nginx_environment["NGINX_RESOLVER"].startswith("127.0.0.11 valid=10s")
+    # By default nobody outside the container is believed.
+    assert compose_default(nginx_environment["NGINX_TRUSTED_UPSTREAM"]) == "127.0.0.1/32"
+
+
+def test_the_app_trusts_forwarded_headers_from_the_nginx_network_only() -> None:
+    config = compose()
+    subnet = config["networks"]["frontend"]["ipam"]["config"][0]["subnet"]
+    environment = config["services"]["api"]["environment"]
+    assert environment["TRUSTED_PROXIES"] == subnet
+    assert "frontend" in config["services"]["nginx"]["networks"]
+    assert "frontend" not in config["services"]["postgres"]["networks"]
 
 
 def test_upload_limit_is_the_same_for_nginx_the_app_and_the_example_env() -> None:
@@ -300,37 +340,174 @@ async def echo_headers(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-async def test_nginx_overwrites_forwarded_headers_and_keeps_host_and_port(
-    tmp_path: Path,
-) -> None:
+async def through_echo(
+    tmp_path: Path, headers: dict[str, str], source: str = "127.0.0.1"
+) -> tuple[dict[str, str], Nginx]:
+    """The headers the upstream got for a request made from ``source`` through Nginx."""
     echo = LiveServer(echo_headers, free_port()).start()
     proxy = start_nginx(tmp_path, f"127.0.0.1:{echo.port}", 1024)
+    transport = httpx.AsyncHTTPTransport(local_address=source)
     try:
-        async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
-            response = await http.get(
-                "/anything",
-                headers={
-                    "X-Forwarded-For": "203.0.113.9",
-                    "X-Forwarded-Proto": "https",
-                    "X-Real-IP": "203.0.113.9",
-                    "X-Request-ID": "echo-check-0001",
-                },
-            )
+        async with httpx.AsyncClient(base_url=proxy.url, timeout=10, transport=transport) as http:
+            response = await http.get("/anything", headers=headers)
     finally:
         stop_nginx(proxy)
         echo.stop()
-    seen = response.json()
+    assert response.status_code == 200, response.text
+    seen: dict[str, str] = response.json()
+    return seen, proxy
+
+
+async def test_nginx_overwrites_a_clients_forwarded_headers_and_keeps_host_and_port(
+    tmp_path: Path,
+) -> None:
+    seen, proxy = await through_echo(
+        tmp_path,
+        {
+            "X-Forwarded-For": "203.0.113.9",
+            "X-Forwarded-Proto": "https",
+            "X-Real-IP": "203.0.113.9",
+            "X-Request-ID": "echo-check-0001",
+        },
+    )
     port = proxy.url.rsplit(":", 1)[1]
-    # uvicorn --proxy-headers trusts these, so a client must not be able to choose them.
+    # The app believes these from Nginx, so a client must not be able to choose them.
     assert seen["x-forwarded-for"] == "127.0.0.1"
     assert seen["x-real-ip"] == "127.0.0.1"
     assert seen["x-forwarded-proto"] == "http"
     assert seen["host"] == f"127.0.0.1:{port}"
     assert seen["x-forwarded-host"] == f"127.0.0.1:{port}"
     assert seen["x-request-id"] == "echo-check-0001"
-    # Plain requests reuse upstream connections; only an Upgrade asks for "upgrade".
+    # Plain requests ask for no upgrade; only a WebSocket request does.
     assert seen.get("connection", "") == ""
     assert "upgrade" not in seen
+
+
+async def test_https_from_the_trusted_tls_terminator_reaches_the_app(tmp_path: Path) -> None:
+    # What a TLS terminator in front of Nginx sends: the client it saw, and https.
+    seen, _ = await through_echo(
+        tmp_path,
+        {"X-Forwarded-For": "198.51.100.7", "X-Forwarded-Proto": "https"},
+        source=TRUSTED_PEER,
+    )
+    assert seen["x-forwarded-proto"] == "https"
+    assert seen["x-forwarded-for"] == "198.51.100.7"
+    assert seen["x-real-ip"] == "198.51.100.7"
+
+
+async def test_the_trusted_terminator_without_headers_is_itself_the_client(
+    tmp_path: Path,
+) -> None:
+    seen, _ = await through_echo(tmp_path, {}, source=TRUSTED_PEER)
+    assert seen["x-forwarded-for"] == TRUSTED_PEER
+    assert seen["x-forwarded-proto"] == "http"
+
+
+async def test_what_a_client_put_in_x_forwarded_for_is_not_passed_on_as_trusted(
+    tmp_path: Path,
+) -> None:
+    # The client sent "X-Forwarded-For: 203.0.113.66" to the TLS terminator, which appended
+    # the address it really saw: only that one is the client.
+    seen, proxy = await through_echo(
+        tmp_path,
+        {"X-Forwarded-For": "203.0.113.66, 198.51.100.7", "X-Forwarded-Proto": "https"},
+        source=TRUSTED_PEER,
+    )
+    assert seen["x-forwarded-for"] == "198.51.100.7"
+    assert "203.0.113.66" not in json.dumps(seen)
+    # The log names the client and, for NGINX_TRUSTED_UPSTREAM, the peer that connected.
+    assert proxy.access_log.startswith("198.51.100.7 ")
+    assert f"peer={TRUSTED_PEER}" in proxy.access_log
+
+
+async def test_a_client_cannot_claim_to_be_the_trusted_terminator(tmp_path: Path) -> None:
+    seen, _ = await through_echo(
+        tmp_path,
+        {"X-Forwarded-For": f"198.51.100.7, {TRUSTED_PEER}", "X-Forwarded-Proto": "https"},
+    )
+    assert seen["x-forwarded-for"] == "127.0.0.1"
+    assert seen["x-forwarded-proto"] == "http"
+
+
+class FakeDns:
+    """A DNS server on 127.0.0.1 that answers every A question with ``address`` (1 s TTL)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                query, peer = self.sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            end = query.index(b"\0", 12) + 5  # the question: name, type, class
+            qtype = struct.unpack("!H", query[end - 4 : end - 2])[0]
+            answers = 1 if qtype == 1 else 0
+            header = query[:2] + struct.pack("!HHHHH", 0x8180, 1, answers, 0, 0)
+            answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 1, 4) + socket.inet_aton(self.address)
+            self.sock.sendto(header + query[12:end] + answer * answers, peer)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.thread.join(timeout=5)
+        self.sock.close()
+
+
+def answer_with_name(name: str, host: str, port: int = 0) -> ThreadingHTTPServer:
+    class Name(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = name.encode()
+            self.send_response(200)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer((host, port), Name)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+async def test_nginx_follows_the_api_to_its_new_address_without_a_restart(
+    tmp_path: Path,
+) -> None:
+    """`docker compose up -d --build` gives the api a new address: Nginx must look the name
+    up again instead of sending every request to the old one until it is restarted."""
+    old = answer_with_name("old api", "127.0.0.2")
+    port = old.server_address[1]
+    new = answer_with_name("new api", "127.0.0.3", port)
+    dns = FakeDns("127.0.0.2")
+    proxy = start_nginx(
+        tmp_path, f"api.quintet.test:{port}", 1024, f"127.0.0.1:{dns.port} valid=1s ipv6=off"
+    )
+    answers = []
+    try:
+        async with httpx.AsyncClient(base_url=proxy.url, timeout=10) as http:
+            assert (await http.get("/")).text == "old api"
+            dns.address = "127.0.0.3"
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                answers.append((await http.get("/")).text)
+                if answers[-1] == "new api":
+                    break
+                await asyncio.sleep(0.5)
+    finally:
+        stop_nginx(proxy)
+        dns.stop()
+        for server in (old, new):
+            server.shutdown()
+            server.server_close()
+    assert answers[-1] == "new api", answers[-5:]
 
 
 async def echo_websocket(scope: Any, receive: Any, send: Any) -> None:

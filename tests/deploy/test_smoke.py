@@ -121,6 +121,39 @@ def test_smoke_fails_and_names_the_flow_when_the_app_does_not_answer(not_quintet
     assert "3 failing: health, docs, trivia" in result.stdout
 
 
+def test_make_smoke_runs_the_script_with_the_projects_venv(live_server: LiveServer) -> None:
+    result = subprocess.run(
+        [
+            "make",
+            "--no-print-directory",
+            "smoke",
+            f"URL={live_server.url}",
+            "SMOKE_ARGS=--only health",
+        ],
+        cwd=SMOKE.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert ".venv/bin/python scripts/smoke.py" in result.stdout
+    assert "smoke: 1 flows ok, 0 failing" in result.stdout
+
+
+def test_make_smoke_without_a_url_says_how_to_call_it() -> None:
+    result = subprocess.run(
+        ["make", "--no-print-directory", "smoke"],
+        cwd=SMOKE.parents[1],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "usage: make smoke URL=" in result.stderr
+
+
 def test_smoke_refuses_an_unknown_flow() -> None:
     result = smoke("http://127.0.0.1:9", "--only", "health,teleport")
     assert result.returncode == 2
