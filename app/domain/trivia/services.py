@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
@@ -26,9 +27,33 @@ def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
     second of CPU), and a shared one keeps connections to the upstream alive."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.trivia_timeout_seconds),
-        follow_redirects=True,
+        # A redirect could send the request anywhere (another port of this host, an
+        # internal service): none is followed, the upstream must answer where it is.
+        follow_redirects=False,
         headers={"User-Agent": "quintet-trivia/1.0"},
     )
+
+
+@dataclass
+class ImportProgress:
+    count: int
+    stored: int = 0
+    rounds: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self.count - self.stored
+
+    def stored_text(self, *, sentence: bool = False) -> str:
+        text = (
+            f"{self.stored} of {self.count} new questions were stored and are kept."
+            if self.stored
+            else f"none of the {self.count} new questions were stored."
+        )
+        return text[0].upper() + text[1:] if sentence else text
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Questions-Stored": str(self.stored)}
 
 
 class TriviaService:
@@ -58,7 +83,11 @@ class TriviaService:
         )
 
     async def import_questions(self, count: int) -> TriviaQuestion | None:
-        """Store ``count`` new questions; answer the one saved most recently before."""
+        """Store ``count`` new questions; answer the one saved most recently before.
+
+        A failed import keeps the questions it stored before failing (each round commits:
+        they are valid, unique questions); the error says how many, in its detail and in the
+        ``X-Questions-Stored`` header."""
         limit = self.settings.trivia_max_questions
         if not 1 <= count <= limit:
             raise InvalidInputError(
@@ -68,37 +97,55 @@ class TriviaService:
         previous = await self.latest()
         # Release the read snapshot before the (slow) upstream calls.
         await self.session.commit()
+        progress = ImportProgress(count)
+        deadline = self.settings.trivia_deadline_seconds
         try:
-            await asyncio.wait_for(
-                self._store_new(count), timeout=self.settings.trivia_deadline_seconds
-            )
+            await asyncio.wait_for(self._store_new(progress), timeout=deadline)
         except TimeoutError as exc:
             raise UpstreamTimeoutError(
-                "Importing from the trivia upstream took longer than "
-                f"{self.settings.trivia_deadline_seconds:g} seconds."
+                f"Importing from the trivia upstream took longer than {deadline:g} seconds "
+                f"(after {progress.rounds} requests); {progress.stored_text()}",
+                headers=progress.headers(),
             ) from exc
+        except (UpstreamError, UpstreamTimeoutError) as exc:
+            if exc.headers is None:  # a failure of one request: say what the import kept
+                exc.detail = f"{exc.detail} {progress.stored_text(sentence=True)}"
+                exc.headers = progress.headers()
+            raise
         return previous
 
-    async def _store_new(self, count: int) -> None:
-        missing = count
-        rounds = 0
+    async def _store_new(self, progress: ImportProgress) -> None:
+        """Ask the upstream for the missing questions while it brings new ones; give up
+        after TRIVIA_MAX_IDLE_ROUNDS answers in a row that brought nothing new."""
+        idle_limit = self.settings.trivia_max_idle_rounds
         started = time.monotonic()
-        while missing > 0:
-            if rounds >= self.settings.trivia_max_rounds:
-                raise UpstreamError(
-                    f"The trivia upstream kept repeating questions we already have: "
-                    f"{count - missing} of {count} new questions stored after "
-                    f"{rounds} requests."
+        idle = empty = 0
+        while progress.missing > 0:
+            progress.rounds += 1
+            batch = await self.source.fetch_random(self.http, progress.missing)
+            inserted = await self._insert_new(batch[: progress.missing])
+            progress.stored += inserted
+            if inserted:
+                idle = empty = 0
+                continue
+            idle += 1
+            empty += not batch
+            if idle >= idle_limit:
+                what = (
+                    "answered with no questions at all"
+                    if empty == idle
+                    else "sent only questions that are already stored"
                 )
-            rounds += 1
-            batch = await self.source.fetch_random(self.http, missing)
-            inserted = await self._insert_new(batch[:missing])
-            missing -= inserted
+                raise UpstreamError(
+                    f"The trivia upstream {what} {idle} times in a row, so the import "
+                    f"stopped after {progress.rounds} requests; {progress.stored_text()}",
+                    headers=progress.headers(),
+                )
         logger.info(
             "trivia_imported",
             source=self.source.name,
-            count=count,
-            rounds=rounds,
+            count=progress.count,
+            rounds=progress.rounds,
             seconds=round(time.monotonic() - started, 3),
         )
 
