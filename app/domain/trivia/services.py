@@ -98,15 +98,8 @@ class TriviaService:
         # Release the read snapshot before the (slow) upstream calls.
         await self.session.commit()
         progress = ImportProgress(count)
-        deadline = self.settings.trivia_deadline_seconds
         try:
-            await asyncio.wait_for(self._store_new(progress), timeout=deadline)
-        except TimeoutError as exc:
-            raise UpstreamTimeoutError(
-                f"Importing from the trivia upstream took longer than {deadline:g} seconds "
-                f"(after {progress.rounds} requests); {progress.stored_text()}",
-                headers=progress.headers(),
-            ) from exc
+            await self._store_new(progress)
         except (UpstreamError, UpstreamTimeoutError) as exc:
             if exc.headers is None:  # a failure of one request: say what the import kept
                 exc.detail = f"{exc.detail} {progress.stored_text(sentence=True)}"
@@ -118,11 +111,27 @@ class TriviaService:
         """Ask the upstream for the missing questions while it brings new ones; give up
         after TRIVIA_MAX_IDLE_ROUNDS answers in a row that brought nothing new."""
         idle_limit = self.settings.trivia_max_idle_rounds
+        deadline_seconds = self.settings.trivia_deadline_seconds
         started = time.monotonic()
         idle = empty = 0
         while progress.missing > 0:
+            # The deadline bounds the upstream calls only: a round that got its answer
+            # stores it, so the count of what was kept is exact.
+            remaining = started + deadline_seconds - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                batch = await asyncio.wait_for(
+                    self.source.fetch_random(self.http, progress.missing), remaining
+                )
+            except TimeoutError:
+                raise UpstreamTimeoutError(
+                    f"Importing from the trivia upstream took longer than "
+                    f"{deadline_seconds:g} seconds (after {progress.rounds} requests); "
+                    f"{progress.stored_text()}",
+                    headers=progress.headers(),
+                ) from None
             progress.rounds += 1
-            batch = await self.source.fetch_random(self.http, progress.missing)
             inserted = await self._insert_new(batch[: progress.missing])
             progress.stored += inserted
             if inserted:

@@ -71,12 +71,21 @@ def schema_upgrades() -> None:
     sa.Column('record_id', sa.GUID(length=16), nullable=False),
     sa.Column('seq', sa.Integer(), nullable=False),
     sa.Column('data', sa.LargeBinary(), nullable=False),
-    sa.ForeignKeyConstraint(['record_id'], ['audio_record.id'], name=op.f('fk_audio_chunk_record_id_audio_record'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('record_id', 'seq', name=op.f('pk_audio_chunk'))
     )
     copy_records_into_chunks()
+    # SQLite drops a column by recreating the table; dropping the old audio_record would
+    # cascade to the chunks, so their foreign key is added only afterwards.
     with op.batch_alter_table('audio_record', schema=None) as batch_op:
         batch_op.drop_column('mp3')
+    with op.batch_alter_table('audio_chunk', schema=None) as batch_op:
+        batch_op.create_foreign_key(
+            batch_op.f('fk_audio_chunk_record_id_audio_record'),
+            'audio_record',
+            ['record_id'],
+            ['id'],
+            ondelete='CASCADE',
+        )
 
 
 def copy_records_into_chunks() -> None:
