@@ -174,3 +174,21 @@ async def test_an_upstream_redirect_is_not_followed(
     assert "redirect" in detail
     assert "not followed" in detail
     assert hits == []
+
+
+async def test_the_list_is_advanced_alchemys_offset_page_with_bounded_parameters(
+    trivia: httpx.AsyncClient, upstream: FakeTriviaUpstream
+) -> None:
+    await import_questions(trivia, 3)
+    page = (await trivia.get("/api/v1/questions", params={"limit": 2, "offset": 1})).json()
+    assert set(page) == {"items", "limit", "offset", "total"}
+    assert (page["limit"], page["offset"], page["total"]) == (2, 1, 3)
+    assert [item["id"] for item in page["items"]] == [1001, 1000]
+    schema = (await trivia.get("/docs/openapi.json")).json()
+    operation = schema["paths"]["/api/v1/questions"]["get"]
+    answer = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    assert answer.endswith("OffsetPagination_app.domain.trivia.schemas.StoredQuestion_")
+    bounds = {
+        p["name"]: (p["schema"]["minimum"], p["schema"]["maximum"]) for p in operation["parameters"]
+    }
+    assert bounds == {"limit": (1, 100), "offset": (0, 2**31 - 1)}

@@ -16,6 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Request
+from litestar.exceptions import InternalServerException
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 
 from app.lib.errors import AppError, InvalidInputError, PayloadTooLargeError
@@ -102,6 +103,8 @@ async def receive_record_form(
                     break
     except MultipartError as exc:
         raise AppError(f"The multipart body is malformed: {exc}.") from exc
+    except InternalServerException as exc:  # Litestar's word for a client that went away
+        raise AppError("The upload was cut off before it was complete; send it again.") from exc
     return _finish(state)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -16,7 +18,6 @@ from app.domain.trivia.schemas import (
     ImportQuestionsRequest,
     NoQuestion,
     Question,
-    QuestionPage,
     StoredQuestion,
 )
 from app.domain.trivia.services import TriviaService, create_upstream_client
@@ -117,8 +118,8 @@ class TriviaController(Controller):
         trivia: TriviaServiceDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size")] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
-    ) -> QuestionPage:
-        rows, total = await trivia.list_questions(limit, offset)
-        return QuestionPage(
+    ) -> OffsetPagination[StoredQuestion]:
+        rows, total = await trivia.list_questions(LimitOffset(limit=limit, offset=offset))
+        return OffsetPagination(
             items=[to_stored_question(row) for row in rows], total=total, limit=limit, offset=offset
         )

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 import httpx
 import structlog
-from sqlalchemy import func, select
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -188,10 +190,13 @@ class TriviaService:
         await self.session.commit()
         return inserted
 
-    async def list_questions(self, limit: int, offset: int) -> tuple[list[TriviaQuestion], int]:
-        """Stored questions, newest first, and how many there are."""
-        total = await self.session.scalar(select(func.count()).select_from(TriviaQuestion))
-        items = await self.session.scalars(
-            select(TriviaQuestion).order_by(TriviaQuestion.id.desc()).limit(limit).offset(offset)
-        )
-        return list(items), int(total or 0)
+    async def list_questions(self, page: LimitOffset) -> tuple[list[TriviaQuestion], int]:
+        """Stored questions, newest first, and how many there are (advanced-alchemy's
+        repository applies the LimitOffset filter and counts in the same query)."""
+        repository = TriviaQuestionRepository(session=self.session)
+        rows, total = await repository.list_and_count(page, OrderBy("id", "desc"))
+        return list(rows), total
+
+
+class TriviaQuestionRepository(SQLAlchemyAsyncRepository[TriviaQuestion]):
+    model_type = TriviaQuestion
