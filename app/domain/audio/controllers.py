@@ -139,6 +139,7 @@ class AudioController(Controller):
         request_max_body_size=None,  # the file itself is limited while it streams in
         operation_class=RecordUploadOperation,
         responses={
+            400: ResponseSpec(None, description="Malformed or cut-off multipart body"),
             403: ResponseSpec(None, description="Wrong token"),
             404: ResponseSpec(None, description="Unknown user"),
             413: ResponseSpec(None, description="File or MP3 larger than the configured limit"),
