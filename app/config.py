@@ -91,11 +91,17 @@ class Settings:
     trivia_max_questions: int = 100
     trivia_opentdb_url: str = "https://opentdb.com"
     trivia_timeout_seconds: float = 10.0
-    trivia_max_rounds: int = 10
+    # An import gives up after this many upstream answers in a row that brought nothing new.
+    trivia_max_idle_rounds: int = 3
     trivia_deadline_seconds: float = 60.0
     audio_conversion_workers: int = 2
     audio_max_pending_conversions: int = 16
     audio_mp3_bitrate: str = "128k"
+    # Bounds on what one upload may become: the recording's length and the stored MP3's size.
+    audio_max_duration_seconds: int = 3600
+    audio_max_stored_bytes: int = 64 * 1024 * 1024
+    # Audio users (unauthenticated) one client address may create per hour.
+    audio_users_per_hour: int = 20
     ffmpeg_binary: str | None = None
     log_level: str = "INFO"
     log_format: Literal["json", "console"] = "console"
@@ -192,7 +198,9 @@ class Settings:
             trivia_timeout_seconds=_env_float(
                 "TRIVIA_TIMEOUT_SECONDS", defaults.trivia_timeout_seconds
             ),
-            trivia_max_rounds=_env_int("TRIVIA_MAX_ROUNDS", defaults.trivia_max_rounds),
+            trivia_max_idle_rounds=_env_int(
+                "TRIVIA_MAX_IDLE_ROUNDS", defaults.trivia_max_idle_rounds
+            ),
             trivia_deadline_seconds=_env_float(
                 "TRIVIA_DEADLINE_SECONDS", defaults.trivia_deadline_seconds
             ),
@@ -204,6 +212,13 @@ class Settings:
             ),
             audio_mp3_bitrate=_env("AUDIO_MP3_BITRATE", defaults.audio_mp3_bitrate)
             or defaults.audio_mp3_bitrate,
+            audio_max_duration_seconds=_env_int(
+                "AUDIO_MAX_DURATION_SECONDS", defaults.audio_max_duration_seconds
+            ),
+            audio_max_stored_bytes=_env_int(
+                "AUDIO_MAX_STORED_BYTES", defaults.audio_max_stored_bytes
+            ),
+            audio_users_per_hour=_env_int("AUDIO_USERS_PER_HOUR", defaults.audio_users_per_hour),
             ffmpeg_binary=_env("FFMPEG_BINARY"),
             log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
             log_format=log_format,  # type: ignore[arg-type]
@@ -255,6 +270,14 @@ class Settings:
         """Refuse configurations that are unsafe to run."""
         if not 1 <= self.trivia_max_questions <= 100:
             raise ConfigurationError("TRIVIA_MAX_QUESTIONS must be between 1 and 100")
+        if self.trivia_max_idle_rounds < 1:
+            raise ConfigurationError("TRIVIA_MAX_IDLE_ROUNDS must be at least 1")
+        if self.audio_max_duration_seconds < 1 or self.audio_max_stored_bytes < 1024:
+            raise ConfigurationError(
+                "AUDIO_MAX_DURATION_SECONDS must be at least 1, AUDIO_MAX_STORED_BYTES at least 1024"
+            )
+        if self.audio_users_per_hour < 1:
+            raise ConfigurationError("AUDIO_USERS_PER_HOUR must be at least 1")
         if self.request_body_timeout_seconds <= 0 or self.request_body_min_rate < 1:
             raise ConfigurationError(
                 "REQUEST_BODY_TIMEOUT_SECONDS must be positive, REQUEST_BODY_MIN_RATE at least 1"

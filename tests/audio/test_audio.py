@@ -6,20 +6,24 @@ import asyncio
 import io
 import math
 import struct
+import subprocess
+import tempfile
 import time
 import uuid
 import wave
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from pydub import AudioSegment
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.asgi import create_asgi
 from app.config import Settings
+from app.domain.audio.encoding import resolve_ffmpeg
 from app.domain.audio.models import AudioRecord
 from tests.support import LiveServer, free_port, make_settings
 
@@ -49,12 +53,38 @@ def make_wav(
 
 
 def float_wav() -> bytes:
-    """A RIFF/WAVE file with IEEE float samples (format 3), which is refused."""
+    """A RIFF/WAVE file with IEEE float samples (format 3), written by hand."""
     samples = struct.pack("<4f", 0.0, 0.5, -0.5, 0.0)
     fmt = struct.pack("<HHIIHH", 3, 1, 8000, 32000, 4, 32)
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
     body += b"data" + struct.pack("<I", len(samples)) + samples
     return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+@dataclass(frozen=True)
+class Decoded:
+    channels: int
+    rate: int
+    duration_ms: int
+
+
+def decode_mp3(data: bytes) -> Decoded:
+    """Decode an MP3 with ffmpeg (from a file, so its Xing/LAME header is honoured)."""
+    ffmpeg = resolve_ffmpeg(None)
+    assert ffmpeg, "no ffmpeg"
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "in.mp3", Path(tmp) / "out.wav"
+        source.write_bytes(data)
+        subprocess.run(
+            [ffmpeg, "-loglevel", "error", "-i", str(source), "-f", "wav", str(target)],
+            check=True,
+        )
+        with wave.open(str(target), "rb") as reader:
+            return Decoded(
+                reader.getnchannels(),
+                reader.getframerate(),
+                round(reader.getnframes() * 1000 / reader.getframerate()),
+            )
 
 
 def is_mp3(data: bytes) -> bool:
@@ -135,8 +165,8 @@ async def test_upload_converts_the_wav_and_the_url_downloads_an_mp3_of_the_same_
     assert int(download.headers["content-length"]) == len(download.content)
     assert download.headers["accept-ranges"] == "bytes"
     assert is_mp3(download.content)
-    decoded = AudioSegment.from_file(io.BytesIO(download.content), format="mp3")
-    assert abs(len(decoded) - 2000) < 100
+    decoded = decode_mp3(download.content)
+    assert abs(decoded.duration_ms - 2000) < 100
     assert decoded.channels == 2
 
 
@@ -150,8 +180,7 @@ async def test_pcm_wav_variants_are_converted(
     response = await upload(client, user, make_wav(0.5, rate, channels, width))
     assert response.status_code == 201, response.text
     mp3 = (await client.get(response.json()["url"])).content
-    decoded = AudioSegment.from_file(io.BytesIO(mp3), format="mp3")
-    assert abs(len(decoded) - 500) < 100
+    assert abs(decode_mp3(mp3).duration_ms - 500) < 100
 
 
 async def test_the_download_carries_a_safe_file_name(
@@ -285,11 +314,10 @@ async def test_a_wav_named_otherwise_is_accepted(
 @pytest.mark.parametrize(
     "content",
     [
-        float_wav(),
         make_wav(0.2)[:44],  # a header without samples
         b"RIFF\x24\x00\x00\x00WAVEdata\x00\x00\x00\x00",  # no fmt chunk
     ],
-    ids=["float", "no-samples", "no-fmt"],
+    ids=["no-samples", "no-fmt"],
 )
 async def test_a_wav_that_cannot_be_encoded_is_422(
     client: httpx.AsyncClient, user: dict[str, Any], migrated_database: Settings, content: bytes

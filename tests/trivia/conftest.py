@@ -18,7 +18,9 @@ from app.config import Settings
 from tests.support import LiveServer, free_port, make_settings
 
 UPSTREAM_TIMEOUT = 1.0
-MAX_ROUNDS = 4
+MAX_IDLE_ROUNDS = 3
+HUGE_ID = 2**63 + 5
+HUGE_VALUE = 2**40
 
 
 def clue(number: int) -> dict[str, Any]:
@@ -44,7 +46,11 @@ class FakeTriviaUpstream:
     mode: ``fresh`` (new ids every time), ``overlap`` (half of every answer repeats the
     previous answer, the other half is new), ``repeat`` (always the same question),
     ``stall`` (never answers in time), ``error`` (HTTP 500), ``malformed`` (not JSON),
-    ``wrong_shape`` (JSON, not a list of clues).
+    ``wrong_shape`` (JSON, not a list of clues), ``trickle`` (two new questions per answer,
+    however many are asked for), ``trickle_then_repeat`` (two new ones, then only repeats),
+    ``slow`` (one new question per answer, after a pause), ``empty`` (an empty list),
+    ``huge_id`` / ``huge_value`` (numbers wider than the columns), ``redirect`` (302 to
+    ``redirect_to``).
     """
 
     url: str = ""
@@ -53,9 +59,11 @@ class FakeTriviaUpstream:
     served: list[int] = field(default_factory=list)
     next_id: int = 1000
     previous: list[int] = field(default_factory=list)
+    redirect_to: str = ""
 
     def reset(self) -> None:
         self.mode = "fresh"
+        self.redirect_to = ""
         self.requested.clear()
         self.served.clear()
         self.previous = []
@@ -69,6 +77,16 @@ class FakeTriviaUpstream:
     def _ids(self, count: int) -> list[int]:
         if self.mode == "repeat":
             return [1]
+        if self.mode in ("trickle", "trickle_then_repeat"):
+            if self.mode == "trickle_then_repeat" and self.previous:
+                return self.previous
+            ids = self.previous[: count - 2] + self._fresh(min(count, 2))
+            self.previous = ids
+            return ids
+        if self.mode == "slow":
+            return self._fresh(1)
+        if self.mode == "empty":
+            return []
         if self.mode == "overlap":
             repeated = self.previous[: count // 2]
             ids = repeated + self._fresh(count - len(repeated))
@@ -82,9 +100,16 @@ class FakeTriviaUpstream:
         failure = await self._failure()
         if failure is not None:
             return failure
+        if self.mode == "slow":
+            await asyncio.sleep(0.3)
         ids = self._ids(count)
         self.served.extend(ids)
-        return web.json_response([clue(number) for number in ids])
+        clues = [clue(number) for number in ids]
+        if self.mode == "huge_id":
+            clues[-1]["id"] = HUGE_ID
+        if self.mode == "huge_value":
+            clues[-1]["value"] = HUGE_VALUE
+        return web.json_response(clues)
 
     async def opentdb(self, request: web.Request) -> web.StreamResponse:
         count = int(request.query["amount"])
@@ -108,6 +133,8 @@ class FakeTriviaUpstream:
         return web.json_response({"response_code": 0, "results": results})
 
     async def _failure(self) -> web.StreamResponse | None:
+        if self.mode == "redirect":
+            raise web.HTTPFound(self.redirect_to)
         if self.mode == "stall":
             await asyncio.sleep(UPSTREAM_TIMEOUT * 4)
             return web.json_response([])
@@ -145,7 +172,7 @@ def upstream(fake_upstream: FakeTriviaUpstream) -> FakeTriviaUpstream:
 def trivia_settings(migrated_database: Settings, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "trivia_timeout_seconds": UPSTREAM_TIMEOUT,
-        "trivia_max_rounds": MAX_ROUNDS,
+        "trivia_max_idle_rounds": MAX_IDLE_ROUNDS,
         "trivia_max_questions": 100,
         **overrides,
     }

@@ -16,7 +16,7 @@ from app.config import Settings
 from app.domain.trivia.models import TriviaQuestion
 from app.domain.trivia.sources import derive_question_id
 from tests.support import LiveServer, free_port
-from tests.trivia.conftest import MAX_ROUNDS, FakeTriviaUpstream, clue, trivia_settings
+from tests.trivia.conftest import MAX_IDLE_ROUNDS, FakeTriviaUpstream, clue, trivia_settings
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -91,7 +91,7 @@ async def test_concurrent_imports_never_store_a_question_twice(
     assert len(upstream.served) > len(set(upstream.served))
 
 
-async def test_an_upstream_that_keeps_repeating_itself_gets_a_502_after_bounded_rounds(
+async def test_an_upstream_that_keeps_repeating_itself_gets_a_502_after_k_idle_rounds(
     trivia: httpx.AsyncClient, upstream: FakeTriviaUpstream, migrated_database: Settings
 ) -> None:
     upstream.mode = "repeat"
@@ -100,8 +100,13 @@ async def test_an_upstream_that_keeps_repeating_itself_gets_a_502_after_bounded_
     response = await import_questions(trivia, 2)
     assert response.status_code == 502
     assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    assert "repeating" in response.json()["detail"]
-    assert len(upstream.requested) == MAX_ROUNDS
+    detail = response.json()["detail"]
+    assert f"sent only questions that are already stored {MAX_IDLE_ROUNDS} times in a row" in (
+        detail
+    )
+    assert "none of the 2 new questions were stored" in detail
+    assert response.headers["x-questions-stored"] == "0"
+    assert len(upstream.requested) == MAX_IDLE_ROUNDS
     assert await stored_upstream_ids(migrated_database) == [1]
 
 
@@ -139,7 +144,7 @@ async def test_an_unreachable_upstream_gets_a_502(migrated_database: Settings) -
     assert "unreachable" in response.json()["detail"]
 
 
-@pytest.mark.parametrize("count", [0, -1, 101, "many", 2.5, None, True])
+@pytest.mark.parametrize("count", [0, -1, 101, "many", 2.5, None, True, "3", 2.0, "2.0"])
 async def test_questions_num_outside_1_to_the_maximum_is_422(
     trivia: httpx.AsyncClient, upstream: FakeTriviaUpstream, count: Any
 ) -> None:

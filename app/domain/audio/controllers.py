@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from uuid import UUID
 
-from litestar import Controller, Request, Response, get, post
+from litestar import Controller, Request, Response, get, head, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
-from litestar.params import JSONBody, MultipartBody, QueryParameter
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.params import JSONBody, QueryParameter
+from litestar.response import Stream
 
 from app.config import Settings
 from app.domain.audio.encoding import AudioConverter
 from app.domain.audio.models import AudioRecord
-from app.domain.audio.schemas import AudioUserCreated, CreateAudioUser, RecordCreated, RecordUpload
-from app.domain.audio.services import AudioService
-from app.lib.dependencies import DbSessionDep, SettingsDep
+from app.domain.audio.schemas import AudioUserCreated, CreateAudioUser, RecordCreated
+from app.domain.audio.services import AudioService, stream_bytes
+from app.domain.audio.uploads import receive_record_form, upload_directory
+from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep
 from app.lib.errors import AppError
+from app.lib.ratelimit import RateLimiter
 
 AudioServiceDep = NamedDependency[AudioService]
 ConverterDep = NamedDependency[AudioConverter]
@@ -52,6 +59,43 @@ def record_url(request: Request[Any, Any, Any], settings: Settings, record: Audi
     return f"{base.rstrip('/')}/record?{query}"
 
 
+UUID_SCHEMA = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.UUID)
+
+
+@dataclass
+class RecordUploadOperation(Operation):
+    """The upload is read as a stream (not through a ``data`` parameter), so its form is
+    described here, as Litestar would have described a ``MultipartBody``."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            content={
+                "multipart/form-data": OpenAPIMediaType(
+                    schema=Schema(
+                        type=OpenAPIType.OBJECT,
+                        title="RecordUpload",
+                        properties={
+                            "user_id": UUID_SCHEMA,
+                            "token": UUID_SCHEMA,
+                            "file": Schema(
+                                type=OpenAPIType.STRING,
+                                format=OpenAPIFormat.BINARY,
+                                content_media_type="audio/wav",
+                                description="The WAV recording, sent as a file part",
+                            ),
+                        },
+                        required=["file", "token", "user_id"],
+                    )
+                )
+            },
+        )
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 class AudioController(Controller):
     path = "/api/v1/audio"
     tags = ["audio"]
@@ -60,10 +104,25 @@ class AudioController(Controller):
         "converter": Provide(provide_converter, sync_to_thread=False),
     }
 
-    @post("/users", summary="Create an audio user; answers its id and access token (once)")
+    @post(
+        "/users",
+        summary="Create an audio user; answers its id and access token (once)",
+        description=(
+            "Unauthenticated, so limited to AUDIO_USERS_PER_HOUR new users per client "
+            "address and hour (429 with Retry-After beyond it)."
+        ),
+        responses={429: ResponseSpec(None, description="Too many new users from this address")},
+    )
     async def create_user(
-        self, data: JSONBody[CreateAudioUser], audio: AudioServiceDep
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[CreateAudioUser],
+        audio: AudioServiceDep,
+        redis: RedisDep,
+        settings: SettingsDep,
     ) -> AudioUserCreated:
+        limiter = RateLimiter(redis, "audio-users", settings.audio_users_per_hour, 3600)
+        await limiter.hit(client_address(request))
         user, token = await audio.create_user(data.name)
         return AudioUserCreated(id=user.id, token=token, name=user.name)
 
@@ -71,32 +130,36 @@ class AudioController(Controller):
         "/records",
         summary="Upload a WAV recording; it is stored as MP3",
         description=(
-            "multipart/form-data with `user_id`, `token` and `file` (a PCM WAV, checked by "
-            "parsing it). Answers the record id and its absolute download URL. Unknown user "
-            "404, wrong token 403, not a WAV 415, a WAV that cannot be encoded 422, too "
-            "large 413."
+            "multipart/form-data with `user_id`, `token` and `file` (a WAV file part, checked "
+            "by parsing it; every sample encoding ffmpeg decodes is accepted). Answers the "
+            "record id and its absolute download URL. Unknown user 404, wrong token 403, not "
+            "a WAV 415, a WAV ffmpeg cannot decode or longer than AUDIO_MAX_DURATION_SECONDS "
+            "422, a file over MAX_UPLOAD_BYTES or an MP3 over AUDIO_MAX_STORED_BYTES 413."
         ),
+        request_max_body_size=None,  # the file itself is limited while it streams in
+        operation_class=RecordUploadOperation,
         responses={
+            400: ResponseSpec(None, description="Malformed or cut-off multipart body"),
             403: ResponseSpec(None, description="Wrong token"),
             404: ResponseSpec(None, description="Unknown user"),
-            413: ResponseSpec(None, description="File larger than the configured limit"),
-            415: ResponseSpec(None, description="Not a WAV file"),
-            422: ResponseSpec(None, description="Malformed id or unsupported WAV encoding"),
+            413: ResponseSpec(None, description="File or MP3 larger than the configured limit"),
+            415: ResponseSpec(None, description="Not a WAV file, or not a multipart form"),
+            422: ResponseSpec(
+                None, description="Malformed form or id, a WAV that cannot be converted"
+            ),
         },
     )
     async def upload_record(
         self,
         request: Request[Any, Any, Any],
-        data: MultipartBody[RecordUpload],
         audio: AudioServiceDep,
         converter: ConverterDep,
         settings: SettingsDep,
     ) -> RecordCreated:
-        user = await audio.authenticate(data.user_id, data.token)
-        wav = await data.file.read()
-        record = await audio.add_record(
-            user, wav, data.file.filename, converter, settings.max_upload_bytes
-        )
+        with upload_directory() as directory:
+            form = await receive_record_form(request, Path(directory), settings.max_upload_bytes)
+            user = await audio.authenticate(form.user_id, form.token)
+            record = await audio.add_record(user, form, converter, settings)
         return RecordCreated(id=record.id, url=record_url(request, settings, record))
 
 
@@ -143,6 +206,51 @@ def content_disposition(original_name: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
 
 
+@dataclass
+class DownloadPlan:
+    status: int
+    headers: dict[str, str]
+    span: tuple[int, int] | None  # bytes to send, inclusive; None for 304
+
+
+def plan_download(request: Request[Any, Any, Any], record: AudioRecord) -> DownloadPlan:
+    """Status, headers and byte span of a GET (a HEAD answers the same without the body)."""
+    etag = f'"{record.sha256[:32]}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, max-age=86400",
+        "Content-Disposition": content_disposition(record.original_name),
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+    if etag_matches(request.headers.get("if-none-match"), etag):
+        return DownloadPlan(304, headers, None)
+    wanted = None
+    if_range = request.headers.get("if-range")
+    if if_range is None or if_range.strip() == etag:
+        wanted = parse_byte_range(request.headers.get("range"), record.size)
+    status = 200
+    if wanted is None:
+        wanted = (0, record.size - 1)
+    else:
+        status = 206
+        headers["Content-Range"] = f"bytes {wanted[0]}-{wanted[1]}/{record.size}"
+    headers["Content-Length"] = str(wanted[1] - wanted[0] + 1)
+    return DownloadPlan(status, headers, wanted)
+
+
+RECORD_QUERY_RESPONSES = {
+    206: ResponseSpec(None, description="Partial content (Range)"),
+    304: ResponseSpec(None, description="Not modified (If-None-Match)"),
+    404: ResponseSpec(None, description="No such record for this user"),
+    416: ResponseSpec(None, description="Range not satisfiable"),
+    422: ResponseSpec(None, description="Malformed id"),
+}
+RecordIdParam = Annotated[UUID, QueryParameter(name="id", description="The record id")]
+UserParam = Annotated[UUID, QueryParameter(description="The owner's user id")]
+
+
 class RecordDownloadController(Controller):
     path = "/record"
     tags = ["audio"]
@@ -151,43 +259,45 @@ class RecordDownloadController(Controller):
     @get(
         "/",
         summary="Download a record as MP3 (Range and If-None-Match supported)",
+        description="The MP3 is streamed from the database one stored chunk at a time.",
         cache=False,
         media_type="audio/mpeg",
-        responses={
-            206: ResponseSpec(None, description="Partial content (Range)"),
-            304: ResponseSpec(None, description="Not modified (If-None-Match)"),
-            404: ResponseSpec(None, description="No such record for this user"),
-            416: ResponseSpec(None, description="Range not satisfiable"),
-            422: ResponseSpec(None, description="Malformed id"),
-        },
+        responses=RECORD_QUERY_RESPONSES,
     )
     async def download(
         self,
         request: Request[Any, Any, Any],
         audio: AudioServiceDep,
-        record_id: Annotated[UUID, QueryParameter(name="id", description="The record id")],
-        user: Annotated[UUID, QueryParameter(description="The owner's user id")],
-    ) -> Response[bytes]:
+        record_id: RecordIdParam,
+        user: UserParam,
+    ) -> Response[bytes] | Stream:
         record = await audio.get_record(record_id, user)
-        etag = f'"{record.sha256[:32]}"'
-        headers = {
-            "ETag": etag,
-            "Accept-Ranges": "bytes",
-            "Cache-Control": "private, max-age=86400",
-            "Content-Disposition": content_disposition(record.original_name),
-            "X-Content-Type-Options": "nosniff",
-            "Content-Security-Policy": "default-src 'none'; sandbox",
-        }
-        if etag_matches(request.headers.get("if-none-match"), etag):
-            return Response(b"", status_code=304, headers=headers)
-        wanted = None
-        if_range = request.headers.get("if-range")
-        if if_range is None or if_range.strip() == etag:
-            wanted = parse_byte_range(request.headers.get("range"), record.size)
-        if wanted is None:
-            body = await audio.read_bytes(record, 0, record.size)
-            return Response(body, media_type="audio/mpeg", headers=headers)
-        start, end = wanted
-        body = await audio.read_bytes(record, start, end - start + 1)
-        headers["Content-Range"] = f"bytes {start}-{end}/{record.size}"
-        return Response(body, status_code=206, media_type="audio/mpeg", headers=headers)
+        plan = plan_download(request, record)
+        if plan.span is None:
+            return Response(b"", status_code=plan.status, headers=plan.headers)
+        engine = request.app.state.db_config.get_engine()
+        return Stream(
+            stream_bytes(engine, record.id, *plan.span),
+            status_code=plan.status,
+            media_type="audio/mpeg",
+            headers=plan.headers,
+        )
+
+    @head(
+        "/",
+        summary="The headers a download of the record would have, without its body",
+        media_type="audio/mpeg",
+        responses=RECORD_QUERY_RESPONSES,
+    )
+    async def download_headers(
+        self,
+        request: Request[Any, Any, Any],
+        audio: AudioServiceDep,
+        record_id: RecordIdParam,
+        user: UserParam,
+    ) -> Response[None]:
+        record = await audio.get_record(record_id, user)
+        plan = plan_download(request, record)
+        # An empty body of the download's type: Content-Length stays the GET's.
+        empty: Any = b""
+        return Response(empty, status_code=plan.status, headers=plan.headers)

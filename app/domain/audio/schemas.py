@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
 import msgspec
-from litestar.datastructures import UploadFile
 from msgspec import Meta
 
 
@@ -30,15 +28,6 @@ class AudioUserCreated(msgspec.Struct):
     id: UUID
     token: UUID
     name: str
-
-
-@dataclass
-class RecordUpload:
-    """multipart/form-data: the user's id and token and the WAV file."""
-
-    user_id: UUID
-    token: UUID
-    file: UploadFile
 
 
 class RecordCreated(msgspec.Struct):

@@ -7,18 +7,17 @@ import hmac
 import re
 import unicodedata
 import uuid
+from collections.abc import AsyncIterator
 from uuid import UUID
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.config import Settings
 from app.domain.audio.encoding import AudioConverter, inspect_wav
-from app.domain.audio.models import AudioRecord, AudioUser
-from app.lib.errors import (
-    ForbiddenError,
-    NotFoundError,
-    PayloadTooLargeError,
-)
+from app.domain.audio.models import CHUNK_BYTES, AudioChunk, AudioRecord, AudioUser
+from app.domain.audio.uploads import RecordForm
+from app.lib.errors import ForbiddenError, NotFoundError
 from app.lib.ids import new_uuid7
 
 UNSAFE_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
@@ -59,31 +58,35 @@ class AudioService:
     async def add_record(
         self,
         user: AudioUser,
-        wav_bytes: bytes,
-        original_name: str | None,
+        form: RecordForm,
         converter: AudioConverter,
-        max_bytes: int,
+        settings: Settings,
     ) -> AudioRecord:
-        """Check the WAV, encode it off the event loop and store the MP3. Nothing is
-        stored unless every step succeeds."""
-        if len(wav_bytes) > max_bytes:
-            raise PayloadTooLargeError(
-                f"The file is {len(wav_bytes)} bytes; the limit is {max_bytes} bytes."
-            )
-        wav = inspect_wav(wav_bytes)
-        mp3 = await converter.convert(wav)
+        """Check the WAV, encode it with ffmpeg and store the MP3 in chunks. Nothing is
+        stored unless every step succeeds (one transaction, committed after the answer)."""
+        wav = inspect_wav(form.path, settings.audio_max_duration_seconds)
+        # No database connection is held while ffmpeg works.
+        await self.session.commit()
+        mp3 = await converter.convert(form.path, wav, form.path.with_name("converted.mp3"))
         record = AudioRecord(
             id=new_uuid7(),
             user_id=user.id,
-            original_name=safe_original_name(original_name),
+            original_name=safe_original_name(form.filename),
             duration_ms=mp3.duration_ms,
-            wav_size=len(wav_bytes),
-            size=len(mp3.data),
+            wav_size=form.size,
+            size=mp3.size,
             sha256=mp3.sha256,
-            mp3=mp3.data,
         )
         self.session.add(record)
         await self.session.flush()
+        # Core inserts, one chunk in memory at a time (ORM objects would pile up until commit).
+        with mp3.path.open("rb") as source:
+            seq = 0
+            while data := source.read(CHUNK_BYTES):
+                await self.session.execute(
+                    insert(AudioChunk).values(record_id=record.id, seq=seq, data=data)
+                )
+                seq += 1
         return record
 
     async def get_record(self, record_id: UUID, user_id: UUID) -> AudioRecord:
@@ -95,14 +98,21 @@ class AudioService:
             raise NotFoundError("No such record for this user.")
         return record
 
-    async def read_bytes(self, record: AudioRecord, start: int, length: int) -> bytes:
-        """``length`` bytes of the MP3 from ``start``, cut out by the database (substr
-        counts from 1 on PostgreSQL bytea and SQLite blobs alike)."""
-        if length <= 0:
-            return b""
-        data = await self.session.scalar(
-            select(func.substr(AudioRecord.mp3, start + 1, length)).where(
-                AudioRecord.id == record.id
+
+async def stream_bytes(
+    engine: AsyncEngine, record_id: UUID, start: int, end: int
+) -> AsyncIterator[bytes]:
+    """Bytes ``start`` to ``end`` (inclusive) of a record's MP3, one stored chunk per query:
+    a reader holds one chunk in memory and a pooled connection only while it is fetched, so
+    neither the file's size nor the number of readers makes memory grow."""
+    for seq in range(start // CHUNK_BYTES, end // CHUNK_BYTES + 1):
+        async with engine.connect() as connection:
+            data = await connection.scalar(
+                select(AudioChunk.data).where(
+                    AudioChunk.record_id == record_id, AudioChunk.seq == seq
+                )
             )
-        )
-        return bytes(data or b"")
+        if data is None:  # the record went away while it was being sent
+            return
+        base = seq * CHUNK_BYTES
+        yield bytes(data)[max(0, start - base) : end - base + 1]

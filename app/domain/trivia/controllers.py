@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, post
+from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.service import OffsetPagination
+from litestar import Controller, Request, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
@@ -16,12 +18,12 @@ from app.domain.trivia.schemas import (
     ImportQuestionsRequest,
     NoQuestion,
     Question,
-    QuestionPage,
     StoredQuestion,
 )
 from app.domain.trivia.services import TriviaService, create_upstream_client
 from app.domain.trivia.sources import create_trivia_source
 from app.lib.dependencies import DbSessionDep, SettingsDep
+from app.lib.errors import AppError, InvalidInputError
 
 TriviaServiceDep = NamedDependency[TriviaService]
 
@@ -34,6 +36,20 @@ class _SchemaExtra(KwargDefinition):
 
 
 EmptyObject = Annotated[NoQuestion, _SchemaExtra(schema_extra={"maxProperties": 0})]
+
+
+def decode_strictly(body: bytes) -> ImportQuestionsRequest:
+    """The body once more, strictly: Litestar converts leniently ("3" and 2.0 become 3),
+    but the schema says integer, so only a JSON integer is one."""
+    try:
+        return msgspec.json.decode(body, type=ImportQuestionsRequest, strict=True)
+    except msgspec.ValidationError as exc:
+        field = "questions_num"
+        raise InvalidInputError(
+            f"{field}: {exc}", errors=[{"field": field, "message": str(exc)}]
+        ) from exc
+    except msgspec.DecodeError as exc:  # pragma: no cover - Litestar parsed it already
+        raise AppError(f"The body is not valid JSON: {exc}.") from exc
 
 
 def provide_trivia_service(
@@ -73,21 +89,27 @@ class TriviaController(Controller):
         summary="Fetch N new questions from the upstream; answer the previously saved one",
         description=(
             "Stores `questions_num` questions that are not stored yet (the upstream is asked "
-            "again while it repeats itself, a bounded number of times) and answers the "
+            "again for the missing ones while it brings new ones) and answers the "
             "question that was saved most recently before this request, or `{}`. An upstream "
-            "that times out answers 504; one that fails, sends malformed data or keeps "
-            "repeating itself answers 502."
+            "that times out answers 504; one that fails, sends malformed data or data that "
+            "does not fit, redirects, or brings nothing new TRIVIA_MAX_IDLE_ROUNDS times in "
+            "a row answers 502. A failed import keeps what it stored: the detail and the "
+            "`X-Questions-Stored` header say how many."
         ),
         responses={
-            422: ResponseSpec(None, description="questions_num out of range"),
-            502: ResponseSpec(None, description="The upstream failed or kept repeating"),
+            422: ResponseSpec(None, description="questions_num not an integer or out of range"),
+            502: ResponseSpec(None, description="The upstream failed or brought nothing new"),
             504: ResponseSpec(None, description="The upstream did not answer in time"),
         },
     )
     async def import_questions(
-        self, data: JSONBody[ImportQuestionsRequest], trivia: TriviaServiceDep
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[ImportQuestionsRequest],
+        trivia: TriviaServiceDep,
     ) -> Question | EmptyObject:
-        previous = await trivia.import_questions(data.questions_num)
+        strict = decode_strictly(await request.body())
+        previous = await trivia.import_questions(strict.questions_num)
         return to_question(previous) if previous else NoQuestion()
 
     @get("/", summary="Stored questions, newest first")
@@ -96,8 +118,8 @@ class TriviaController(Controller):
         trivia: TriviaServiceDep,
         limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size")] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
-    ) -> QuestionPage:
-        rows, total = await trivia.list_questions(limit, offset)
-        return QuestionPage(
+    ) -> OffsetPagination[StoredQuestion]:
+        rows, total = await trivia.list_questions(LimitOffset(limit=limit, offset=offset))
+        return OffsetPagination(
             items=[to_stored_question(row) for row in rows], total=total, limit=limit, offset=offset
         )

@@ -41,10 +41,3 @@ class NoQuestion(msgspec.Struct):
 class StoredQuestion(Question):
     source: str
     saved_at: datetime
-
-
-class QuestionPage(msgspec.Struct):
-    items: list[StoredQuestion]
-    total: int
-    limit: int
-    offset: int

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import httpx
 import structlog
-from sqlalchemy import func, select
+from advanced_alchemy.filters import LimitOffset, OrderBy
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,9 +29,33 @@ def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
     second of CPU), and a shared one keeps connections to the upstream alive."""
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.trivia_timeout_seconds),
-        follow_redirects=True,
+        # A redirect could send the request anywhere (another port of this host, an
+        # internal service): none is followed, the upstream must answer where it is.
+        follow_redirects=False,
         headers={"User-Agent": "quintet-trivia/1.0"},
     )
+
+
+@dataclass
+class ImportProgress:
+    count: int
+    stored: int = 0
+    rounds: int = 0
+
+    @property
+    def missing(self) -> int:
+        return self.count - self.stored
+
+    def stored_text(self, *, sentence: bool = False) -> str:
+        text = (
+            f"{self.stored} of {self.count} new questions were stored and are kept."
+            if self.stored
+            else f"none of the {self.count} new questions were stored."
+        )
+        return text[0].upper() + text[1:] if sentence else text
+
+    def headers(self) -> dict[str, str]:
+        return {"X-Questions-Stored": str(self.stored)}
 
 
 class TriviaService:
@@ -58,7 +85,11 @@ class TriviaService:
         )
 
     async def import_questions(self, count: int) -> TriviaQuestion | None:
-        """Store ``count`` new questions; answer the one saved most recently before."""
+        """Store ``count`` new questions; answer the one saved most recently before.
+
+        A failed import keeps the questions it stored before failing (each round commits:
+        they are valid, unique questions); the error says how many, in its detail and in the
+        ``X-Questions-Stored`` header."""
         limit = self.settings.trivia_max_questions
         if not 1 <= count <= limit:
             raise InvalidInputError(
@@ -68,37 +99,64 @@ class TriviaService:
         previous = await self.latest()
         # Release the read snapshot before the (slow) upstream calls.
         await self.session.commit()
+        progress = ImportProgress(count)
         try:
-            await asyncio.wait_for(
-                self._store_new(count), timeout=self.settings.trivia_deadline_seconds
-            )
-        except TimeoutError as exc:
-            raise UpstreamTimeoutError(
-                "Importing from the trivia upstream took longer than "
-                f"{self.settings.trivia_deadline_seconds:g} seconds."
-            ) from exc
+            await self._store_new(progress)
+        except (UpstreamError, UpstreamTimeoutError) as exc:
+            if exc.headers is None:  # a failure of one request: say what the import kept
+                exc.detail = f"{exc.detail} {progress.stored_text(sentence=True)}"
+                exc.headers = progress.headers()
+            raise
         return previous
 
-    async def _store_new(self, count: int) -> None:
-        missing = count
-        rounds = 0
+    async def _store_new(self, progress: ImportProgress) -> None:
+        """Ask the upstream for the missing questions while it brings new ones; give up
+        after TRIVIA_MAX_IDLE_ROUNDS answers in a row that brought nothing new."""
+        idle_limit = self.settings.trivia_max_idle_rounds
+        deadline_seconds = self.settings.trivia_deadline_seconds
         started = time.monotonic()
-        while missing > 0:
-            if rounds >= self.settings.trivia_max_rounds:
-                raise UpstreamError(
-                    f"The trivia upstream kept repeating questions we already have: "
-                    f"{count - missing} of {count} new questions stored after "
-                    f"{rounds} requests."
+        idle = empty = 0
+        while progress.missing > 0:
+            # The deadline bounds the upstream calls only: a round that got its answer
+            # stores it, so the count of what was kept is exact.
+            remaining = started + deadline_seconds - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise TimeoutError
+                batch = await asyncio.wait_for(
+                    self.source.fetch_random(self.http, progress.missing), remaining
                 )
-            rounds += 1
-            batch = await self.source.fetch_random(self.http, missing)
-            inserted = await self._insert_new(batch[:missing])
-            missing -= inserted
+            except TimeoutError:
+                raise UpstreamTimeoutError(
+                    f"Importing from the trivia upstream took longer than "
+                    f"{deadline_seconds:g} seconds (after {progress.rounds} requests); "
+                    f"{progress.stored_text()}",
+                    headers=progress.headers(),
+                ) from None
+            progress.rounds += 1
+            inserted = await self._insert_new(batch[: progress.missing])
+            progress.stored += inserted
+            if inserted:
+                idle = empty = 0
+                continue
+            idle += 1
+            empty += not batch
+            if idle >= idle_limit:
+                what = (
+                    "answered with no questions at all"
+                    if empty == idle
+                    else "sent only questions that are already stored"
+                )
+                raise UpstreamError(
+                    f"The trivia upstream {what} {idle} times in a row, so the import "
+                    f"stopped after {progress.rounds} requests; {progress.stored_text()}",
+                    headers=progress.headers(),
+                )
         logger.info(
             "trivia_imported",
             source=self.source.name,
-            count=count,
-            rounds=rounds,
+            count=progress.count,
+            rounds=progress.rounds,
             seconds=round(time.monotonic() - started, 3),
         )
 
@@ -132,10 +190,13 @@ class TriviaService:
         await self.session.commit()
         return inserted
 
-    async def list_questions(self, limit: int, offset: int) -> tuple[list[TriviaQuestion], int]:
-        """Stored questions, newest first, and how many there are."""
-        total = await self.session.scalar(select(func.count()).select_from(TriviaQuestion))
-        items = await self.session.scalars(
-            select(TriviaQuestion).order_by(TriviaQuestion.id.desc()).limit(limit).offset(offset)
-        )
-        return list(items), int(total or 0)
+    async def list_questions(self, page: LimitOffset) -> tuple[list[TriviaQuestion], int]:
+        """Stored questions, newest first, and how many there are (advanced-alchemy's
+        repository applies the LimitOffset filter and counts in the same query)."""
+        repository = TriviaQuestionRepository(session=self.session)
+        rows, total = await repository.list_and_count(page, OrderBy("id", "desc"))
+        return list(rows), total
+
+
+class TriviaQuestionRepository(SQLAlchemyAsyncRepository[TriviaQuestion]):
+    model_type = TriviaQuestion

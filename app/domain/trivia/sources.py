@@ -16,7 +16,7 @@ import hashlib
 import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import httpx
 import msgspec
@@ -71,6 +71,12 @@ async def _get_json(http: httpx.AsyncClient, url: str, params: dict[str, int | s
         raise UpstreamError(
             f"The trivia upstream is unreachable ({url}): {type(exc).__name__}."
         ) from exc
+    if response.is_redirect:
+        raise UpstreamError(
+            f"The trivia upstream answered with a redirect (HTTP {response.status_code} to "
+            f"{response.headers.get('location', '?')!r}); redirects are not followed: set its "
+            "final address."
+        )
     if response.status_code != 200:
         raise UpstreamError(f"The trivia upstream answered HTTP {response.status_code} ({url}).")
     return response.content
@@ -80,13 +86,19 @@ class _JServiceCategory(msgspec.Struct):
     title: str | None = None
 
 
+# What the columns hold (BIGINT id, INTEGER value) on PostgreSQL and SQLite alike: an
+# upstream number outside them is the upstream's malformed data (502), on both databases.
+UpstreamId = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+UpstreamValue = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31 - 1)]
+
+
 class _JServiceClue(msgspec.Struct):
-    id: int
+    id: UpstreamId
     question: str | None = None
     answer: str | None = None
     created_at: datetime | None = None
     category: _JServiceCategory | None = None
-    value: int | None = None
+    value: UpstreamValue | None = None
 
 
 class JServiceSource:
@@ -102,6 +114,11 @@ class JServiceSource:
         body = await _get_json(http, self.url, {"count": min(count, self.max_batch)})
         try:
             clues = msgspec.json.decode(body, type=list[_JServiceClue])
+        except msgspec.ValidationError as exc:
+            raise UpstreamError(
+                f"The trivia upstream sent data that does not fit what is stored: {exc} "
+                "(ids are 64-bit integers, values 32-bit ones)."
+            ) from exc
         except msgspec.DecodeError as exc:
             raise UpstreamError(f"The trivia upstream sent malformed data: {exc}.") from exc
         now = datetime.now(UTC)

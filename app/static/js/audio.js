@@ -30,15 +30,32 @@
     }
   }
 
+  // fetch() rejects when the request never got an answer (network down, server gone, the
+  // connection cut mid-upload): say so instead of leaving the last status on the page.
+  async function send(out, url, options, what) {
+    try {
+      return await fetch(url, options);
+    } catch (error) {
+      show(out, "danger", [
+        what + " failed: the server could not be reached (" + (error.message || "network error") + ").",
+        "Check your connection and try again; nothing was changed on the server unless it says so later.",
+      ]);
+      return null;
+    }
+  }
+
   document.getElementById("audio-user-form").addEventListener("submit", async function (event) {
     event.preventDefault();
     const out = document.getElementById("audio-user-result");
     const name = document.getElementById("audio-name").value;
-    const response = await fetch("/api/v1/audio/users", {
+    const response = await send(out, "/api/v1/audio/users", {
       method: "POST",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ name: name }),
-    });
+    }, "Creating the user");
+    if (response === null) {
+      return;
+    }
     if (!response.ok) {
       show(out, "danger", [await problem(response)]);
       return;
@@ -52,16 +69,28 @@
   document.getElementById("audio-upload-form").addEventListener("submit", async function (event) {
     event.preventDefault();
     const out = document.getElementById("audio-upload-result");
+    const button = event.target.querySelector("button[type=submit]");
     show(out, "secondary", ["Converting…"]);
-    const response = await fetch("/api/v1/audio/records", {
+    button.disabled = true;
+    const response = await send(out, "/api/v1/audio/records", {
       method: "POST",
       body: new FormData(event.target),
-    });
+    }, "The upload");
+    button.disabled = false;
+    if (response === null) {
+      return;
+    }
     if (!response.ok) {
       show(out, "danger", [await problem(response)]);
       return;
     }
-    const record = await response.json();
+    let record;
+    try {
+      record = await response.json();
+    } catch (error) {
+      show(out, "danger", ["The answer was cut off before it arrived (" + error.message + "); try again."]);
+      return;
+    }
     show(out, "success", ["Record " + record.id, { label: "Download: ", href: record.url }]);
   });
 })();
