@@ -58,6 +58,7 @@ from app.lib.realtime import Realtime
 from app.lib.redis import create_redis
 from app.lib.sessions import FixationSafeSessionConfig, SessionBoundCSRFMiddleware
 from app.lib.web import (
+    SecurityHeadersMiddleware,
     create_openapi_config,
     create_static_routers,
     create_template_config,
@@ -173,7 +174,7 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     settings = settings or Settings.from_env()
     app = create_app(settings)
     # Socket.IO answers /socket.io/ and hands everything else (lifespan included) to Litestar.
-    asgi = RequestContextMiddleware(app.state.realtime.asgi_app(app))
+    asgi = SecurityHeadersMiddleware(RequestContextMiddleware(app.state.realtime.asgi_app(app)))
     # Outermost: every layer inside sees the client as the trusted proxy reported it.
     return ForwardedHeadersMiddleware(asgi, settings.trusted_proxies)
 

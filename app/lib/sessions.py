@@ -193,7 +193,7 @@ class SessionBoundCSRFMiddleware(CSRFMiddleware):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 headers.append((b"set-cookie", self._cookie(token).encode("latin-1")))
-                message = {**message, "headers": headers}  # type: ignore[typeddict-item]
+                message = {**message, "headers": headers}
             await send(message)
 
         return send_with_cookie
