@@ -55,7 +55,7 @@ from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
 from app.lib.proxies import ForwardedHeadersMiddleware
 from app.lib.realtime import Realtime
-from app.lib.redis import create_redis
+from app.lib.redis import EmbeddedRedisSnapshot, create_redis
 from app.lib.sessions import FixationSafeSessionConfig, SessionBoundCSRFMiddleware
 from app.lib.web import (
     SecurityHeadersMiddleware,
@@ -76,6 +76,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     redis = create_redis(settings)
+    snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
@@ -85,10 +86,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.embedded:
             # The newcomer's run has no separate migration job: bring the SQLite file up to date.
             await upgrade_database_async(settings)
+        if snapshot is not None:  # the embedded stand-in's data, kept across restarts
+            await snapshot.start()
         logger.info("started", env=settings.env, embedded=settings.embedded)
         try:
             yield
         finally:
+            if snapshot is not None:
+                await snapshot.stop()
             await redis.aclose()
 
     session_config = FixationSafeSessionConfig(
