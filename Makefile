@@ -24,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	touch $@
 
 run: setup  ## the app on the embedded default (SQLite + in-process Redis stand-in)
-	$(VENV)/bin/uvicorn app.asgi:create_asgi --factory --host $(HOST) --port $(PORT)
+	$(VENV)/bin/uvicorn app.asgi:create_asgi --factory --no-proxy-headers --host $(HOST) --port $(PORT)
 
 test: setup  ## the whole suite (real PostgreSQL and Redis, Chromium for the browser tests)
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

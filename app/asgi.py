@@ -20,6 +20,7 @@ from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.base import DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.stores.redis import RedisStore
 from litestar.types import ASGIApp
@@ -53,10 +54,12 @@ from app.lib.health import HealthController
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
+from app.lib.proxies import ForwardedHeadersMiddleware
 from app.lib.realtime import Realtime
-from app.lib.redis import create_redis
-from app.lib.sessions import FixationSafeSessionConfig
+from app.lib.redis import EmbeddedRedisSnapshot, create_redis
+from app.lib.sessions import FixationSafeSessionConfig, SessionBoundCSRFMiddleware
 from app.lib.web import (
+    SecurityHeadersMiddleware,
     create_openapi_config,
     create_static_routers,
     create_template_config,
@@ -75,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     configure_logging(settings)
     configure_password_hashing(settings)
     redis = create_redis(settings)
+    snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
@@ -84,12 +88,22 @@ def create_app(settings: Settings | None = None) -> Litestar:
         if settings.embedded:
             # The newcomer's run has no separate migration job: bring the SQLite file up to date.
             await upgrade_database_async(settings)
+        if snapshot is not None:  # the embedded stand-in's data, kept across restarts
+            await snapshot.start()
         logger.info("started", env=settings.env, embedded=settings.embedded)
         try:
             yield
         finally:
+            if snapshot is not None:
+                await snapshot.stop()
             await redis.aclose()
 
+    session_config = FixationSafeSessionConfig(
+        key="quintet_session",
+        max_age=7 * 24 * 3600,
+        secure=settings.secure_cookies,
+        exclude=["^/api/", "^/health", "^/metrics", "^/static", "^/docs"],
+    )
     prometheus = PrometheusConfig(
         app_name="quintet",
         prefix="quintet",
@@ -133,21 +147,21 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BodyDeadlineMiddleware(
                 settings.request_body_timeout_seconds, settings.request_body_min_rate
             ),
-            FixationSafeSessionConfig(
-                key="quintet_session",
-                max_age=7 * 24 * 3600,
-                secure=settings.env == "production",
-                exclude=["^/api/", "^/health", "^/metrics", "^/static", "^/docs"],
-            ).middleware,
+            session_config.middleware,
+            # Inside the session middleware: the token is bound to the session it loaded.
+            DefineMiddleware(
+                SessionBoundCSRFMiddleware,
+                config=CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name="quintet_csrf",
+                    cookie_secure=settings.secure_cookies,
+                    cookie_samesite="lax",
+                    exclude=CSRF_EXEMPT,
+                ),
+            ),
         ],
         stores={"sessions": RedisStore(redis, namespace="quintet:session")},
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_name="quintet_csrf",
-            cookie_secure=settings.env == "production",
-            cookie_samesite="lax",
-            exclude=CSRF_EXEMPT,
-        ),
+        after_exception=[session_config.load_for_error_page],
         template_config=create_template_config(),
         openapi_config=create_openapi_config(),
         exception_handlers=exception_handlers,
@@ -164,9 +178,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
 def create_asgi(settings: Settings | None = None) -> ASGIApp:
     """The complete ASGI application that the web server runs."""
+    settings = settings or Settings.from_env()
     app = create_app(settings)
     # Socket.IO answers /socket.io/ and hands everything else (lifespan included) to Litestar.
-    return RequestContextMiddleware(app.state.realtime.asgi_app(app))
+    asgi = SecurityHeadersMiddleware(RequestContextMiddleware(app.state.realtime.asgi_app(app)))
+    # Outermost: every layer inside sees the client as the trusted proxy reported it.
+    return ForwardedHeadersMiddleware(asgi, settings.trusted_proxies)
 
 
 def direct_callers_only(

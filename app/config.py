@@ -6,6 +6,7 @@ The defaults describe the embedded run (SQLite file, in-process Redis stand-in);
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,11 @@ class Settings:
     secret_key: str = DEV_SECRET_KEY
     admin_api_key: str = DEV_ADMIN_API_KEY
     public_base_url: str | None = None
+    # Addresses (IPs or CIDRs) of the reverse proxies whose X-Forwarded-* / Forwarded headers
+    # are believed; empty: no forwarded header is believed (app/lib/proxies.py).
+    trusted_proxies: tuple[str, ...] = ()
+    # None: Secure when PUBLIC_BASE_URL is https://, or in production without one.
+    cookie_secure: bool | None = None
     telegram_bot_token: str | None = None
     telegram_api_url: str | None = None
     telegram_bot_username: str = "QuintetNotifyBot"
@@ -141,6 +147,15 @@ class Settings:
         return self.is_sqlite and self.redis_url is None
 
     @property
+    def secure_cookies(self) -> bool:
+        """Whether the session and CSRF cookies carry ``Secure`` (sent over https only)."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        if self.public_base_url:
+            return self.public_base_url.lower().startswith("https://")
+        return self.env == "production"
+
+    @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)
 
@@ -166,6 +181,12 @@ class Settings:
             secret_key=_env("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY,
             admin_api_key=_env("ADMIN_API_KEY", DEV_ADMIN_API_KEY) or DEV_ADMIN_API_KEY,
             public_base_url=_env("PUBLIC_BASE_URL"),
+            trusted_proxies=tuple(
+                proxy.strip()
+                for proxy in (_env("TRUSTED_PROXIES", "") or "").split(",")
+                if proxy.strip()
+            ),
+            cookie_secure=_env_bool("COOKIE_SECURE"),
             telegram_bot_token=_env("TELEGRAM_BOT_TOKEN"),
             telegram_api_url=_env("TELEGRAM_API_URL"),
             telegram_bot_username=_env("TELEGRAM_BOT_USERNAME", defaults.telegram_bot_username)
@@ -282,10 +303,19 @@ class Settings:
             raise ConfigurationError(
                 "REQUEST_BODY_TIMEOUT_SECONDS must be positive, REQUEST_BODY_MIN_RATE at least 1"
             )
+        if self.board_message_ttl_seconds < 1:
+            raise ConfigurationError("BOARD_MESSAGE_TTL_SECONDS must be at least 1")
         if self.board_max_live_messages < 1:
             raise ConfigurationError("BOARD_MAX_LIVE_MESSAGES must be at least 1")
         if not 1 <= self.board_page_size <= 500:
             raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError as exc:
+                raise ConfigurationError(
+                    f"TRUSTED_PROXIES must list IP addresses or CIDR networks, got {proxy!r}"
+                ) from exc
         if self.worker_heartbeat_seconds < 2:
             raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
         if (

@@ -70,7 +70,12 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
+            self.app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,  # forwarded headers are the app's to judge (app/lib/proxies.py)
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, name="uvicorn", daemon=True)

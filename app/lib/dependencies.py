@@ -32,5 +32,6 @@ shared_dependencies = {
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The caller's address; uvicorn's --proxy-headers puts the forwarded one here."""
+    """The caller's address: behind a proxy listed in TRUSTED_PROXIES, the one it forwarded
+    (app/lib/proxies.py); otherwise the direct peer, whatever headers it sent."""
     return request.client.host if request.client else "unknown"

@@ -202,17 +202,29 @@ async def test_a_path_in_the_uploaded_name_is_dropped(
     assert 'filename="evil_.mp3"' in disposition
 
 
-async def test_the_url_uses_the_host_and_scheme_the_proxy_forwarded(
-    client: httpx.AsyncClient, user: dict[str, Any]
+async def test_the_url_uses_the_host_and_scheme_a_trusted_proxy_forwarded(
+    migrated_database: Settings,
 ) -> None:
-    response = await upload(
-        client,
-        user,
-        make_wav(0.2),
-        headers={"Host": "audio.example.org:8443", "X-Forwarded-Proto": "https"},
-    )
+    settings = make_settings(trusted_proxies=("127.0.0.1",))
+    server = LiveServer(create_asgi(settings), free_port()).start()
+    forwarded = {"X-Forwarded-Host": "audio.example.org:8443", "X-Forwarded-Proto": "https"}
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            owner = await create_user(http)
+            response = await upload(http, owner, make_wav(0.2), headers=forwarded)
+    finally:
+        server.stop()
     assert response.status_code == 201
     assert response.json()["url"].startswith("https://audio.example.org:8443/record?id=")
+
+
+async def test_forwarded_host_and_scheme_from_an_untrusted_peer_are_ignored(
+    client: httpx.AsyncClient, user: dict[str, Any], live_server: LiveServer
+) -> None:
+    forwarded = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"}
+    response = await upload(client, user, make_wav(0.2), headers=forwarded)
+    assert response.status_code == 201
+    assert response.json()["url"].startswith(f"{live_server.url}/record?id=")
 
 
 async def test_the_url_uses_public_base_url_when_it_is_set(migrated_database: Settings) -> None:

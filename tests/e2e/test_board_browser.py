@@ -124,3 +124,56 @@ async def test_owner_pages_through_the_list_and_the_countdown_keeps_the_total(
     await expect(page.locator("li.message")).to_have_count(50)
     assert errors == []
     await context.close()
+
+
+def shifted_clock(seconds: int) -> str:
+    """An init script that sets the page's clock ``seconds`` off (Date and Date.now)."""
+    return f"""
+(() => {{
+  const shift = {seconds * 1000};
+  const RealDate = Date;
+  class ShiftedDate extends RealDate {{
+    constructor(...args) {{
+      if (args.length === 0) super(RealDate.now() + shift); else super(...args);
+    }}
+    static now() {{ return RealDate.now() + shift; }}
+  }}
+  window.Date = ShiftedDate;
+}})();
+"""
+
+
+async def test_the_countdown_follows_the_server_s_clock_not_the_visitor_s(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    """A visitor whose clock is 6 minutes fast saw every message vanish at once; one whose
+    clock is slow saw 474 s left of a 300 s life."""
+    for index, shift in enumerate((+360, -360)):
+        context = await browser.new_context(base_url=live_server.url)
+        await context.add_init_script(shifted_clock(shift))
+        page = await context.new_page()
+        assert abs(await page.evaluate("Date.now() / 1000 - performance.timeOrigin / 1000")) > 300
+        if index == 0:
+            await page.goto("/board/register")
+            await page.get_by_label("Username").fill("owner")
+            await page.get_by_label("Password", exact=True).fill("a long password")
+            await page.get_by_label("Repeat the password").fill("a long password")
+            await page.get_by_role("button", name="Create the account").click()
+            await page.goto("/board/messages/new")
+            await page.get_by_label("Message").fill("on the server's clock")
+            await page.get_by_role("button", name="Post").click()
+        else:
+            await page.goto("/board/login")
+            await page.get_by_label("Username").fill("owner")
+            await page.get_by_label("Password", exact=True).fill("a long password")
+            await page.get_by_role("button", name="Log in").click()
+        await expect(page).to_have_url(f"{live_server.url}/board/messages")
+        item = page.locator("li.message", has_text="on the server's clock")
+        ttl = item.locator(".ttl")
+        shown = await ttl.inner_text()
+        # Ticks happen (the value changes) and stay within the 300 s life.
+        await expect(ttl).not_to_have_text(shown, timeout=5000)
+        await expect(item).to_be_visible()
+        left = int(await ttl.inner_text())
+        assert 240 <= left <= 300, (shift, left)
+        await context.close()

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from typing import Annotated, Any
 
-from litestar import Controller, Request, get, post
+from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath
 from litestar.response import Redirect, Template
+from litestar.types import Empty
+from litestar.utils.scope.state import ScopeState
 
 from app.domain.board.services import (
     BoardMessageStore,
@@ -20,13 +22,17 @@ from app.domain.board.services import (
     parse_page_number,
 )
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
-from app.lib.errors import AppError
+from app.lib.errors import AppError, problem_response
 from app.lib.ratelimit import RateLimiter
-from app.lib.sessions import rotate_session
+from app.lib.sessions import CsrfRefusedError, begin_session
 
 SESSION_KEY = "board_owner"
+DRAFT_KEY = "draft"
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
-LOGIN_ATTEMPTS_PER_MINUTE = 10
+SESSION_ENDED = (
+    "Your session had ended (you logged out elsewhere, or it expired), so the message was "
+    "not posted. It is kept below: log in and it will be back in the form, ready to post."
+)
 OwnersDep = NamedDependency[BoardOwnerService]
 StoreDep = NamedDependency[BoardMessageStore]
 
@@ -46,21 +52,101 @@ async def registration_open(owners: OwnersDep) -> bool:
 
 
 def page(
-    request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any
+    request: Request[Any, Any, Any],
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
 ) -> Template:
     context.setdefault("board_user", request.session.get(SESSION_KEY))
     context.setdefault("flash", request.session.pop("flash", None) if request.session else None)
-    return Template(template_name=template, context=context, status_code=status_code)
+    return Template(
+        template_name=template, context=context, status_code=status_code, headers=headers
+    )
+
+
+def describe_duration(seconds: int) -> str:
+    """300 -> "5 minutes", 90 -> "90 seconds", 7200 -> "2 hours"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def closed_page(request: Request[Any, Any, Any]) -> Template:
     return page(request, "board/closed.html", status_code=403, registration_open=False)
 
 
-async def require_owner(request: Request[Any, Any, Any]) -> Redirect | None:
+async def require_owner(request: Request[Any, Any, Any]) -> Redirect | Template | None:
     if request.session.get(SESSION_KEY):
         return None
+    if request.method == "POST" and request.url.path == "/board/messages/new":
+        # The session ended while the form was open: keep what was typed through the login.
+        text = (await request.form()).get("text")
+        return page(
+            request,
+            "board/login.html",
+            status_code=401,
+            registration_open=False,
+            next="/board/messages/new",
+            form={},
+            notice=SESSION_ENDED,
+            draft=text if isinstance(text, str) else "",
+        )
     return Redirect(path=f"/board/login?next={request.url.path}", status_code=303)
+
+
+def typed_fields(request: Request[Any, Any, Any]) -> dict[str, str]:
+    """The form fields of this request, as already parsed by the CSRF check."""
+    form = ScopeState.from_scope(request.scope).form
+    if form is Empty or not isinstance(form, dict):
+        return {}
+    return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+def refused_form(request: Request[Any, Any, Any], exc: CsrfRefusedError) -> Response[Any]:
+    """A form refused for its CSRF token: the same form again, what was typed kept (never
+    the passwords), with a fresh token and the reason in plain words."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return problem_response(request, 403, exc.detail, title=exc.title, headers=exc.headers)
+    typed = typed_fields(request)
+    path = request.url.path
+    common: dict[str, Any] = {"status_code": 403, "headers": exc.headers, "error": exc.detail}
+    if path == "/board/messages/new":
+        settings = request.app.state.settings
+        return page(
+            request,
+            "board/new.html",
+            ttl=settings.board_message_ttl_seconds,
+            form={"text": typed.get("text", "")},
+            **common,
+        )
+    if path == "/board/login":
+        return page(
+            request,
+            "board/login.html",
+            registration_open=False,
+            next=safe_next(typed.get("next")),
+            form={"username": typed.get("username", "")},
+            draft=typed.get(DRAFT_KEY, ""),
+            **common,
+        )
+    if path == "/board/register":
+        return page(
+            request,
+            "board/register.html",
+            registration_open=True,
+            form={"username": typed.get("username", "")},
+            **common,
+        )
+    # Log out and delete: nothing was typed; the page links back to where to press again.
+    common["error"] = (
+        "The button you pressed came from a page this site no longer accepts (it was open "
+        "in another tab when you logged in or out, or your cookies were cleared). Nothing "
+        "was changed. Open the page again and press the button there."
+    )
+    return page(request, "board/refused.html", **common)
 
 
 def safe_next(target: str | None) -> str:
@@ -74,6 +160,7 @@ class BoardAccountController(Controller):
     path = "/board"
     include_in_schema = False
     dependencies = {"owners": Provide(provide_owner_service, sync_to_thread=False)}
+    exception_handlers = {CsrfRefusedError: refused_form}
 
     @get("/register")
     async def register_form(self, request: Request[Any, Any, Any], owners: OwnersDep) -> Template:
@@ -107,8 +194,7 @@ class BoardAccountController(Controller):
                 error=exc.detail,
                 errors=exc.errors,
             )
-        request.set_session({SESSION_KEY: username, "flash": "Welcome! You own this board."})
-        rotate_session(request)
+        begin_session(request, {SESSION_KEY: username, "flash": "Welcome! You own this board."})
         return Redirect(path="/board/messages", status_code=303)
 
     @get("/login")
@@ -127,11 +213,13 @@ class BoardAccountController(Controller):
         request: Request[Any, Any, Any],
         owners: OwnersDep,
         redis: RedisDep,
+        settings: SettingsDep,
         data: FormData,
     ) -> Template | Redirect:
         username = data.get("username", "").strip()
         target = safe_next(data.get("next"))
-        limiter = RateLimiter(redis, "board-login", LOGIN_ATTEMPTS_PER_MINUTE, 60)
+        draft = data.get(DRAFT_KEY, "")
+        limiter = RateLimiter(redis, "board-login", settings.login_attempts_per_minute, 60)
         try:
             await limiter.hit(client_ip(request))
             owner = await owners.authenticate(username, data.get("password", ""))
@@ -146,9 +234,13 @@ class BoardAccountController(Controller):
                 next=target,
                 form={"username": username},
                 error=exc.detail,
+                draft=draft,
+                headers=exc.headers,
             )
-        request.set_session({SESSION_KEY: owner.username})
-        rotate_session(request)
+        if draft:
+            begin_session(request, {SESSION_KEY: owner.username, DRAFT_KEY: draft})
+            return Redirect(path="/board/messages/new", status_code=303)
+        begin_session(request, {SESSION_KEY: owner.username})
         return Redirect(path=target, status_code=303)
 
     @post("/logout")
@@ -168,6 +260,7 @@ class BoardMessageController(Controller):
     # Litestar calls it with the request; mypy reads a plain function as a method here.
     before_request = require_owner  # type: ignore[assignment]
     dependencies = {"store": Provide(provide_message_store, sync_to_thread=False)}
+    exception_handlers = {CsrfRefusedError: refused_form}
 
     @get("/")
     async def list_messages(
@@ -188,7 +281,14 @@ class BoardMessageController(Controller):
     async def new_message_form(
         self, request: Request[Any, Any, Any], settings: SettingsDep
     ) -> Template:
-        return page(request, "board/new.html", ttl=settings.board_message_ttl_seconds, form={})
+        draft = request.session.pop(DRAFT_KEY, None)
+        return page(
+            request,
+            "board/new.html",
+            ttl=settings.board_message_ttl_seconds,
+            form={"text": draft or ""},
+            notice="Your message is back in the form: press Post to send it." if draft else None,
+        )
 
     @post("/new")
     async def create_message(
@@ -206,7 +306,9 @@ class BoardMessageController(Controller):
                 form={"text": text},
                 error=exc.detail,
             )
-        request.session["flash"] = "Message posted; it expires in 5 minutes."
+        request.session["flash"] = (
+            f"Message posted; it expires in {describe_duration(store.ttl_seconds)}."
+        )
         return Redirect(path="/board/messages", status_code=303)
 
     @post("/{message_id:str}/delete")

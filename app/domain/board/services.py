@@ -259,7 +259,9 @@ class BoardMessageStore:
 
 
 def validate_message_text(text: str) -> str:
-    text = text.strip()
+    # Browsers send a line break as CR LF but count it as one character (maxlength), and so
+    # does the stored text: LF only.
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise InvalidInputError(
             "The message is empty.", errors=[{"field": "text", "message": "must not be empty"}]

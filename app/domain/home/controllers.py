@@ -8,7 +8,14 @@ from litestar import Controller, Request, get
 from litestar.di import Provide
 from litestar.response import Template
 
-from app.domain.board.controllers import OwnersDep, page, provide_owner_service, registration_open
+from app.domain.board.controllers import (
+    OwnersDep,
+    describe_duration,
+    page,
+    provide_owner_service,
+    registration_open,
+)
+from app.lib.dependencies import SettingsDep
 
 
 class HomeController(Controller):
@@ -16,5 +23,12 @@ class HomeController(Controller):
     dependencies = {"owners": Provide(provide_owner_service, sync_to_thread=False)}
 
     @get("/")
-    async def home(self, request: Request[Any, Any, Any], owners: OwnersDep) -> Template:
-        return page(request, "home.html", registration_open=await registration_open(owners))
+    async def home(
+        self, request: Request[Any, Any, Any], owners: OwnersDep, settings: SettingsDep
+    ) -> Template:
+        return page(
+            request,
+            "home.html",
+            registration_open=await registration_open(owners),
+            message_lifetime=describe_duration(settings.board_message_ttl_seconds),
+        )

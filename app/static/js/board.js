@@ -1,12 +1,15 @@
 // Counts each message's remaining lifetime down and removes it from the page when it
 // expires, as Redis removes it from the store. Times are shown in the visitor's zone.
+// The count follows the server's clock, not the visitor's: the page carries the server's
+// time when it was made, and the difference to this clock is applied to every tick.
 // The page shows one page of the list; the badge counts every page: each expiry seen here
 // takes one off the total the server rendered (all messages live the same TTL and the
 // newest come first, so later pages empty before this one does).
 (function () {
   const list = document.getElementById("messages");
   if (!list) return;
-  const serverOffset = 0;
+  const serverNow = parseFloat(list.dataset.serverNow);
+  const serverOffset = Number.isFinite(serverNow) ? serverNow - Date.now() / 1000 : 0;
   const badge = document.getElementById("message-count");
   const pageSize = parseInt(list.dataset.pageSize, 10) || 1;
   let total = parseInt(badge.dataset.total, 10) || 0;
