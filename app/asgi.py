@@ -45,7 +45,7 @@ from app.domain.telegram.controllers import TelegramBindingController, TelegramW
 from app.domain.telegram.plugin import TelegramPlugin
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
-from app.lib.bodies import BodyDeadlineMiddleware
+from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
 from app.lib.errors import NotFoundError, exception_handlers
@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         lifespan=[lifespan, realtime.lifespan],
         state=_initial_state(settings, redis, db_config, realtime),
         request_max_body_size=settings.max_upload_bytes,
+        request_class=BodyDecodingRequest,
         logging_config=None,
         debug=False,
     )
