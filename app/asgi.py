@@ -50,6 +50,7 @@ from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgra
 from app.lib.dependencies import shared_dependencies
 from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
+from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
 from app.lib.realtime import Realtime
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies=shared_dependencies,
         middleware=[
+            *([AllowedHostsMiddleware(settings.allowed_hosts)] if settings.allowed_hosts else []),
             prometheus.middleware,
             BodyDeadlineMiddleware(
                 settings.request_body_timeout_seconds, settings.request_body_min_rate
@@ -147,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             exclude=CSRF_EXEMPT,
         ),
         template_config=create_template_config(),
-        openapi_config=create_openapi_config(),
+        openapi_config=create_openapi_config() if settings.docs_enabled else None,
         exception_handlers=exception_handlers,
         lifespan=[lifespan, realtime.lifespan],
         state=_initial_state(settings, redis, db_config, realtime),
@@ -157,7 +159,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=False,
     )
     register_socket_handlers(app)
-    document_problem_responses(app)
+    if settings.docs_enabled:
+        document_problem_responses(app)
     return app
 
 
