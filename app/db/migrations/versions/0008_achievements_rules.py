@@ -94,7 +94,7 @@ def schema_upgrades() -> None:
         while (language, _name_key(candidate)) in taken:
             number += 1
             suffix = f" ({number})"
-            candidate = name[: 120 - len(suffix)] + suffix
+            candidate = name.strip()[: 120 - len(suffix)] + suffix
         taken.add((language, _name_key(candidate)))
         connection.execute(
             translation.update()
