@@ -60,6 +60,7 @@ from app.lib.web import (
     create_openapi_config,
     create_static_routers,
     create_template_config,
+    describe_parameters,
     document_problem_responses,
 )
 from app.lib.worker import create_worker
@@ -161,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     register_socket_handlers(app)
     if settings.docs_enabled:
         document_problem_responses(app)
+        describe_parameters(app)
     return app
 
 

@@ -64,6 +64,8 @@ class AudioController(Controller):
     async def create_user(
         self, data: JSONBody[CreateAudioUser], audio: AudioServiceDep
     ) -> AudioUserCreated:
+        """A new user of the audio service. The answer's UUID ``token`` goes with
+        ``user_id`` on every upload; it is shown only in this answer."""
         user, token = await audio.create_user(data.name)
         return AudioUserCreated(id=user.id, token=token, name=user.name)
 
@@ -168,6 +170,9 @@ class RecordDownloadController(Controller):
         record_id: Annotated[UUID, QueryParameter(name="id", description="The record id")],
         user: Annotated[UUID, QueryParameter(description="The owner's user id")],
     ) -> Response[bytes]:
+        """The MP3 of a record for its owner (404 when ``user`` is not the owner): the URL
+        that an upload answers. ``Range`` gives 206 (416 past the end), ``If-None-Match``
+        with the ETag gives 304."""
         record = await audio.get_record(record_id, user)
         etag = f'"{record.sha256[:32]}"'
         headers = {
