@@ -34,12 +34,24 @@ lint: setup
 	$(VENV)/bin/ruff format --check app tests scripts docker .ci
 	$(VENV)/bin/mypy
 
+typecheck: setup  ## mypy over app/ alone (part of make lint)
+	$(VENV)/bin/mypy
+
 format: setup
 	$(VENV)/bin/ruff check --fix app tests scripts docker .ci
 	$(VENV)/bin/ruff format app tests scripts docker .ci
 
 migrate: setup  ## apply migrations to DATABASE_URL
 	$(LITESTAR) database upgrade --no-prompt
+
+seed: setup  ## the bilingual achievements catalogue into DATABASE_URL (idempotent); SEED_ARGS="--synthetic-players 1000"
+	$(LITESTAR) achievements seed $(SEED_ARGS)
+
+worker: setup  ## the SAQ worker (Telegram notifications) on DATABASE_URL and REDIS_URL
+	$(LITESTAR) workers run
+
+bot: setup  ## the Telegram bot, long polling (needs TELEGRAM_BOT_TOKEN)
+	$(LITESTAR) telegram poll
 
 migration: setup  ## generate a migration from the models: make migration MESSAGE="..." REV=0002_name
 	$(LITESTAR) database make-migrations --no-prompt -m "$(MESSAGE)" --rev-id $(REV)

@@ -46,11 +46,12 @@ from app.domain.telegram.controllers import TelegramBindingController, TelegramW
 from app.domain.telegram.plugin import TelegramPlugin
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
-from app.lib.bodies import BodyDeadlineMiddleware
+from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
 from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
+from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
@@ -63,6 +64,7 @@ from app.lib.web import (
     create_openapi_config,
     create_static_routers,
     create_template_config,
+    describe_parameters,
     document_problem_responses,
 )
 from app.lib.worker import create_worker
@@ -143,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ],
         dependencies=shared_dependencies,
         middleware=[
+            *([AllowedHostsMiddleware(settings.allowed_hosts)] if settings.allowed_hosts else []),
             prometheus.middleware,
             BodyDeadlineMiddleware(
                 settings.request_body_timeout_seconds, settings.request_body_min_rate
@@ -163,16 +166,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
         stores={"sessions": RedisStore(redis, namespace="quintet:session")},
         after_exception=[session_config.load_for_error_page],
         template_config=create_template_config(),
-        openapi_config=create_openapi_config(),
+        openapi_config=create_openapi_config() if settings.docs_enabled else None,
         exception_handlers=exception_handlers,
         lifespan=[lifespan, realtime.lifespan],
         state=_initial_state(settings, redis, db_config, realtime),
         request_max_body_size=settings.max_upload_bytes,
+        request_class=BodyDecodingRequest,
         logging_config=None,
         debug=False,
     )
     register_socket_handlers(app)
-    document_problem_responses(app)
+    if settings.docs_enabled:
+        document_problem_responses(app)
+        describe_parameters(app)
     return app
 
 

@@ -6,8 +6,11 @@ The defaults describe the embedded run (SQLite file, in-process Redis stand-in);
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import math
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,31 @@ from typing import Literal, TypeVar
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
 DEV_ADMIN_API_KEY = "dev-admin-key"
+# SHA-256 of every secret value published in this repository (the defaults above, the kind
+# and CI Helm values, the CI compose secrets, the docs' and tests' examples): production
+# refuses them, however random they look. tests/lib/test_settings.py greps the repository
+# for key-like values and fails when one is missing here.
+PUBLISHED_SECRET_SHA256 = frozenset(
+    {
+        "a36be65c17b0ea5612dbcb040a32582a4404be0adf896fa38bfa1de3bee10899",  # .ci/containers.sh
+        "fddb1f59cb4f3582efb281d0ec57c6cd022dcd9c7719cdc08889fcf0e239a83c",  # .ci/containers.sh
+        "a65e6cc1e781345134ff222e003b72c98e0d4ecc7896bdc9b759aaaa74c6a5cf",  # helm/quintet/ci
+        "25876188ce5862788ffa98d0d57b8c4714237179063b6c1328dd1570590b2420",  # helm/quintet/ci
+        "df76ff796f70d2c9cb055ea6280553caa27eda26b70e01082c160de75a05a4a9",  # DEV_ADMIN_API_KEY
+        "964c057e8b8bb634ec03850275fa53bd09ed10063a38fd9a355ab903f3382c5e",  # DEV_SECRET_KEY
+        "0f997f954a41fe4c1f485f96abf4dce4ab15c632f93a85df35ba76db19a09b76",  # k8s/kind-values
+        "e4b3477083c24464549d008ef3d9672ba7c3ae2636e947d6dd453748066c8c77",  # k8s/kind-values
+        "be0715a336e570594cd5cc1f039e17d1b94e1787f7957852a4b7169fe0b730c2",  # tests/deploy
+        "e82c70f37d86073213819603336d4f47cbb470dd5c69113f463e484267343908",  # tests/deploy
+        "032d7b6a8163c8d5d27635673b01f523e22d910e56b0c74387d2d03c63b1ef92",  # tests/telegram
+    }
+)
+# Estimated bits (length x the value's own per-character Shannon entropy): 'a' * 32 has
+# none, `openssl rand -hex 32` about 220. The floors sit below what generated keys of the
+# minimum lengths ever show (32 hex characters: 89 or more in 300,000 draws; 16: 32 or
+# more in a million), so only regular values are refused.
+MIN_SECRET_KEY_BITS = 64
+MIN_ADMIN_API_KEY_BITS = 28
 
 Environment = Literal["development", "test", "production"]
 NumberT = TypeVar("NumberT", int, float)
@@ -75,6 +103,11 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     # None: Secure when PUBLIC_BASE_URL is https://, or in production without one.
     cookie_secure: bool | None = None
+    # Host names the app answers (Litestar's AllowedHostsConfig; "*.example.org" for
+    # subdomains); empty: any. Production needs this or PUBLIC_BASE_URL.
+    allowed_hosts: tuple[str, ...] = ()
+    # /docs/ (Swagger UI) and /docs/openapi.json.
+    docs_enabled: bool = True
     telegram_bot_token: str | None = None
     telegram_api_url: str | None = None
     telegram_bot_username: str = "QuintetNotifyBot"
@@ -181,12 +214,10 @@ class Settings:
             secret_key=_env("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY,
             admin_api_key=_env("ADMIN_API_KEY", DEV_ADMIN_API_KEY) or DEV_ADMIN_API_KEY,
             public_base_url=_env("PUBLIC_BASE_URL"),
-            trusted_proxies=tuple(
-                proxy.strip()
-                for proxy in (_env("TRUSTED_PROXIES", "") or "").split(",")
-                if proxy.strip()
-            ),
+            trusted_proxies=_env_list("TRUSTED_PROXIES"),
             cookie_secure=_env_bool("COOKIE_SECURE"),
+            allowed_hosts=_env_list("ALLOWED_HOSTS"),
+            docs_enabled=_env_bool("DOCS_ENABLED") is not False,
             telegram_bot_token=_env("TELEGRAM_BOT_TOKEN"),
             telegram_api_url=_env("TELEGRAM_API_URL"),
             telegram_bot_username=_env("TELEGRAM_BOT_USERNAME", defaults.telegram_bot_username)
@@ -335,12 +366,51 @@ class Settings:
                 "PASSWORD_HASH_MEMORY_KIB must be at least 19456 and PASSWORD_HASH_TIME_COST "
                 "at least 2 (OWASP's minimum for argon2id)"
             )
-        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
-            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
-        if self.admin_api_key == DEV_ADMIN_API_KEY or len(self.admin_api_key) < 16:
-            problems.append("ADMIN_API_KEY must be set to a random value of at least 16 characters")
+        secrets = [
+            ("SECRET_KEY", self.secret_key, 32, MIN_SECRET_KEY_BITS),
+            ("ADMIN_API_KEY", self.admin_api_key, 16, MIN_ADMIN_API_KEY_BITS),
+        ]
+        for name, value, min_length, min_bits in secrets:
+            if is_published_secret(value):
+                problems.append(f"{name} is a value published in the Quintet repository")
+            elif len(value) < min_length or estimated_bits(value) < min_bits:
+                problems.append(
+                    f"{name} must be a random value of at least {min_length} characters "
+                    "(e.g. openssl rand -hex 32); this one is too short or too regular"
+                )
+        if self.telegram_webhook_secret and is_published_secret(self.telegram_webhook_secret):
+            problems.append(
+                "TELEGRAM_WEBHOOK_SECRET is a value published in the Quintet repository"
+            )
+        if not self.public_base_url and not self.allowed_hosts:
+            problems.append(
+                "set PUBLIC_BASE_URL (the base of absolute links) or ALLOWED_HOSTS, so that "
+                "a client's Host header cannot choose the host of the URLs the app returns"
+            )
         if problems:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    """A comma-separated setting: its non-empty items, stripped."""
+    return tuple(item.strip() for item in (_env(name, "") or "").split(",") if item.strip())
+
+
+def is_published_secret(value: str) -> bool:
+    return hashlib.sha256(value.encode()).hexdigest() in PUBLISHED_SECRET_SHA256
+
+
+def estimated_bits(value: str) -> float:
+    """A secret's entropy as its own characters suggest: length x Shannon entropy per
+    character, and nothing for a value that is one short pattern repeated."""
+    if not value:
+        return 0.0
+    for period in range(1, len(value) // 2 + 1):
+        if len(value) % period == 0 and value == value[:period] * (len(value) // period):
+            return 0.0
+    counts = Counter(value)
+    per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+    return len(value) * per_char
 
 
 def normalise_database_url(url: str) -> str:

@@ -7,6 +7,9 @@ get the same information rendered as a page.
 
 from __future__ import annotations
 
+import ast
+import re
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -141,12 +144,140 @@ def problem_response(
     return Response(body, status_code=status_code, headers=headers, media_type=PROBLEM_JSON)
 
 
+# Text the schemas allow in names and titles: no control characters (NUL included, which
+# PostgreSQL cannot store and SQLite would), and at least one visible character. No
+# look-ahead, so schema-based generators (schemathesis) can use it.
+VISIBLE_TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# Free text (descriptions): line breaks allowed, NUL not.
+NO_NUL_PATTERN = r"^[^\x00]*$"
+PATTERN_MESSAGES: dict[str, str] = {
+    r"\S": "must contain a visible character",
+    VISIBLE_TEXT_PATTERN: "must contain a visible character and no control characters "
+    "(such as NUL or line breaks)",
+    NO_NUL_PATTERN: "must not contain NUL characters",
+}
+
+
+def describe_pattern(pattern: str, message: str) -> str:
+    """Register the plain words for a schema ``pattern``; returns the pattern, so a schema can
+    write ``Meta(pattern=describe_pattern(r"...", "must be ..."))``."""
+    PATTERN_MESSAGES[pattern] = message
+    return pattern
+
+
+_TYPE_WORDS = {
+    "str": "text",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "array": "a list",
+    "object": "an object",
+    "null": "null",
+    "datetime": "a date and time",
+    "uuid": "a UUID",
+}
+_BOUND_WORDS = {">=": "at least", "<=": "at most", ">": "greater than", "<": "less than"}
+
+
+def _kind(name: str) -> str:
+    return _TYPE_WORDS.get(name, name)
+
+
+def _plain_pattern(quoted: str) -> str:
+    try:
+        pattern = ast.literal_eval(quoted)
+    except (ValueError, SyntaxError):
+        pattern = quoted.strip("'")
+    return PATTERN_MESSAGES.get(pattern, "is not in the accepted form (see the schema's pattern)")
+
+
+_PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (
+        re.compile(r"Expected `(\w+)` of length >= 1$"),
+        lambda m: "must not be empty",
+    ),
+    (
+        re.compile(r"Expected `(\w+)` of length (>=|<=) (\d+)$"),
+        lambda m: (
+            f"must be {_BOUND_WORDS[m[2]]} {m[3]} "
+            + ("characters long" if m[1] == "str" else "items long")
+        ),
+    ),
+    (
+        re.compile(r"Expected `(\w+)` (>=|<=|>|<) (-?[\d.e+]+)$"),
+        lambda m: f"must be {_BOUND_WORDS[m[2]]} {m[3]}",
+    ),
+    (re.compile(r"Expected `str` matching regex (.+)$"), lambda m: _plain_pattern(m[1])),
+    (
+        re.compile(r"Expected `(\w+)`, got `(\w+)`$"),
+        lambda m: f"must be {_kind(m[1])}, not {_kind(m[2])}",
+    ),
+    (
+        re.compile(r"Expected `(\w+) \| null`, got `(\w+)`$"),
+        lambda m: f"must be {_kind(m[1])} or null, not {_kind(m[2])}",
+    ),
+    (re.compile(r"Invalid enum value (.+)$"), lambda m: f"{m[1]} is not one of the allowed values"),
+    (re.compile(r"Invalid UUID$"), lambda m: "must be a UUID"),
+    (
+        re.compile(r"Invalid RFC3339 encoded datetime$"),
+        lambda m: "must be an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z",
+    ),
+    (
+        re.compile(r"Expected `datetime` with a timezone component$"),
+        lambda m: "needs a time zone, e.g. 2026-01-31T09:30:00Z or +03:00",
+    ),
+    (re.compile(r"Object missing required field `(.+)`$"), lambda m: "is required"),
+    (re.compile(r"Object contains unknown field `(.+)`$"), lambda m: "is not a known field"),
+]
+# For these, the field the message names is the one at fault (msgspec reports the object).
+_NAMES_A_FIELD = re.compile(r"Object (?:missing required|contains unknown) field `(.+)`$")
+_BODY_DECODING: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"^Input data was truncated$"), "The body is not valid JSON: it ends too early."),
+    (
+        re.compile(r"^JSON is malformed: (.+)$"),
+        "The body is not valid JSON ({0}).",
+    ),
+    (re.compile(r"^Input data was not valid UTF-8"), "The body is not valid UTF-8 text."),
+]
+
+
+def plain_validation_message(message: str) -> str:
+    """msgspec's and Litestar's validation text in plain words: "must be at most 64
+    characters long" rather than "Expected `str` of length <= 64"."""
+    text = re.sub(r" - at `[^`]*`$", "", message.strip())
+    for pattern, words in _PLAIN:
+        if match := pattern.search(text):
+            return words(match)
+    return text
+
+
+def plain_body_message(detail: str) -> str:
+    """A body the decoder could not read, in plain words."""
+    for pattern, words in _BODY_DECODING:
+        if match := pattern.search(detail):
+            return words.format(*match.groups())
+    return detail
+
+
+def _error_field(item: dict[str, Any]) -> str | None:
+    key = item.get("key")
+    named = _NAMES_A_FIELD.search(str(item.get("message", "")))
+    if named:
+        parent = key if key not in (None, "", "data") else None
+        return f"{parent}.{named[1]}" if parent else named[1]
+    return key
+
+
 def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     extra = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
     return [
-        {"field": item.get("key"), "source": item.get("source"), "message": item.get("message")}
+        {
+            "field": _error_field(item),
+            "source": item.get("source"),
+            "message": plain_validation_message(str(item.get("message", ""))),
+        }
         if isinstance(item, dict)
-        else {"message": str(item)}
+        else {"message": plain_validation_message(str(item))}
         for item in extra
     ]
 
@@ -175,7 +306,10 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         return problem_response(request, status, detail, title="Invalid request", errors=errors)
     if exc.status_code >= 500:
         logger.error("http_exception", status=exc.status_code, detail=exc.detail)
-    return problem_response(request, exc.status_code, str(exc.detail), headers=exc.headers)
+    detail = str(exc.detail)
+    if exc.status_code == 400:
+        detail = plain_body_message(detail)
+    return problem_response(request, exc.status_code, detail, headers=exc.headers)
 
 
 def _is_outage(exc: BaseException) -> bool:

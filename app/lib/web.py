@@ -61,7 +61,8 @@ field validation, `errors`.
 
 * **messenger**: authenticate with `POST /api/v1/auth/login`, then press *Authorize* and
   paste the `access_token` (Bearer).
-* **achievements**: writes need the admin key in `X-API-Key`.
+* **achievements**: writes need the admin key in `X-API-Key`: press *Authorize* and paste
+  `ADMIN_API_KEY` into *AdminApiKey*. The embedded default (`make run`) uses `dev-admin-key`.
 * **audio**: uploads carry the user's id and UUID token in the form.
 """
 
@@ -177,6 +178,7 @@ def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
         title="Quintet",
         version="1.0.0",
         description=API_DESCRIPTION,
+        use_handler_docstrings=True,
         path="/docs",
         servers=[Server(url="/")],
         tags=tags,
@@ -192,7 +194,9 @@ def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
                     type="apiKey",
                     name="X-API-Key",
                     security_scheme_in="header",
-                    description="ADMIN_API_KEY, for achievements writes.",
+                    description="ADMIN_API_KEY, for achievements writes. The embedded default "
+                    "(make run, no APP_ENV=production) uses dev-admin-key; a deployment has its "
+                    "own (docs/kubernetes.md, docker/.env).",
                 ),
             }
         ),
@@ -271,6 +275,37 @@ def document_problem_responses(app: Litestar) -> None:
                 ),
             )
             operation.responses = responses
+
+
+# Path and query parameters that mean the same everywhere, described once.
+PARAMETER_DESCRIPTIONS = {
+    "chat_id": "The chat's id (a UUID)",
+    "user_id": "The user's id (a UUID)",
+    "message_id": "The message's id (a UUID)",
+    "attachment_id": "The attachment's id (a UUID)",
+    "player_id": "The player's id (a UUID)",
+    "achievement_id": "The achievement's id (a UUID)",
+    "size": "50, 100 or 400 (a square WebP of that many pixels), or original",
+    "search": "Part of a name, the start of an @username, or a phone number",
+    "limit": "Page size",
+    "offset": "Items to skip",
+}
+
+
+def describe_parameters(app: Litestar) -> None:
+    """Give every documented parameter a description: the handler's own, else the common
+    one of ``PARAMETER_DESCRIPTIONS`` (ids in paths mean the same in every route)."""
+    for path_item in (app.openapi_schema.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation: Operation | None = getattr(path_item, method, None)
+            for parameter in (operation.parameters or []) if operation else []:
+                if isinstance(parameter, Reference) or parameter.description:
+                    continue
+                schema = parameter.schema
+                if isinstance(schema, Schema) and schema.description:
+                    parameter.description = schema.description
+                elif parameter.name in PARAMETER_DESCRIPTIONS:
+                    parameter.description = PARAMETER_DESCRIPTIONS[parameter.name]
 
 
 def _forbid_documented_extra_fields(schemas: Mapping[str, Schema | Reference]) -> None:

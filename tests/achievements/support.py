@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -28,14 +29,20 @@ async def create_player(
     return response.json()
 
 
+_things = itertools.count(1)
+
+
 async def create_achievement(
     client: httpx.AsyncClient,
     settings: Settings,
     points: int,
     *,
     ru: str | None = None,
-    en: str | None = "Thing",
+    en: str | None = "",
 ) -> dict[str, Any]:
+    """An achievement; without names, an English one that no other achievement has."""
+    if en == "":
+        en = f"Thing {next(_things)}"
     translations: dict[str, Any] = {}
     if ru is not None:
         translations["ru"] = {"name": ru, "description": f"{ru} (описание)"}

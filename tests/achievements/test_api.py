@@ -136,13 +136,14 @@ async def test_the_catalogue_is_shown_in_the_chosen_language_with_fallback(
 
     ru = (await client.get("/api/v1/achievements", params={"lang": "ru"})).json()
     assert ru["language"] == "ru"
-    assert [(a["name"], a["language"]) for a in ru["items"]] == [("Сова", "ru"), ("Авоська", "ru")]
+    # Fewest points first.
+    assert [(a["name"], a["language"]) for a in ru["items"]] == [("Авоська", "ru"), ("Сова", "ru")]
     en = (await client.get("/api/v1/achievements", params={"lang": "en"})).json()
     assert [(a["name"], a["language"]) for a in en["items"]] == [
-        ("Night Owl", "en"),
         ("Авоська", "ru"),
+        ("Night Owl", "en"),
     ]
-    assert en["items"][0]["description"] == "Night Owl (description)"
+    assert en["items"][1]["description"] == "Night Owl (description)"
     one = await client.get(f"/api/v1/achievements/{both['id']}", params={"lang": "ru"})
     assert one.json()["name"] == "Сова"
 

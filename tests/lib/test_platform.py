@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import httpx
 import pytest
 
@@ -79,8 +81,9 @@ def test_production_refuses_default_secrets(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         Settings.from_env()
-    monkeypatch.setenv("SECRET_KEY", "s" * 40)
-    monkeypatch.setenv("ADMIN_API_KEY", "a" * 20)
+    monkeypatch.setenv("SECRET_KEY", secrets.token_hex(32))
+    monkeypatch.setenv("ADMIN_API_KEY", secrets.token_hex(20))
+    monkeypatch.setenv("PUBLIC_BASE_URL", "https://quintet.example.org")
     assert Settings.from_env().env == "production"
 
 

@@ -101,6 +101,7 @@ class UserController(Controller):
 
     @get("/me", summary="My profile")
     async def me(self, request: UserRequest) -> Me:
+        """The signed-in user's own profile."""
         return me_view(request.user)
 
     @patch("/me", summary="Edit my profile")
@@ -126,6 +127,7 @@ class UserController(Controller):
 
     @delete("/me/avatar", summary="Remove my avatar", status_code=HTTP_204_NO_CONTENT)
     async def delete_avatar(self, request: UserRequest, accounts: AccountsDep) -> None:
+        """Removes my avatar and its resized copies."""
         await accounts.delete_avatar(request.user)
 
     @get("/", summary="Find people by name, @username or phone")
@@ -135,6 +137,8 @@ class UserController(Controller):
         accounts: AccountsDep,
         search: Annotated[str, Parameter(min_length=1, max_length=64, examples=[])] = "",
     ) -> list[UserProfile]:
+        """Up to 20 other users whose name contains ``search`` (any letter case), whose
+        @username starts with it, or whose phone number it is; each says whether they are online."""
         users = await accounts.search(search, exclude=request.user.id)
         online = await request.app.state.realtime.presence.online(user.id for user in users)
         return [profile_view(user, online=user.id in online) for user in users]
@@ -143,6 +147,7 @@ class UserController(Controller):
     async def get_user(
         self, request: UserRequest, user_id: FromPath[UUID], accounts: AccountsDep
     ) -> UserProfile:
+        """Another user's public profile (no phone number) and whether they are online."""
         user = await accounts.get(user_id)
         online = await request.app.state.realtime.presence.online([user.id])
         return profile_view(user, online=user.id in online)

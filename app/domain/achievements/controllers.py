@@ -6,12 +6,13 @@ import hmac
 from typing import Annotated, Any
 from uuid import UUID
 
+from advanced_alchemy.filters import LimitOffset
 from litestar import Controller, MediaType, Response, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter
 
 from app.config import Settings
 from app.domain.achievements.models import Achievement, Player
@@ -37,13 +38,20 @@ from app.domain.achievements.services import (
     PlayerService,
 )
 from app.lib.dependencies import DbSessionDep, RedisDep
-from app.lib.errors import PROBLEM_JSON, UnauthorizedError
+from app.lib.errors import PROBLEM_JSON, VISIBLE_TEXT_PATTERN, UnauthorizedError
 
 MAX_PAGE_SIZE = 100
+# Far beyond any real list, and within the 64-bit integers both databases take for OFFSET.
+MAX_OFFSET = 1_000_000_000
 Limit = Annotated[
-    int, Parameter(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}")
+    int, Parameter(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, 1 to {MAX_PAGE_SIZE}")
 ]
-Offset = Annotated[int, Parameter(ge=0, description="Items to skip")]
+Offset = Annotated[
+    int,
+    Parameter(
+        ge=0, le=MAX_OFFSET, description=f"Items to skip, 0 to {MAX_OFFSET:,}".replace(",", " ")
+    ),
+]
 PlayersDep = NamedDependency[PlayerService]
 AchievementsDep = NamedDependency[AchievementService]
 StatsDep = NamedDependency[AchievementStatsService]
@@ -57,6 +65,11 @@ def _problem(description: str) -> ResponseSpec:
         media_type=PROBLEM_JSON,
         generate_examples=False,
     )
+
+
+def page_of(limit: int, offset: int) -> LimitOffset:
+    """advanced-alchemy's pagination filter for the validated ``limit`` and ``offset``."""
+    return LimitOffset(limit=limit, offset=offset)
 
 
 UNAUTHORIZED = {401: _problem("The X-API-Key header is missing or wrong")}
@@ -153,24 +166,34 @@ class PlayerController(Controller):
     async def list_players(
         self,
         players: PlayersDep,
-        name: Annotated[str | None, Parameter(max_length=64)] = None,
+        name: Annotated[
+            str | None,
+            Parameter(
+                max_length=64,
+                pattern=VISIBLE_TEXT_PATTERN,
+                description="A player's name, any letter case: lists that player alone",
+            ),
+        ] = None,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> PlayerPage:
-        items, total = await players.list_players(name=name, limit=limit, offset=offset)
+        """Registered players, oldest first, a page at a time."""
+        items, total = await players.list_players(name=name, page=page_of(limit, offset))
         return PlayerPage(
             items=[player_read(p) for p in items], total=total, limit=limit, offset=offset
         )
 
     @get("/{player_id:uuid}", summary="A player", responses=NOT_FOUND)
     async def get_player(self, players: PlayersDep, player_id: FromPath[UUID]) -> PlayerRead:
+        """One player by id: name, language and registration time."""
         return player_read(await players.get_player(player_id))
 
     @post(
         "/{player_id:uuid}/achievements",
         summary="Award an achievement to a player",
-        description="`awarded_at` (ISO 8601 with a zone) defaults to now; a past time is "
-        "accepted (imports), a future one is refused with 422. A player holds each "
+        description="`awarded_at` (ISO 8601 with a zone) defaults to now; a past time from "
+        "2000-01-01 on is accepted (imports), an earlier or a future one is refused with "
+        "422. A player holds each "
         "achievement at most once (409). The answer is in the player's language.",
         guards=[require_admin_key],
         security=ADMIN_ONLY,
@@ -208,7 +231,9 @@ class PlayerController(Controller):
         offset: Offset = 0,
     ) -> PlayerAwardPage:
         player = await players.get_player(player_id)
-        awards, total, points = await achievements.player_awards(player, limit=limit, offset=offset)
+        awards, total, points = await achievements.player_awards(
+            player, page=page_of(limit, offset)
+        )
         return PlayerAwardPage(
             player=player_read(player),
             language=player.language,  # type: ignore[arg-type]
@@ -229,10 +254,15 @@ class AchievementController(Controller):
         "/",
         summary="Add an achievement to the catalogue",
         description="`points` is a positive integer; `translations` holds `ru`, `en` or both "
-        "(`name`, `description`). A missing language falls back to the other one.",
+        "(`name`, `description`). A missing language falls back to the other one. A name "
+        "is unique within its language, ignoring letter case (409 otherwise).",
         guards=[require_admin_key],
         security=ADMIN_ONLY,
-        responses={**UNAUTHORIZED, **INVALID},
+        responses={
+            **UNAUTHORIZED,
+            **INVALID,
+            409: _problem("An achievement of that name exists in that language"),
+        },
     )
     async def create_achievement(
         self, achievements: AchievementsDep, data: JSONBody[AchievementCreate]
@@ -245,17 +275,20 @@ class AchievementController(Controller):
         "/",
         summary="The catalogue in one language",
         description="`lang` is `ru` or `en` (default `en`); an achievement without that "
-        "translation is shown in the other one (`language` says which).",
+        "translation is shown in the other one (`language` says which). Ordered by points, "
+        "then by the name shown, ignoring letter case.",
         responses=INVALID,
     )
     async def list_achievements(
         self,
         achievements: AchievementsDep,
-        lang: FromQuery[Language] = "en",
+        lang: Annotated[Language, Parameter(description="The language to show: ru or en")] = "en",
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> AchievementPage:
-        items, total = await achievements.list_achievements(limit=limit, offset=offset)
+        items, total = await achievements.list_achievements(
+            language=lang, page=page_of(limit, offset)
+        )
         return AchievementPage(
             items=[achievement_read(a, lang) for a in items],
             total=total,
@@ -266,6 +299,7 @@ class AchievementController(Controller):
 
     @get("/stats", summary="Statistics of the whole system", description=STATS_DESCRIPTION)
     async def get_stats(self, stats: StatsDep) -> Response[AchievementStats]:
+        """Leaders, point gaps and seven-day streaks over all players (definitions above)."""
         # The body is the cached JSON itself; the annotation documents its schema.
         body: Any = await stats.current_stats_json()
         return Response(content=body, media_type=MediaType.JSON)
@@ -279,6 +313,8 @@ class AchievementController(Controller):
         self,
         achievements: AchievementsDep,
         achievement_id: FromPath[UUID],
-        lang: FromQuery[Language] = "en",
+        lang: Annotated[Language, Parameter(description="The language to show: ru or en")] = "en",
     ) -> AchievementRead:
+        """One catalogue entry in ``lang``, or in the other language when it has no
+        translation (``language`` says which)."""
         return achievement_read(await achievements.get_achievement(achievement_id), lang)

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.lib.ids import new_uuid7
@@ -60,14 +60,22 @@ class Achievement(DefaultBase):
 
 
 class AchievementTranslation(DefaultBase):
+    """An achievement's name and description in one language. Names are unique within a
+    language, without regard to case (``name_key``, as for players)."""
+
     __tablename__ = "achievement_translation"
-    __table_args__ = (CheckConstraint(_LANGUAGE_CHECK, name="language_known"),)
+    __table_args__ = (
+        CheckConstraint(_LANGUAGE_CHECK, name="language_known"),
+        UniqueConstraint("language", "name_key", name="uq_achievement_translation_name_key"),
+    )
 
     achievement_id: Mapped[UUID] = mapped_column(
         ForeignKey("achievement.id", ondelete="CASCADE"), primary_key=True
     )
     language: Mapped[str] = mapped_column(String(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(120), nullable=False)
+    # NFKC case folding can lengthen a name ("ß" -> "ss"): room for that.
+    name_key: Mapped[str] = mapped_column(String(480), nullable=False)
     description: Mapped[str] = mapped_column(Text, nullable=False)
 
 

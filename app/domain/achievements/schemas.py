@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
+from advanced_alchemy.service import OffsetPagination
 from msgspec import Meta
 
+from app.lib.errors import NO_NUL_PATTERN, VISIBLE_TEXT_PATTERN
+
 Language = Literal["ru", "en"]
+# The earliest award time accepted: older dates are typos (0001-01-01), not history.
+EARLIEST_AWARD = datetime(2000, 1, 1, tzinfo=UTC)
 PlayerName = Annotated[
-    str, Meta(min_length=1, max_length=64, pattern=r"\S", description="Unique, case-insensitive")
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        pattern=VISIBLE_TEXT_PATTERN,
+        description="Unique, case-insensitive; no control characters",
+    ),
 ]
 Points = Annotated[int, Meta(gt=0, le=1_000_000, description="A positive integer")]
 AwareDateTime = Annotated[datetime, Meta(tz=True, description="ISO 8601 with a zone")]
@@ -29,16 +42,20 @@ class PlayerRead(msgspec.Struct):
     created_at: datetime
 
 
-class PlayerPage(msgspec.Struct):
-    items: list[PlayerRead]
-    total: int
-    limit: int
-    offset: int
+PlayerPage = OffsetPagination[PlayerRead]
 
 
 class TranslationIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Annotated[str, Meta(min_length=1, max_length=120, pattern=r"\S")]
-    description: Annotated[str, Meta(max_length=2000)] = ""
+    name: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=120,
+            pattern=VISIBLE_TEXT_PATTERN,
+            description="Unique within its language, ignoring letter case",
+        ),
+    ]
+    description: Annotated[str, Meta(max_length=2000, pattern=NO_NUL_PATTERN)] = ""
 
 
 class Translations(msgspec.Struct, forbid_unknown_fields=True):
@@ -62,17 +79,20 @@ class AchievementRead(msgspec.Struct):
     created_at: datetime
 
 
-class AchievementPage(msgspec.Struct):
-    items: list[AchievementRead]
-    total: int
-    limit: int
-    offset: int
+@dataclass
+class AchievementPage(OffsetPagination[AchievementRead]):
+    """A page of the catalogue: advanced-alchemy's page shape, with the language asked for."""
+
+    items: Sequence[AchievementRead]
     language: Language
 
 
 class AwardCreate(msgspec.Struct, forbid_unknown_fields=True):
     achievement_id: UUID
-    awarded_at: AwareDateTime | None = None
+    awarded_at: Annotated[
+        AwareDateTime | None,
+        Meta(description="When it was earned, from 2000-01-01 to now; default now"),
+    ] = None
 
 
 class AwardRead(msgspec.Struct):
@@ -84,14 +104,15 @@ class AwardRead(msgspec.Struct):
     awarded_at: datetime
 
 
-class PlayerAwardPage(msgspec.Struct):
+@dataclass
+class PlayerAwardPage(OffsetPagination[AwardRead]):
+    """A page of a player's awards: advanced-alchemy's page shape, with the player, their
+    language and the points of all their awards."""
+
+    items: Sequence[AwardRead]
     player: PlayerRead
     language: Language
-    items: list[AwardRead]
-    total: int
     total_points: int
-    limit: int
-    offset: int
 
 
 class StatsPlayer(msgspec.Struct):
@@ -126,6 +147,25 @@ class AchievementStats(msgspec.Struct):
     max_points_gap: PointsGap | None
     min_points_gap: PointsGap | None
     seven_day_streaks: list[Streak]
+
+
+class LeaderboardRow(msgspec.Struct):
+    player: StatsPlayer
+    achievements: int
+    points: int
+
+
+class DailyAwards(msgspec.Struct):
+    day: date
+    awards: int
+
+
+class PageSummary(msgspec.Struct):
+    """What the /achievements page shows besides the statistics: the top players by points
+    and the awards of each of the last days (UTC), zero days included."""
+
+    leaderboard: list[LeaderboardRow]
+    awards_per_day: list[DailyAwards]
 
 
 class ProblemDetails(msgspec.Struct):

@@ -65,7 +65,26 @@ Progress = Callable[[str, int], None]
 async def load_catalogue(session: AsyncSession) -> int:
     """Insert the catalogue entries that are not there yet; returns how many were added."""
     existing = set((await session.scalars(select(Achievement.id))).all())
-    missing = [entry for entry in CATALOGUE if entry.id not in existing]
+    # A name is unique within its language: an entry whose name someone already gave to
+    # another achievement is left out rather than failing the whole load.
+    taken = set(
+        (
+            await session.execute(
+                select(AchievementTranslation.language, AchievementTranslation.name_key)
+            )
+        )
+        .tuples()
+        .all()
+    )
+    missing = [
+        entry
+        for entry in CATALOGUE
+        if entry.id not in existing
+        and not any(
+            text is not None and (language, name_key(text[0])) in taken
+            for language, text in (("ru", entry.ru), ("en", entry.en))
+        )
+    ]
     now = datetime.now(UTC)
     if not missing:
         return 0
@@ -73,7 +92,13 @@ async def load_catalogue(session: AsyncSession) -> int:
         insert(Achievement), [{"id": e.id, "points": e.points, "created_at": now} for e in missing]
     )
     translations = [
-        {"achievement_id": e.id, "language": language, "name": text[0], "description": text[1]}
+        {
+            "achievement_id": e.id,
+            "language": language,
+            "name": text[0],
+            "name_key": name_key(text[0]),
+            "description": text[1],
+        }
         for e in missing
         for language, text in (("ru", e.ru), ("en", e.en))
         if text is not None

@@ -9,13 +9,14 @@ is never older than the data the reader could see.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import msgspec
+from advanced_alchemy.filters import LimitOffset
 from redis.asyncio import Redis
 from sqlalchemy import (
     ColumnElement,
@@ -33,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
@@ -45,9 +47,13 @@ from app.domain.achievements.models import (
     utc_now,
 )
 from app.domain.achievements.schemas import (
+    EARLIEST_AWARD,
     AchievementStats,
+    DailyAwards,
+    LeaderboardRow,
     MostAchievements,
     MostPoints,
+    PageSummary,
     PointsGap,
     StatsPlayer,
     Streak,
@@ -59,6 +65,9 @@ from app.lib.ids import new_uuid7
 STREAK_DAYS = 7
 STATS_CACHE_SECONDS = 3600
 STATS_CACHE_PREFIX = "achievements:stats:"
+PAGE_CACHE_PREFIX = "achievements:page:"
+LEADERBOARD_SIZE = 10
+CHART_DAYS = 30
 STATS_WORK_MEM = "64MB"
 
 
@@ -130,14 +139,13 @@ class PlayerService:
         return await self.session.scalar(select(Player).where(Player.name_key == name_key(name)))
 
     async def list_players(
-        self, *, name: str | None, limit: int, offset: int
+        self, *, name: str | None, page: LimitOffset
     ) -> tuple[Sequence[Player], int]:
         """Players by registration order; ``name`` matches one exactly, ignoring case."""
         condition = Player.name_key == name_key(name) if name is not None else literal(True)
         total = await self.session.scalar(select(func.count()).select_from(Player).where(condition))
-        rows = await self.session.scalars(
-            select(Player).where(condition).order_by(Player.id).limit(limit).offset(offset)
-        )
+        statement = select(Player).where(condition).order_by(Player.id)
+        rows = await self.session.scalars(page.append_to_statement(statement, Player))
         return rows.all(), int(total or 0)
 
 
@@ -156,17 +164,35 @@ class AchievementService:
                 "An achievement needs a name in at least one language (ru or en).",
                 errors=[{"field": "translations", "message": "give ru, en or both"}],
             )
+        for language, given in texts.items():
+            taken = await self.session.scalar(
+                select(AchievementTranslation.name).where(
+                    AchievementTranslation.language == language,
+                    AchievementTranslation.name_key == name_key(given.name),
+                )
+            )
+            if taken is not None:
+                raise ConflictError(
+                    f"An achievement named {taken!r} already exists in {language}.",
+                    errors=[{"field": f"translations.{language}.name", "message": "already taken"}],
+                )
         achievement = Achievement(
             points=points,
             translations=[
                 AchievementTranslation(
-                    language=language, name=text.name.strip(), description=text.description
+                    language=language,
+                    name=text.name.strip(),
+                    name_key=name_key(text.name),
+                    description=text.description,
                 )
                 for language, text in texts.items()
             ],
         )
         self.session.add(achievement)
-        await self.session.flush()
+        try:
+            await self.session.flush()
+        except IntegrityError as exc:  # the same name added by a concurrent request
+            raise ConflictError("An achievement with this name already exists.") from exc
         return achievement
 
     async def get_achievement(self, achievement_id: UUID) -> Achievement:
@@ -176,12 +202,26 @@ class AchievementService:
         return achievement
 
     async def list_achievements(
-        self, *, limit: int, offset: int
+        self, *, language: str, page: LimitOffset
     ) -> tuple[Sequence[Achievement], int]:
+        """The catalogue ordered by points, then by the name shown in ``language`` (the
+        other language's when it has no translation), ignoring case; id breaks ties."""
         total = await self.session.scalar(select(func.count()).select_from(Achievement))
-        rows = await self.session.scalars(
-            select(Achievement).order_by(Achievement.id).limit(limit).offset(offset)
+        wanted = aliased(AchievementTranslation)
+        other = aliased(AchievementTranslation)
+        statement = (
+            select(Achievement)
+            .outerjoin(
+                wanted, and_(wanted.achievement_id == Achievement.id, wanted.language == language)
+            )
+            .outerjoin(
+                other, and_(other.achievement_id == Achievement.id, other.language != language)
+            )
+            .order_by(
+                Achievement.points, func.coalesce(wanted.name_key, other.name_key), Achievement.id
+            )
         )
+        rows = await self.session.scalars(page.append_to_statement(statement, Achievement))
         return rows.all(), int(total or 0)
 
     async def award_achievement(
@@ -193,6 +233,11 @@ class AchievementService:
             raise InvalidInputError(
                 "awarded_at is in the future.",
                 errors=[{"field": "awarded_at", "message": "must not be later than now"}],
+            )
+        if awarded_at is not None and awarded_at < EARLIEST_AWARD:
+            raise InvalidInputError(
+                "awarded_at is before 2000-01-01; give the date the achievement was earned.",
+                errors=[{"field": "awarded_at", "message": "must be 2000-01-01 or later"}],
             )
         achievement = await self.get_achievement(achievement_id)
         award = Award(
@@ -208,7 +253,7 @@ class AchievementService:
         return PlayerAward(achievement=achievement, awarded_at=award.awarded_at)
 
     async def player_awards(
-        self, player: Player, *, limit: int, offset: int
+        self, player: Player, *, page: LimitOffset
     ) -> tuple[list[PlayerAward], int, int]:
         """The player's awards, newest first, with their count and total points."""
         totals = (
@@ -219,14 +264,14 @@ class AchievementService:
                 .where(Award.player_id == player.id)
             )
         ).one()
-        rows = await self.session.execute(
+        statement = (
             select(Achievement, Award.awarded_at)
             .join(Award, Award.achievement_id == Achievement.id)
             .where(Award.player_id == player.id)
             .order_by(Award.awarded_at.desc(), Achievement.id)
-            .limit(limit)
-            .offset(offset)
         )
+        # Two columns: LimitOffset's typing takes one-model selects, so apply it by hand.
+        rows = await self.session.execute(statement.limit(page.limit).offset(page.offset))
         awards = [PlayerAward(achievement=a, awarded_at=at) for a, at in rows]
         return awards, int(totals[0]), int(totals[1])
 
@@ -246,16 +291,68 @@ class AchievementStatsService:
         served an answer older than the data it could already see. The cached JSON is
         returned as it is stored: with every streak listed it can weigh megabytes.
         """
+        return await self._cached(STATS_CACHE_PREFIX, "", self.compute_stats)
+
+    async def page_summary(self, today: date) -> PageSummary:
+        """The leaderboard and the awards per day up to ``today``, cached like the statistics
+        (and per day, as the chart's window moves with the date)."""
+        body = await self._cached(
+            PAGE_CACHE_PREFIX, f":{today.isoformat()}", lambda: self.compute_page_summary(today)
+        )
+        return msgspec.json.decode(body, type=PageSummary)
+
+    async def _cached(
+        self, prefix: str, suffix: str, compute: Callable[[], Awaitable[msgspec.Struct]]
+    ) -> bytes:
         token = await self.session.scalar(select(StatsVersion.token))
-        key = f"{STATS_CACHE_PREFIX}{token}"
+        key = f"{prefix}{token}{suffix}"
         if token is not None and self.redis is not None:
             cached: bytes | str | None = await self.redis.get(key)
             if cached is not None:
                 return cached.encode() if isinstance(cached, str) else cached
-        body = msgspec.json.encode(await self.compute_stats())
+        body = msgspec.json.encode(await compute())
         if token is not None and self.redis is not None:
             await self.redis.set(key, body, ex=STATS_CACHE_SECONDS)
         return body
+
+    async def compute_page_summary(self, today: date) -> PageSummary:
+        """Top players by points (then achievements, then id) and awards per UTC day."""
+        points = func.sum(Achievement.points)
+        count = func.count()
+        leaders = await self.session.execute(
+            select(Player.id, Player.name, Player.language, count.label("n"), points.label("p"))
+            .join(Award, Award.player_id == Player.id)
+            .join(Achievement, Achievement.id == Award.achievement_id)
+            .group_by(Player.id, Player.name, Player.language)
+            .order_by(points.desc(), count.desc(), Player.id)
+            .limit(LEADERBOARD_SIZE)
+        )
+        first_day = today - timedelta(days=CHART_DAYS - 1)
+        epoch = date(1970, 1, 1)
+        day = utc_day_number(Award.awarded_at)
+        per_day = await self.session.execute(
+            select(day.label("day"), func.count().label("n"))
+            .where(
+                Award.awarded_at
+                >= datetime(first_day.year, first_day.month, first_day.day, tzinfo=UTC)
+            )
+            .group_by(day)
+        )
+        counts = {epoch + timedelta(days=int(row.day)): int(row.n) for row in per_day}
+        return PageSummary(
+            leaderboard=[
+                LeaderboardRow(
+                    player=StatsPlayer(id=row.id, name=row.name, language=row.language),
+                    achievements=int(row.n),
+                    points=int(row.p),
+                )
+                for row in leaders
+            ],
+            awards_per_day=[
+                DailyAwards(day=d, awards=counts.get(d, 0))
+                for d in (first_day + timedelta(days=i) for i in range(CHART_DAYS))
+            ],
+        )
 
     async def current_stats(self) -> AchievementStats:
         return msgspec.json.decode(await self.current_stats_json(), type=AchievementStats)

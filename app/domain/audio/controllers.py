@@ -121,6 +121,8 @@ class AudioController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> AudioUserCreated:
+        """A new user of the audio service. The answer's UUID ``token`` goes with
+        ``user_id`` on every upload; it is shown only in this answer."""
         limiter = RateLimiter(redis, "audio-users", settings.audio_users_per_hour, 3600)
         await limiter.hit(client_address(request))
         user, token = await audio.create_user(data.name)
@@ -271,6 +273,9 @@ class RecordDownloadController(Controller):
         record_id: RecordIdParam,
         user: UserParam,
     ) -> Response[bytes] | Stream:
+        """The MP3 of a record for its owner (404 when ``user`` is not the owner): the URL
+        that an upload answers. ``Range`` gives 206 (416 past the end), ``If-None-Match``
+        with the ETag gives 304."""
         record = await audio.get_record(record_id, user)
         plan = plan_download(request, record)
         if plan.span is None:

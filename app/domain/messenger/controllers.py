@@ -76,6 +76,7 @@ class ChatController(_MessengerController):
     async def get_chat(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
+        """A chat I belong to, with its members (404 for any other chat)."""
         return await messenger.chat_view(chat_id, request.user.id)
 
     @patch("/{chat_id:uuid}", summary="Rename a group (owner only)")
@@ -86,6 +87,7 @@ class ChatController(_MessengerController):
         data: JSONBody[ChatUpdate],
         messenger: MessengerDep,
     ) -> ChatOut:
+        """Changes a group's title; only its owner may."""
         return await messenger.rename_chat(request.user, chat_id, data.title)
 
     @post(
@@ -100,6 +102,7 @@ class ChatController(_MessengerController):
         data: JSONBody[NewMembers],
         messenger: MessengerDep,
     ) -> ChatOut:
+        """Adds users to a group; only its owner may. Answers the chat with its members."""
         return await messenger.add_members(request.user, chat_id, data.user_ids)
 
     @delete(
@@ -114,26 +117,31 @@ class ChatController(_MessengerController):
         user_id: FromPath[UUID],
         messenger: MessengerDep,
     ) -> None:
+        """The owner removes a member; a member removes themself to leave the group."""
         await messenger.remove_member(request.user, chat_id, user_id)
 
     @put("/{chat_id:uuid}/pin", summary="Pin a chat (for me)")
     async def pin(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
+        """Pins the chat to the top of my chat list; the other members see no change."""
         return await messenger.set_pinned(request.user, chat_id, True)
 
     @delete("/{chat_id:uuid}/pin", summary="Unpin a chat", status_code=HTTP_200_OK)
     async def unpin(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
+        """Takes my pin off the chat."""
         return await messenger.set_pinned(request.user, chat_id, False)
 
     @put("/{chat_id:uuid}/mute", summary="Mute a chat's notifications (for me)")
     async def mute(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
+        """No Telegram notifications about this chat for me; messages still arrive."""
         return await messenger.set_muted(request.user, chat_id, True)
 
     @delete("/{chat_id:uuid}/mute", summary="Unmute a chat", status_code=HTTP_200_OK)
     async def unmute(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
+        """Telegram notifications about this chat resume for me."""
         return await messenger.set_muted(request.user, chat_id, False)
 
     @get("/{chat_id:uuid}/messages", summary="Message history (cursor pages)")
@@ -177,6 +185,8 @@ class ChatController(_MessengerController):
         messenger: MessengerDep,
         data: JSONBody[ReadMarker | None] = None,
     ) -> ReadOut:
+        """Moves my read marker forward (never back) to ``message_id``, or to the newest
+        message when the body is empty."""
         return await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
 
 
@@ -206,12 +216,14 @@ class MessageController(_MessengerController):
     async def like(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
+        """Likes a message in one of my chats; liking again changes nothing."""
         return await messenger.set_like(request.user, message_id, True)
 
     @delete("/{message_id:uuid}/like", summary="Take a like back", status_code=HTTP_200_OK)
     async def unlike(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
+        """Takes my like off a message."""
         return await messenger.set_like(request.user, message_id, False)
 
 
@@ -243,6 +255,7 @@ class AttachmentController(_MessengerController):
     async def preview(
         self, request: UserRequest, attachment_id: FromPath[UUID], messenger: MessengerDep
     ) -> Response[bytes]:
+        """The small WebP preview of an image attachment; members only (404 otherwise)."""
         _, blob, data = await messenger.attachment_blob(request.user, attachment_id, preview=True)
         return blob_response(
             request, blob, data, cache_control="private, max-age=31536000, immutable"

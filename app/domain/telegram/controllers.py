@@ -57,6 +57,7 @@ class TelegramBindingController(Controller):
     async def get_binding(
         self, request: Request[Any, Any, Any], telegram: TelegramServiceDep
     ) -> TelegramBindingStatus:
+        """Whether my account is bound to a Telegram chat, and since when."""
         binding = await telegram.get_binding(current_user_id(request))
         if binding is None:
             return TelegramBindingStatus(bound=False)
@@ -81,6 +82,7 @@ class TelegramBindingController(Controller):
 
     @delete("/", status_code=204, summary="Stop Telegram notifications")
     async def unbind(self, request: Request[Any, Any, Any], telegram: TelegramServiceDep) -> None:
+        """Unbinds my Telegram chat: no more notifications there until I bind again."""
         await telegram.unbind(current_user_id(request))
 
 

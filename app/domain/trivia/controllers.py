@@ -119,6 +119,7 @@ class TriviaController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=100, description="Page size")] = 20,
         offset: Annotated[int, QueryParameter(ge=0, le=2**31 - 1, description="Rows to skip")] = 0,
     ) -> OffsetPagination[StoredQuestion]:
+        """The questions stored so far, newest first, a page at a time."""
         rows, total = await trivia.list_questions(LimitOffset(limit=limit, offset=offset))
         return OffsetPagination(
             items=[to_stored_question(row) for row in rows], total=total, limit=limit, offset=offset

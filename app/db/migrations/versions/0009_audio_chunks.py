@@ -1,7 +1,7 @@
 """audio chunks
 
 Revision ID: 0009_audio_chunks
-Revises: 0005_telegram
+Revises: 0008_achievements_rules
 Create Date: 2026-12-01 20:39:13.439932
 
 """
@@ -43,7 +43,7 @@ sa.OneTimeCode = OneTimeCode
 
 # revision identifiers, used by Alembic.
 revision = '0009_audio_chunks'
-down_revision = '0005_telegram'
+down_revision = '0008_achievements_rules'
 branch_labels = None
 depends_on = None
 
