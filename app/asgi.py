@@ -26,7 +26,12 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.domain.accounts.controllers import AuthController, AvatarController, UserController
+from app.domain.accounts.controllers import (
+    AuthController,
+    AvatarController,
+    SessionController,
+    UserController,
+)
 from app.domain.achievements.controllers import AchievementController, PlayerController
 from app.domain.achievements.pages import AchievementsPageController
 from app.domain.achievements.plugin import AchievementsCLIPlugin
@@ -106,6 +111,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RecordDownloadController,
             AudioPageController,
             AuthController,
+            SessionController,
             UserController,
             AvatarController,
             ChatController,
