@@ -55,6 +55,7 @@ from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgra
 from app.lib.dependencies import shared_dependencies
 from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
+from app.lib.images import configure_image_workers
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
 from app.lib.realtime import Realtime
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     redis = create_redis(settings)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
+    configure_image_workers(settings.image_workers)
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
 
     @asynccontextmanager
