@@ -76,10 +76,19 @@ def schema_upgrades() -> None:
     with op.batch_alter_table('auth_session', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_auth_session_user_id'), ['user_id'], unique=False)
 
+    # SQLite changes a column's nullability by copying the table and dropping the old one;
+    # with foreign keys enforced, that DROP would cascade to every row that refers to a user
+    # (memberships, tokens, bindings). The pragma only takes effect outside a transaction,
+    # which is where SQLite DDL runs here.
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=OFF")
     with op.batch_alter_table('user_account', schema=None) as batch_op:
         batch_op.add_column(sa.Column('phone_discovery', sa.String(length=10), server_default='everyone', nullable=False))
         batch_op.add_column(sa.Column('deleted_at', sa.DateTimeUTC(timezone=True), nullable=True))
         batch_op.alter_column('phone', existing_type=sa.String(length=20), nullable=True)
+    if sqlite:
+        op.execute("PRAGMA foreign_keys=ON")
 
 def schema_downgrades() -> None:
     """schema downgrade migrations go here."""
