@@ -109,3 +109,21 @@ async def test_deleting_an_account_closes_its_live_connections(
         assert not socket.client.connected
     finally:
         await socket.close()
+
+
+async def test_nobody_can_start_a_chat_with_a_deleted_account(client: httpx.AsyncClient) -> None:
+    alice = await register(client, "Alice")
+    bob = await register(client, "Bob")
+    carol = await register(client, "Carol")
+    assert (await delete_account(client, bob, bob.password)).status_code == 204
+    direct = await client.post(
+        "/api/v1/chats", headers=alice.headers, json={"type": "direct", "member_id": bob.id}
+    )
+    # The messenger answers "no such user" (422 today; issue 12 asks for 404).
+    assert direct.status_code in (404, 422), direct.text
+    group = await client.post(
+        "/api/v1/chats",
+        headers=alice.headers,
+        json={"type": "group", "title": "Team", "member_ids": [bob.id, carol.id]},
+    )
+    assert group.status_code in (404, 422), group.text

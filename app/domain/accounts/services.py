@@ -421,10 +421,14 @@ class AccountService:
         return user
 
     async def get_many(self, user_ids: Iterable[UUID]) -> dict[UUID, User]:
+        """The accounts among ``user_ids`` that exist and are not deleted (nobody can start
+        a chat with, or add to a group, a deleted account)."""
         ids = list(set(user_ids))
         if not ids:
             return {}
-        users = await self.session.scalars(select(User).where(User.id.in_(ids)))
+        users = await self.session.scalars(
+            select(User).where(User.id.in_(ids), User.deleted_at.is_(None))
+        )
         return {user.id: user for user in users}
 
     async def member_cards(self, user_ids: Select[Any]) -> dict[UUID, MemberCard]:
