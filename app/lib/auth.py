@@ -20,13 +20,17 @@ from typing import Any
 from uuid import UUID
 
 import jwt
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Method, Scopes
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.lib.errors import UnauthorizedError
 from app.lib.ids import new_uuid7
+
+logger = structlog.get_logger("app.auth")
 
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
@@ -114,9 +118,16 @@ class SessionRevocations:
             await pipe.execute()
 
     async def is_revoked(self, session_id: UUID | None) -> bool:
+        """Whether the session was revoked. With Redis unreachable the answer is False
+        (logged): a signed, unexpired token keeps working for the rest of its short life
+        rather than every signed-in request failing during the outage."""
         if session_id is None:
             return False
-        return bool(await self.redis.exists(f"{self.PREFIX}{session_id}"))
+        try:
+            return bool(await self.redis.exists(f"{self.PREFIX}{session_id}"))
+        except (RedisError, OSError) as exc:
+            logger.warning("session_revocation_check_unavailable", error=type(exc).__name__)
+            return False
 
 
 async def check_access_token(
