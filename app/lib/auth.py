@@ -102,6 +102,7 @@ class SessionRevocations:
     tokens can still be unexpired (every replica sees them at once)."""
 
     PREFIX = "auth:revoked-session:"
+    SOCKETS_PREFIX = "auth:session-sockets:"
 
     def __init__(self, redis: Redis, access_token_ttl_seconds: int) -> None:
         self.redis = redis
@@ -116,6 +117,27 @@ class SessionRevocations:
             for session_id in ids:
                 pipe.set(f"{self.PREFIX}{session_id}", "1", ex=self.ttl_seconds)
             await pipe.execute()
+
+    async def remember_socket(self, session_id: UUID | None, sid: str) -> None:
+        """Records that Socket.IO connection ``sid`` was opened with a token of this session,
+        so that revoking the session can close it (see :meth:`sockets_of`). For the
+        Socket.IO handshake to call once it has accepted the token."""
+        if session_id is None:
+            return
+        key = f"{self.SOCKETS_PREFIX}{session_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, sid)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+
+    async def sockets_of(self, session_ids: Iterable[UUID]) -> set[str]:
+        """The Socket.IO connection ids opened with tokens of these sessions (some may be
+        closed already)."""
+        found: set[str] = set()
+        for session_id in session_ids:
+            for sid in await self.redis.smembers(f"{self.SOCKETS_PREFIX}{session_id}"):
+                found.add(sid.decode() if isinstance(sid, bytes) else str(sid))
+        return found
 
     async def is_revoked(self, session_id: UUID | None) -> bool:
         """Whether the session was revoked. With Redis unreachable the answer is False

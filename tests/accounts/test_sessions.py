@@ -6,11 +6,14 @@ import asyncio
 import uuid
 
 import httpx
+import jwt
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.config import Settings
+from app.lib.auth import SessionRevocations
 from tests.accounts.api import Account, register
 from tests.messenger.sockets import connect
 from tests.support import LiveServer
@@ -171,3 +174,34 @@ async def test_signing_out_everywhere_ends_every_session_and_closes_sockets(
         assert await me_status(client, token) == 401
     for token in (account.refresh_token, other["refresh_token"]):
         assert (await refresh(client, token)).status_code == 401
+
+
+async def test_logging_out_closes_the_sockets_of_that_session_only(
+    client: httpx.AsyncClient, live_server: LiveServer, redis_client: Redis
+) -> None:
+    """The Socket.IO handshake records each connection under its token's session
+    (``SessionRevocations.remember_socket``); recorded here as the handshake would, the
+    logout closes that session's connection and leaves the other session's open."""
+    account = await register(client)
+    other = await login(client, account, FIREFOX)
+    leaving = await connect(live_server.url, account.access_token)
+    staying = await connect(live_server.url, other["access_token"])
+    try:
+        revocations = SessionRevocations(redis_client, 900)
+        for socket, token in ((leaving, account.access_token), (staying, other["access_token"])):
+            session_id = uuid.UUID(jwt.decode(token, options={"verify_signature": False})["sid"])
+            await revocations.remember_socket(session_id, socket.client.get_sid())
+        out = await client.post(
+            "/api/v1/auth/logout", json={"refresh_token": account.refresh_token}
+        )
+        assert out.status_code == 204
+        await leaving.wait_for("session:expired", timeout=20)
+        deadline = asyncio.get_running_loop().time() + 20
+        while leaving.client.connected and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        assert not leaving.client.connected
+        assert staying.client.connected
+        assert staying.named("session:expired") == []
+    finally:
+        await leaving.close()
+        await staying.close()

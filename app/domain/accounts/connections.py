@@ -1,9 +1,11 @@
-"""Ending a user's live Socket.IO connections when their sign-in ends (account deleted,
-logged out everywhere).
+"""Ending live Socket.IO connections when their sign-in ends: all of a user's (account
+deleted, signed out everywhere) or those of one session (logout, session revoked).
 
 The connections of one user may sit on any replica. Their ids are in the user's presence set
-in Redis (members ``<replica>:<sid>``, see :class:`app.lib.realtime.Presence`), and
-python-socketio's Redis manager forwards ``disconnect(sid)`` to whichever replica holds it.
+in Redis (members ``<replica>:<sid>``, see :class:`app.lib.realtime.Presence`); those of one
+session in the set :meth:`SessionRevocations.remember_socket` keeps, which the Socket.IO
+handshake fills. python-socketio's Redis manager forwards ``disconnect(sid)`` to whichever
+replica holds the connection.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from uuid import UUID
 
 import structlog
 
+from app.lib.auth import SessionRevocations
 from app.lib.realtime import Realtime, user_room
 
 logger = structlog.get_logger("app.accounts")
@@ -34,8 +37,29 @@ async def close_user_sockets(realtime: Realtime, user_id: UUID) -> int:
         await realtime.sio.emit(
             "session:expired", {"detail": SIGNED_OUT_DETAIL}, to=user_room(user_id)
         )
+    await _disconnect(realtime, sids)
+    logger.info("user_sockets_closed", user_id=str(user_id), count=len(sids))
+    return len(sids)
+
+
+async def close_session_sockets(realtime: Realtime, session_ids: list[UUID]) -> int:
+    """The same for the connections opened with tokens of these sessions only."""
+    revocations = SessionRevocations(
+        realtime.presence.redis, realtime.settings.access_token_ttl_seconds
+    )
+    sids: set[str] = set()
+    with contextlib.suppress(Exception):  # Redis down: the tokens expire on their own
+        sids = await revocations.sockets_of(session_ids)
+    for sid in sids:
+        with contextlib.suppress(Exception):
+            await realtime.sio.emit("session:expired", {"detail": SIGNED_OUT_DETAIL}, to=sid)
+    await _disconnect(realtime, sids)
+    if sids:
+        logger.info("session_sockets_closed", count=len(sids))
+    return len(sids)
+
+
+async def _disconnect(realtime: Realtime, sids: set[str]) -> None:
     for sid in sids:
         with contextlib.suppress(Exception):  # already gone
             await realtime.sio.disconnect(sid)
-    logger.info("user_sockets_closed", user_id=str(user_id), count=len(sids))
-    return len(sids)

@@ -11,7 +11,7 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
-from app.domain.accounts.connections import close_user_sockets
+from app.domain.accounts.connections import close_session_sockets, close_user_sockets
 from app.domain.accounts.models import User
 from app.domain.accounts.schemas import (
     AccountDeletion,
@@ -114,10 +114,20 @@ class AuthController(Controller):
         return await accounts.refresh(data.refresh_token)
 
     @post("/logout", summary="Revoke a refresh token", status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, data: JSONBody[RefreshRequest], accounts: AccountsDep) -> None:
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[RefreshRequest],
+        accounts: AccountsDep,
+        db_session: DbSessionDep,
+    ) -> None:
         """Ends the session of this refresh token: it and every token rotated from the same
-        login are revoked, and the session's access tokens are refused at once."""
-        await accounts.logout(data.refresh_token)
+        login are revoked, the session's access tokens are refused at once and its live
+        connections are closed."""
+        session_id = await accounts.logout(data.refresh_token)
+        if session_id is not None:
+            await db_session.commit()
+            await close_session_sockets(request.app.state.realtime, [session_id])
 
 
 class SessionController(Controller):
@@ -138,11 +148,18 @@ class SessionController(Controller):
 
     @delete("/{session_id:uuid}", summary="Sign one session out", status_code=HTTP_204_NO_CONTENT)
     async def revoke_session(
-        self, request: UserRequest, session_id: FromPath[UUID], accounts: AccountsDep
+        self,
+        request: UserRequest,
+        session_id: FromPath[UUID],
+        accounts: AccountsDep,
+        db_session: DbSessionDep,
     ) -> None:
-        """Its refresh token stops working and its access tokens are refused at once. 404
-        when the session is not the caller's or is already over."""
+        """Its refresh token stops working, its access tokens are refused at once and its
+        live connections are closed. 404 when the session is not the caller's or is already
+        over."""
         await accounts.revoke_session(request.user, session_id)
+        await db_session.commit()
+        await close_session_sockets(request.app.state.realtime, [session_id])
 
     @delete("/", summary="Sign out everywhere", status_code=HTTP_204_NO_CONTENT)
     async def revoke_all_sessions(

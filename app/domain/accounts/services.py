@@ -291,12 +291,15 @@ class AccountService:
             raise UnauthorizedError("The refresh token is not valid.")
         return await self._issue_tokens(user, auth_session)
 
-    async def logout(self, token: str) -> None:
+    async def logout(self, token: str) -> UUID | None:
+        """Ends the session of a refresh token; its id (None for an unknown token)."""
         known = await self.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh_token(token))
         )
-        if known is not None:
-            await self._revoke_sessions([known.family_id], datetime.now(UTC))
+        if known is None:
+            return None
+        await self._revoke_sessions([known.family_id], datetime.now(UTC))
+        return known.family_id
 
     async def sessions(self, user: User) -> Sequence[AuthSession]:
         """The user's live sign-in sessions, most recently seen first."""
