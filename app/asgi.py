@@ -27,7 +27,12 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.domain.accounts.controllers import AuthController, AvatarController, UserController
+from app.domain.accounts.controllers import (
+    AuthController,
+    AvatarController,
+    SessionController,
+    UserController,
+)
 from app.domain.achievements.controllers import AchievementController, PlayerController
 from app.domain.achievements.pages import AchievementsPageController
 from app.domain.achievements.plugin import AchievementsCLIPlugin
@@ -52,6 +57,7 @@ from app.lib.dependencies import shared_dependencies
 from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
+from app.lib.images import configure_image_workers
 from app.lib.logging import RequestContextMiddleware, configure_logging
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
@@ -83,6 +89,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
+    configure_image_workers(settings.image_workers)
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
 
     @asynccontextmanager
@@ -124,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             RecordDownloadController,
             AudioPageController,
             AuthController,
+            SessionController,
             UserController,
             AvatarController,
             ChatController,

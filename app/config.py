@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
+import phonenumbers
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
 DEV_ADMIN_API_KEY = "dev-admin-key"
@@ -154,6 +156,9 @@ class Settings:
     password_hash_memory_kib: int = 65536
     password_hash_parallelism: int = 4
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # A refresh token presented again this soon after its rotation (two tabs refreshing at
+    # once) answers another pair of the same session instead of revoking the session.
+    refresh_reuse_grace_seconds: float = 5.0
     max_upload_bytes: int = 20 * 1024 * 1024
     # A request body must start within this many seconds, then keep up the minimum rate
     # (each REQUEST_BODY_MIN_RATE bytes buy a second): app/lib/bodies.py.
@@ -162,11 +167,20 @@ class Settings:
     db_pool_size: int = 10
     # Messenger: sign-in throttling, presence expiry, avatar and attachment limits.
     login_attempts_per_minute: int = 10
+    # Failed sign-ins to one phone from anywhere slow every further attempt on it (doubling
+    # from 0.5 s, at most this long) instead of locking the owner out.
+    login_max_delay_seconds: float = 8.0
     registrations_per_hour: int = 20
+    # Region for phone numbers written without a country code (89161234501).
+    default_phone_region: str = "RU"
+    # Searches by a full phone number, per signed-in user and hour (phone enumeration).
+    phone_lookups_per_hour: int = 30
     presence_ttl_seconds: int = 30
     socketio_cors_origins: tuple[str, ...] = ()
     max_image_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
+    max_image_pixels: int = 20_000_000
+    # Threads that decode and resize images, apart from the default pool password hashing uses.
+    image_workers: int = 2
     max_file_bytes: int = 10 * 1024 * 1024
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -293,6 +307,9 @@ class Settings:
             password_hash_parallelism=_env_int(
                 "PASSWORD_HASH_PARALLELISM", defaults.password_hash_parallelism
             ),
+            refresh_reuse_grace_seconds=_env_float(
+                "REFRESH_REUSE_GRACE_SECONDS", defaults.refresh_reuse_grace_seconds
+            ),
             max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
             request_body_timeout_seconds=_env_float(
                 "REQUEST_BODY_TIMEOUT_SECONDS", defaults.request_body_timeout_seconds
@@ -301,6 +318,16 @@ class Settings:
             db_pool_size=_env_int("DB_POOL_SIZE", defaults.db_pool_size),
             login_attempts_per_minute=_env_int(
                 "LOGIN_ATTEMPTS_PER_MINUTE", defaults.login_attempts_per_minute
+            ),
+            login_max_delay_seconds=_env_float(
+                "LOGIN_MAX_DELAY_SECONDS", defaults.login_max_delay_seconds
+            ),
+            default_phone_region=(
+                _env("DEFAULT_PHONE_REGION", defaults.default_phone_region)
+                or defaults.default_phone_region
+            ).upper(),
+            phone_lookups_per_hour=_env_int(
+                "PHONE_LOOKUPS_PER_HOUR", defaults.phone_lookups_per_hour
             ),
             registrations_per_hour=_env_int(
                 "REGISTRATIONS_PER_HOUR", defaults.registrations_per_hour
@@ -313,6 +340,7 @@ class Settings:
             ),
             max_image_bytes=_env_int("MAX_IMAGE_BYTES", defaults.max_image_bytes),
             max_image_pixels=_env_int("MAX_IMAGE_PIXELS", defaults.max_image_pixels),
+            image_workers=_env_int("IMAGE_WORKERS", defaults.image_workers),
             max_file_bytes=_env_int("MAX_FILE_BYTES", defaults.max_file_bytes),
         )
         settings.check()
@@ -358,6 +386,17 @@ class Settings:
                 "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_PARALLELISM must be at least 1, "
                 "PASSWORD_HASH_MEMORY_KIB at least 8 per lane"
             )
+        if not 0 <= self.refresh_reuse_grace_seconds <= 60:
+            raise ConfigurationError("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")
+        if self.login_max_delay_seconds < 0:
+            raise ConfigurationError("LOGIN_MAX_DELAY_SECONDS must not be negative")
+        if self.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigurationError(
+                f"DEFAULT_PHONE_REGION must be a region code such as RU, got "
+                f"{self.default_phone_region!r}"
+            )
+        if self.image_workers < 1:
+            raise ConfigurationError("IMAGE_WORKERS must be at least 1")
         if self.env != "production":
             return
         problems = []

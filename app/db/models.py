@@ -1,6 +1,6 @@
 """Every domain's models, imported in one place for the metadata and Alembic."""
 
-from app.domain.accounts.models import RefreshToken, User
+from app.domain.accounts.models import AuthSession, RefreshToken, User
 from app.domain.achievements.models import (
     Achievement,
     AchievementTranslation,
@@ -20,6 +20,7 @@ __all__ = [
     "AchievementTranslation",
     "AudioRecord",
     "AudioUser",
+    "AuthSession",
     "Award",
     "Blob",
     "BoardOwner",

@@ -4,27 +4,38 @@ Shared because both the REST API and the Socket.IO connection handshake accept t
 access token. Tokens are HS256-signed with SECRET_KEY; decoding pins the algorithm, so a
 token claiming ``alg: none`` or another algorithm is refused, as is one signed with another
 key, expired, or missing a claim.
+
+An access token names the sign-in session it belongs to (``sid``). Logging out or revoking
+a session puts its id in a Redis set for as long as an access token can live
+(:class:`SessionRevocations`), so the session's access tokens are refused at once rather than
+when they expire.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import jwt
+import structlog
 from litestar.connection import ASGIConnection
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 from litestar.types import ASGIApp, Method, Scopes
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from app.lib.errors import UnauthorizedError
 from app.lib.ids import new_uuid7
 
+logger = structlog.get_logger("app.auth")
+
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "typ", "jti"]
+SESSION_STATE_KEY = "auth_session_id"
 
 
 @dataclass(frozen=True)
@@ -33,15 +44,19 @@ class AccessToken:
     expires_in: int
 
 
-def issue_access_token(secret_key: str, user_id: UUID, ttl_seconds: int) -> AccessToken:
+def issue_access_token(
+    secret_key: str, user_id: UUID, ttl_seconds: int, *, session_id: UUID | None = None
+) -> AccessToken:
     now = datetime.now(UTC)
-    claims = {
+    claims: dict[str, Any] = {
         "sub": str(user_id),
         "typ": ACCESS_TOKEN_TYPE,
         "iat": now,
         "exp": now + timedelta(seconds=ttl_seconds),
         "jti": str(new_uuid7()),
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return AccessToken(jwt.encode(claims, secret_key, algorithm=ALGORITHM), ttl_seconds)
 
 
@@ -49,6 +64,8 @@ def issue_access_token(secret_key: str, user_id: UUID, ttl_seconds: int) -> Acce
 class AccessClaims:
     user_id: UUID
     expires_at: float  # seconds since the epoch
+    # The sign-in session; None only in tokens made without one (tests, older tokens).
+    session_id: UUID | None = None
 
 
 def decode_access_token(secret_key: str, token: str) -> UUID:
@@ -70,9 +87,86 @@ def decode_access_claims(secret_key: str, token: str) -> AccessClaims:
     if claims.get("typ") != ACCESS_TOKEN_TYPE:
         raise UnauthorizedError("The token is not an access token.")
     try:
-        return AccessClaims(UUID(str(claims["sub"])), float(claims["exp"]))
+        session = claims.get("sid")
+        return AccessClaims(
+            UUID(str(claims["sub"])),
+            float(claims["exp"]),
+            UUID(str(session)) if session is not None else None,
+        )
     except ValueError as exc:
         raise UnauthorizedError("The access token is not valid.") from exc
+
+
+class SessionRevocations:
+    """Ids of revoked sign-in sessions, kept in Redis for as long as one of their access
+    tokens can still be unexpired (every replica sees them at once)."""
+
+    PREFIX = "auth:revoked-session:"
+    SOCKETS_PREFIX = "auth:session-sockets:"
+
+    def __init__(self, redis: Redis, access_token_ttl_seconds: int) -> None:
+        self.redis = redis
+        # A few seconds more than a token's life, for clocks that differ between replicas.
+        self.ttl_seconds = access_token_ttl_seconds + 30
+
+    async def revoke(self, session_ids: Iterable[UUID]) -> None:
+        ids = list(session_ids)
+        if not ids:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for session_id in ids:
+                pipe.set(f"{self.PREFIX}{session_id}", "1", ex=self.ttl_seconds)
+            await pipe.execute()
+
+    async def remember_socket(self, session_id: UUID | None, sid: str) -> None:
+        """Records that Socket.IO connection ``sid`` was opened with a token of this session,
+        so that revoking the session can close it (see :meth:`sockets_of`). For the
+        Socket.IO handshake to call once it has accepted the token."""
+        if session_id is None:
+            return
+        key = f"{self.SOCKETS_PREFIX}{session_id}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.sadd(key, sid)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+
+    async def sockets_of(self, session_ids: Iterable[UUID]) -> set[str]:
+        """The Socket.IO connection ids opened with tokens of these sessions (some may be
+        closed already)."""
+        found: set[str] = set()
+        for session_id in session_ids:
+            for sid in await self.redis.smembers(f"{self.SOCKETS_PREFIX}{session_id}"):
+                found.add(sid.decode() if isinstance(sid, bytes) else str(sid))
+        return found
+
+    async def is_revoked(self, session_id: UUID | None) -> bool:
+        """Whether the session was revoked. With Redis unreachable the answer is False
+        (logged): a signed, unexpired token keeps working for the rest of its short life
+        rather than every signed-in request failing during the outage."""
+        if session_id is None:
+            return False
+        try:
+            return bool(await self.redis.exists(f"{self.PREFIX}{session_id}"))
+        except (RedisError, OSError) as exc:
+            logger.warning("session_revocation_check_unavailable", error=type(exc).__name__)
+            return False
+
+
+async def check_access_token(
+    secret_key: str, token: str, revocations: SessionRevocations
+) -> AccessClaims:
+    """The claims of a token that is valid and whose session is not revoked; 401 otherwise.
+    The Socket.IO handshake should use this too (it needs the same answer as REST)."""
+    claims = decode_access_claims(secret_key, token)
+    if await revocations.is_revoked(claims.session_id):
+        raise UnauthorizedError("This session has been signed out; sign in again.")
+    return claims
+
+
+def session_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> UUID | None:
+    """The sign-in session of the authenticated request (set by the bearer middleware)."""
+    value = connection.scope.get("state", {}).get(SESSION_STATE_KEY)
+    return value if isinstance(value, UUID) else None
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -117,9 +211,11 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
         token = bearer_token(connection.headers.get("authorization"))
-        settings = connection.app.state.settings
-        user_id = decode_access_token(settings.secret_key, token)
-        user = await self.load_user(connection, user_id)
+        state = connection.app.state
+        revocations = SessionRevocations(state.redis, state.settings.access_token_ttl_seconds)
+        claims = await check_access_token(state.settings.secret_key, token, revocations)
+        user = await self.load_user(connection, claims.user_id)
         if user is None:
             raise UnauthorizedError("The account of this token no longer exists.")
+        connection.scope.setdefault("state", {})[SESSION_STATE_KEY] = claims.session_id
         return AuthenticationResult(user=user, auth=token)

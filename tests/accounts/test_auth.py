@@ -12,6 +12,7 @@ import jwt
 
 from app.config import Settings
 from tests.accounts.api import new_phone, register
+from tests.accounts.test_sessions import age_used_tokens
 
 
 async def test_register_answers_tokens_and_the_user_with_a_normalised_phone(
@@ -138,11 +139,13 @@ async def test_refresh_rotates_the_refresh_token(client: httpx.AsyncClient) -> N
 
 
 async def test_reusing_a_refresh_token_revokes_the_whole_family(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, migrated_database: Settings
 ) -> None:
     account = await register(client)
     first = await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})
     newest = first.json()["refresh_token"]
+    # Past REFRESH_REUSE_GRACE_SECONDS (tests/accounts/test_sessions.py covers the window).
+    await age_used_tokens(migrated_database, account.id, 60)
     reuse = await client.post("/api/v1/auth/refresh", json={"refresh_token": account.refresh_token})
     assert reuse.status_code == 401
     assert "already used" in reuse.json()["detail"]

@@ -1,8 +1,10 @@
 """Login rate limits against the ways around them.
 
 The limits themselves are tested where they live: the board's per-address limit in
-tests/board/test_board.py (``test_login_attempts_are_rate_limited``) and the messenger's
-per-phone limit in tests/accounts/test_auth.py (``test_login_attempts_are_rate_limited_per_phone``).
+tests/board/test_board.py (``test_login_attempts_are_rate_limited``), the messenger's
+per-(phone, address) limit in tests/accounts/test_auth.py
+(``test_login_attempts_are_rate_limited_per_phone``) and its growing per-phone delay, which
+never locks the owner out, in tests/accounts/test_input_rules.py.
 Here: a guesser who starts a fresh browser session for every board attempt, one who spells
 the same phone number differently every time, and one who tries many phone numbers from one
 address (the messenger's per-address limit, which nothing else tests).

@@ -60,6 +60,8 @@ async def _delete_account(settings: Settings, account_id: str) -> None:
     await engine.dispose()
 
 
+SIGN_OUT_EVERYWHERE = "DELETE /api/v1/auth/sessions"
+
 Forgery = Callable[[httpx.AsyncClient, Settings], Awaitable[str]]
 
 
@@ -198,15 +200,23 @@ async def test_socketio_refuses_the_connection(
 async def test_a_valid_token_passes_authentication_on_every_bearer_operation(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
-    """The control for the two tests above: the refusals come from the forgery."""
+    """The control for the two tests above: the refusals come from the forgery. Signing out
+    everywhere ends the token's session, so it is called last."""
     account = await register(client)
     refused = []
-    for operation in await _bearer_operations(client):
+    operations = sorted(
+        await _bearer_operations(client), key=lambda op: op.name == SIGN_OUT_EVERYWHERE
+    )
+    assert operations[-1].name == SIGN_OUT_EVERYWHERE
+    for operation in operations:
         response = await _call(client, operation, account.access_token)
         if response.status_code == 401:
             refused.append(f"{operation.name}: {response.text[:120]}")
     assert refused == []
-    user = await connect(live_server.url, account.access_token)
+    fresh = await client.post(
+        "/api/v1/auth/login", json={"phone": account.phone, "password": account.password}
+    )
+    user = await connect(live_server.url, fresh.json()["access_token"])
     assert user.client.connected
     await user.close()
 

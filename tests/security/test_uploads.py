@@ -13,11 +13,12 @@ from __future__ import annotations
 import base64
 import io
 import struct
+import time
 import wave
 from typing import Any
 
 import httpx
-from PIL import Image, PngImagePlugin
+from PIL import ExifTags, Image, PngImagePlugin
 
 from app.config import Settings
 from tests.accounts.api import Account, data_url, register
@@ -99,11 +100,96 @@ async def test_a_polyglot_avatar_is_served_only_as_images(client: httpx.AsyncCli
         assert_passive(square, "image/webp")
         assert PAYLOAD not in square.content  # re-encoded: the payload is gone
         assert Image.open(io.BytesIO(square.content)).format == "WEBP"
-    # The original is kept as uploaded (seed 003), but only ever as the PNG it decodes as,
-    # unsniffed and sandboxed if opened directly.
+    # The original keeps its pixels (seed 003), but only ever as the PNG it decodes as,
+    # unsniffed and sandboxed if opened directly, and without its text chunks or the bytes
+    # after its end.
     original = await client.get(f"/api/v1/users/{alice.id}/avatar/original")
     assert_passive(original, "image/png")
     assert "sandbox" in original.headers["content-security-policy"]
+    assert PAYLOAD not in original.content
+    assert Image.open(io.BytesIO(original.content)).tobytes() == (
+        Image.open(io.BytesIO(png_polyglot())).tobytes()
+    )
+
+
+def quadrant_photo(orientation: int, fmt: str = "JPEG") -> bytes:
+    """A 640x480 photo, red in its top-left quarter, whose EXIF carries a GPS position,
+    the camera make and an orientation, as a phone writes it."""
+    image = Image.new("RGB", (640, 480), "white")
+    image.paste((255, 0, 0), (0, 0, 320, 240))
+    exif = Image.Exif()
+    exif[ExifTags.Base.Orientation] = orientation
+    exif[ExifTags.Base.Make] = "PhoneMaker"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (55.0, 45.0, 21.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (37.0, 37.0, 4.0)
+    out = io.BytesIO()
+    image.save(out, format=fmt, exif=exif.tobytes(), quality=92)
+    data = out.getvalue()
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    return data
+
+
+async def upload_avatar_original(client: httpx.AsyncClient, photo: bytes, kind: str) -> bytes:
+    alice = await register(client)
+    response = await client.put(
+        "/api/v1/users/me/avatar", headers=alice.headers, json={"image": data_url(photo, kind)}
+    )
+    assert response.status_code == 200, response.text
+    original = await client.get(f"/api/v1/users/{alice.id}/avatar/original")
+    assert original.status_code == 200
+    assert original.headers["content-type"] == kind
+    return original.content
+
+
+async def test_an_avatar_loses_its_exif_and_gps_but_keeps_its_pixels_and_format(
+    client: httpx.AsyncClient,
+) -> None:
+    for fmt, kind in (("JPEG", "image/jpeg"), ("PNG", "image/png"), ("WEBP", "image/webp")):
+        photo = quadrant_photo(orientation=1, fmt=fmt)
+        stored = await upload_avatar_original(client, photo, kind)
+        image = Image.open(io.BytesIO(stored))
+        assert image.format == fmt
+        assert dict(image.getexif()) == {}, fmt
+        assert b"PhoneMaker" not in stored
+        # Not re-encoded: exactly the pixels that were uploaded.
+        assert image.tobytes() == Image.open(io.BytesIO(photo)).tobytes(), fmt
+
+
+async def test_an_avatar_with_an_orientation_tag_is_stored_upright_without_exif(
+    client: httpx.AsyncClient,
+) -> None:
+    # Orientation 6: the camera was turned; viewers rotate the picture 90 degrees clockwise.
+    stored = await upload_avatar_original(client, quadrant_photo(orientation=6), "image/jpeg")
+    image = Image.open(io.BytesIO(stored))
+    assert image.format == "JPEG"
+    assert image.size == (480, 640)
+    assert dict(image.getexif()) == {}
+    assert b"PhoneMaker" not in stored
+    # The red quarter, top-left as shot, is top-right once turned clockwise.
+    red, white = image.getpixel((400, 100)), image.getpixel((100, 100))
+    assert red[0] > 200, red
+    assert max(red[1], red[2]) < 60, red
+    assert min(white) > 200, white
+
+
+async def test_a_6300_pixel_square_png_is_refused_before_it_is_decoded(
+    client: httpx.AsyncClient,
+) -> None:
+    """The attack of issue 12: a 170 kB PNG of 6300x6300 pixels (+320 MB, 9-12 s of CPU
+    to decode) is over the pixel cap and refused from its header."""
+    out = io.BytesIO()
+    Image.new("L", (6300, 6300), 0).save(out, format="PNG", optimize=True)
+    bomb = out.getvalue()
+    alice = await register(client)
+    started = time.monotonic()
+    response = await client.put(
+        "/api/v1/users/me/avatar", headers=alice.headers, json={"image": data_url(bomb)}
+    )
+    assert is_problem(response, 413), response.text
+    assert time.monotonic() - started < 5
 
 
 # --- message attachments --------------------------------------------------------------------

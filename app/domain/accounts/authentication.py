@@ -20,9 +20,11 @@ BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
 async def load_user(connection: ASGIConnection[Any, Any, Any, Any], user_id: UUID) -> User | None:
+    """The token's user, or None when the account does not exist or was deleted."""
     state = connection.app.state
     session = state.db_config.provide_session(state, connection.scope)
-    return await session.get(User, user_id)
+    user = await session.get(User, user_id)
+    return user if user is not None and not user.is_deleted else None
 
 
 bearer_auth = DefineMiddleware(BearerAuthenticationMiddleware, load_user=load_user)

@@ -11,20 +11,31 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
+from app.domain.accounts.connections import close_session_sockets, close_user_sockets
 from app.domain.accounts.models import User
 from app.domain.accounts.schemas import (
+    AccountDeletion,
     AvatarUpload,
     LoginRequest,
     Me,
     ProfileUpdate,
     RefreshRequest,
     RegisterRequest,
+    SessionOut,
     TokenPair,
     UserProfile,
 )
-from app.domain.accounts.services import AccountService, me_view, normalise_phone, profile_view
+from app.domain.accounts.services import (
+    AccountService,
+    me_view,
+    phone_query,
+    profile_view,
+    session_view,
+)
+from app.domain.accounts.throttle import LoginThrottle
+from app.lib.auth import session_id_of
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
-from app.lib.errors import InvalidInputError, NotFoundError
+from app.lib.errors import NotFoundError, UnauthorizedError
 from app.lib.images import decode_base64_payload
 from app.lib.ratelimit import RateLimiter
 from app.lib.storage import BlobStore, blob_response
@@ -34,8 +45,14 @@ UserRequest = Request[User, str, Any]
 AvatarSize = Literal["50", "100", "400", "original"]
 
 
-def provide_account_service(db_session: DbSessionDep, settings: SettingsDep) -> AccountService:
-    return AccountService(db_session, settings)
+def provide_account_service(
+    db_session: DbSessionDep, settings: SettingsDep, redis: RedisDep
+) -> AccountService:
+    return AccountService(db_session, settings, redis)
+
+
+def user_agent(request: Request[Any, Any, Any]) -> str:
+    return request.headers.get("user-agent", "")
 
 
 class AuthController(Controller):
@@ -52,12 +69,17 @@ class AuthController(Controller):
         redis: RedisDep,
         settings: SettingsDep,
     ) -> TokenPair:
-        """Normalises the phone to E.164 (422 when it is not a real number), 409 when it is
-        taken. Answers an access token and a refresh token. Rate-limited per address."""
+        """Normalises the phone to E.164: international, or national in
+        DEFAULT_PHONE_REGION (422 when it is not a real number); 409 when it is taken. The
+        name must not be blank; the password has at least 10 characters and is not one of
+        the most common leaked ones (422). Answers an access token and a refresh token.
+        Rate-limited per address."""
         await RateLimiter(redis, "register", settings.registrations_per_hour, 3600).hit(
             client_ip(request)
         )
-        return await accounts.register(data.phone, data.password, data.name)
+        return await accounts.register(
+            data.phone, data.password, data.name, user_agent=user_agent(request)
+        )
 
     @post("/login", summary="Sign in with phone and password", status_code=HTTP_200_OK)
     async def login(
@@ -69,27 +91,85 @@ class AuthController(Controller):
         settings: SettingsDep,
     ) -> TokenPair:
         """401 for a wrong phone or password (the same answer for both). Attempts are
-        limited per phone number and per address, so password guessing does not scale."""
-        limit = settings.login_attempts_per_minute
-        await RateLimiter(redis, "login-ip", limit * 5, 60).hit(client_ip(request))
+        limited (429) per address and per phone from one address; failures on one phone
+        from anywhere slow further attempts on it (a growing delay, never a lock-out), so
+        password guessing does not scale and the owner can still sign in."""
+        subject = phone_query(data.phone, settings.default_phone_region) or data.phone.strip()
+        throttle = LoginThrottle(redis, settings)
+        await throttle.before_attempt(subject, client_ip(request))
         try:
-            subject = normalise_phone(data.phone)
-        except InvalidInputError:
-            subject = data.phone
-        await RateLimiter(redis, "login-phone", limit, 60).hit(subject)
-        return await accounts.login(data.phone, data.password)
+            pair = await accounts.login(data.phone, data.password, user_agent=user_agent(request))
+        except UnauthorizedError:
+            await throttle.failed(subject)
+            raise
+        await throttle.succeeded(subject)
+        return pair
 
     @post("/refresh", summary="Exchange a refresh token for new tokens", status_code=HTTP_200_OK)
     async def refresh(self, data: JSONBody[RefreshRequest], accounts: AccountsDep) -> TokenPair:
-        """Rotation: the token presented is used up and a new pair is returned. Presenting
-        a used token again revokes every token of that login (401)."""
+        """Rotation: the token presented is used up and a new pair is returned. The same
+        token presented again within REFRESH_REUSE_GRACE_SECONDS (another tab refreshing at
+        the same moment) gets another valid pair of the same session; presented later, it
+        revokes every token of that login (401)."""
         return await accounts.refresh(data.refresh_token)
 
     @post("/logout", summary="Revoke a refresh token", status_code=HTTP_204_NO_CONTENT)
-    async def logout(self, data: JSONBody[RefreshRequest], accounts: AccountsDep) -> None:
-        """Revokes the refresh token and every token rotated from the same login. Access
-        tokens expire on their own (they are short-lived)."""
-        await accounts.logout(data.refresh_token)
+    async def logout(
+        self,
+        request: Request[Any, Any, Any],
+        data: JSONBody[RefreshRequest],
+        accounts: AccountsDep,
+        db_session: DbSessionDep,
+    ) -> None:
+        """Ends the session of this refresh token: it and every token rotated from the same
+        login are revoked, the session's access tokens are refused at once and its live
+        connections are closed."""
+        session_id = await accounts.logout(data.refresh_token)
+        if session_id is not None:
+            await db_session.commit()
+            await close_session_sockets(request.app.state.realtime, [session_id])
+
+
+class SessionController(Controller):
+    """The signed-in devices of the caller."""
+
+    path = "/api/v1/auth/sessions"
+    tags = ["messenger: auth"]
+    middleware = [bearer_auth]
+    security = BEARER_SECURITY
+    dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
+
+    @get("/", summary="My signed-in sessions")
+    async def list_sessions(self, request: UserRequest, accounts: AccountsDep) -> list[SessionOut]:
+        """Each device or browser signed in: a name made from its User-Agent, when it signed
+        in, when it last refreshed its tokens, and whether it is the one asking."""
+        current = session_id_of(request)
+        return [session_view(item, current) for item in await accounts.sessions(request.user)]
+
+    @delete("/{session_id:uuid}", summary="Sign one session out", status_code=HTTP_204_NO_CONTENT)
+    async def revoke_session(
+        self,
+        request: UserRequest,
+        session_id: FromPath[UUID],
+        accounts: AccountsDep,
+        db_session: DbSessionDep,
+    ) -> None:
+        """Its refresh token stops working, its access tokens are refused at once and its
+        live connections are closed. 404 when the session is not the caller's or is already
+        over."""
+        await accounts.revoke_session(request.user, session_id)
+        await db_session.commit()
+        await close_session_sockets(request.app.state.realtime, [session_id])
+
+    @delete("/", summary="Sign out everywhere", status_code=HTTP_204_NO_CONTENT)
+    async def revoke_all_sessions(
+        self, request: UserRequest, accounts: AccountsDep, db_session: DbSessionDep
+    ) -> None:
+        """Every session of the caller ends, this one included, and the caller's live
+        Socket.IO connections are closed."""
+        await accounts.revoke_all_sessions(request.user)
+        await db_session.commit()
+        await close_user_sockets(request.app.state.realtime, request.user.id)
 
 
 class UserController(Controller):
@@ -108,7 +188,8 @@ class UserController(Controller):
     async def update_me(
         self, request: UserRequest, data: JSONBody[ProfileUpdate], accounts: AccountsDep
     ) -> Me:
-        """Changes only the fields sent. 409 when the username is taken (case-insensitive)."""
+        """Changes only the fields sent. 409 when the username is taken (case-insensitive);
+        422 for a blank name. ``phone_discovery`` says who finds me by my phone number."""
         return me_view(await accounts.update_profile(request.user, data))
 
     @put("/me/avatar", summary="Upload my avatar")
@@ -130,16 +211,41 @@ class UserController(Controller):
         """Removes my avatar and its resized copies."""
         await accounts.delete_avatar(request.user)
 
+    @delete("/me", summary="Delete my account", status_code=HTTP_204_NO_CONTENT)
+    async def delete_me(
+        self,
+        request: UserRequest,
+        data: JSONBody[AccountDeletion],
+        accounts: AccountsDep,
+        db_session: DbSessionDep,
+    ) -> None:
+        """Needs the password (403 when wrong). Every session and token of the account is
+        revoked and its live connections are closed; its avatar is removed and its phone
+        number can sign up again. Its messages stay in other people's chats, from
+        "Deleted account"."""
+        await accounts.delete_account(request.user, data.password)
+        await db_session.commit()
+        await close_user_sockets(request.app.state.realtime, request.user.id)
+
     @get("/", summary="Find people by name, @username or phone")
     async def search(
         self,
         request: UserRequest,
         accounts: AccountsDep,
+        redis: RedisDep,
+        settings: SettingsDep,
         search: Annotated[str, Parameter(min_length=1, max_length=64, examples=[])] = "",
     ) -> list[UserProfile]:
         """Up to 20 other users whose name contains ``search`` (any letter case), whose
-        @username starts with it, or whose phone number it is; each says whether they are online."""
-        users = await accounts.search(search, exclude=request.user.id)
+        @username starts with it, or whose phone number it is; each says whether they are
+        online. A full phone number (international or national) finds only accounts that let
+        the caller find them by phone; such lookups are limited to PHONE_LOOKUPS_PER_HOUR
+        per user (429)."""
+        if phone_query(search.strip(), settings.default_phone_region) is not None:
+            await RateLimiter(redis, "phone-lookup", settings.phone_lookups_per_hour, 3600).hit(
+                str(request.user.id)
+            )
+        users = await accounts.search(search, viewer=request.user.id)
         online = await request.app.state.realtime.presence.online(user.id for user in users)
         return [profile_view(user, online=user.id in online) for user in users]
 

@@ -1,8 +1,9 @@
-"""Accounts: users identified by phone number, and their refresh tokens."""
+"""Accounts: users identified by phone number, their sign-in sessions and refresh tokens."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
@@ -11,15 +12,23 @@ from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 AVATAR_SIZES = (400, 100, 50)
+DELETED_ACCOUNT_NAME = "Deleted account"
+PhoneDiscovery = Literal["everyone", "contacts", "nobody"]
+PHONE_DISCOVERY_VALUES: tuple[PhoneDiscovery, ...] = ("everyone", "contacts", "nobody")
 
 
 class User(UUIDv7AuditBase):
     """A messenger user. ``username`` is stored lower-cased, which makes it unique
-    regardless of case with a plain unique index on every database."""
+    regardless of case with a plain unique index on every database.
+
+    A deleted account keeps its row, so that its messages stay in other people's histories
+    under "Deleted account": ``deleted_at`` is set, the phone is freed (NULL) and the name,
+    bio, username, password and avatar are wiped.
+    """
 
     __tablename__ = "user_account"
 
-    phone: Mapped[str] = mapped_column(String(20), unique=True, nullable=False)
+    phone: Mapped[str | None] = mapped_column(String(20), unique=True, nullable=True)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     bio: Mapped[str] = mapped_column(Text, nullable=False, default="")
     username: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
@@ -36,6 +45,15 @@ class User(UUIDv7AuditBase):
     avatar_50_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("blob.id", ondelete="SET NULL"), nullable=True
     )
+    # Who may find this account by its full phone number in search.
+    phone_discovery: Mapped[str] = mapped_column(
+        String(10), nullable=False, default="everyone", server_default="everyone"
+    )
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+    @property
+    def is_deleted(self) -> bool:
+        return self.deleted_at is not None
 
     def avatar_blob_id(self, size: str) -> UUID | None:
         return {
@@ -44,6 +62,22 @@ class User(UUIDv7AuditBase):
             "100": self.avatar_100_id,
             "50": self.avatar_50_id,
         }.get(size)
+
+
+class AuthSession(UUIDv7Base):
+    """One sign-in (a device or browser): its refresh tokens form one family whose
+    ``family_id`` is this id, and its access tokens carry this id as their ``sid`` claim, so
+    revoking the session ends both at once."""
+
+    __tablename__ = "auth_session"
+
+    user_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    user_agent: Mapped[str] = mapped_column(String(300), nullable=False, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
 
 class RefreshToken(UUIDv7Base):

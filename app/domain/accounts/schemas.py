@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -18,7 +18,22 @@ Phone = Annotated[
         description="E.164 or any international format",
     ),
 ]
-Password = Annotated[str, Meta(min_length=8, max_length=128, examples=["correct horse battery"])]
+Password = Annotated[
+    str,
+    Meta(
+        min_length=10,
+        max_length=128,
+        examples=["correct horse battery"],
+        description="At least 10 characters, and not one of the most common leaked passwords",
+    ),
+]
+PhoneDiscovery = Annotated[
+    Literal["everyone", "contacts", "nobody"],
+    Meta(
+        description="Who finds this account by searching its full phone number: everyone "
+        "signed in, contacts (people who share a chat with it) or nobody"
+    ),
+]
 Name = Annotated[str, Meta(min_length=1, max_length=64, examples=["Alice"])]
 Bio = Annotated[str, Meta(max_length=500, examples=["Backend developer"])]
 Username = Annotated[
@@ -52,6 +67,13 @@ class ProfileUpdate(Struct, forbid_unknown_fields=True):
     name: Name | UnsetType = UNSET
     bio: Bio | UnsetType = UNSET
     username: Username | UnsetType | None = UNSET
+    phone_discovery: PhoneDiscovery | UnsetType = UNSET
+
+
+class AccountDeletion(Struct, forbid_unknown_fields=True):
+    password: Annotated[
+        str, Meta(min_length=1, max_length=128, description="The account's password, to confirm")
+    ]
 
 
 class AvatarUpload(Struct, forbid_unknown_fields=True):
@@ -81,6 +103,8 @@ class UserProfile(Struct):
     bio: str
     avatar: Avatar | None
     online: bool = False
+    # True for a deleted account: its name reads "Deleted account" and nothing else is left.
+    deleted: bool = False
 
 
 class Me(Struct):
@@ -91,6 +115,19 @@ class Me(Struct):
     bio: str
     avatar: Avatar | None
     created_at: datetime
+    phone_discovery: PhoneDiscovery = "everyone"
+
+
+class SessionOut(Struct):
+    """One signed-in device or browser."""
+
+    id: UUID
+    device: str
+    user_agent: str
+    created_at: datetime
+    last_seen_at: datetime
+    # True for the session whose access token made this request.
+    current: bool = False
 
 
 class TokenPair(Struct):

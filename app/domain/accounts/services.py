@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
@@ -12,21 +11,44 @@ from typing import Any
 from uuid import UUID
 
 import phonenumbers
-from sqlalchemy import Select, func, or_, select, update
+from redis.asyncio import Redis
+from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from zxcvbn.matching import RANKED_DICTIONARIES
 
 from app.config import Settings
-from app.domain.accounts.models import AVATAR_SIZES, RefreshToken, User
-from app.domain.accounts.schemas import Avatar, Me, ProfileUpdate, TokenPair, UserProfile
-from app.lib.auth import issue_access_token
-from app.lib.errors import ConflictError, InvalidInputError, NotFoundError, UnauthorizedError
-from app.lib.ids import new_uuid7
+from app.domain.accounts.models import (
+    AVATAR_SIZES,
+    DELETED_ACCOUNT_NAME,
+    AuthSession,
+    RefreshToken,
+    User,
+)
+from app.domain.accounts.schemas import (
+    Avatar,
+    Me,
+    ProfileUpdate,
+    SessionOut,
+    TokenPair,
+    UserProfile,
+)
+from app.domain.messenger.models import ChatMember
+from app.domain.telegram.models import TelegramBinding
+from app.lib.auth import SessionRevocations, issue_access_token
+from app.lib.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    UnauthorizedError,
+)
 from app.lib.images import check_image_async, square_thumbnails_async
 from app.lib.passwords import hash_password, verify_password
 from app.lib.storage import BlobStore
 
 SEARCH_LIMIT = 20
+MIN_PASSWORD_LENGTH = 10
 
 
 @dataclass(frozen=True)
@@ -39,14 +61,16 @@ class MemberCard:
     avatar_url: str | None
 
 
-def normalise_phone(raw: str) -> str:
-    """E.164 (``+79161234567``) from any international spelling; 422 for anything else."""
+def normalise_phone(raw: str, region: str | None = "RU") -> str:
+    """E.164 (``+79161234567``) from an international spelling, or a national one of
+    ``region`` (``89161234567``, ``8 916 123 45 67`` in Russia); 422 for anything else. The
+    library's own message is never shown: it names internals, not what to fix."""
     try:
-        number = phonenumbers.parse(raw, None)
+        number = phonenumbers.parse(raw, region)
     except phonenumbers.NumberParseException as exc:
         raise InvalidInputError(
-            "The phone number must be in international format, e.g. +79161234567.",
-            errors=[{"field": "phone", "source": "body", "message": str(exc)}],
+            "This is not a phone number; write it like +79161234567.",
+            errors=[{"field": "phone", "source": "body", "message": "not a phone number"}],
         ) from exc
     if not phonenumbers.is_valid_number(number):
         raise InvalidInputError(
@@ -54,6 +78,76 @@ def normalise_phone(raw: str) -> str:
             errors=[{"field": "phone", "source": "body", "message": "invalid number"}],
         )
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone_query(query: str, region: str | None) -> str | None:
+    """The E.164 number a search query spells, if it spells one."""
+    try:
+        return normalise_phone(query, region)
+    except InvalidInputError:
+        return None
+
+
+def check_password_strength(password: str) -> None:
+    """422 unless the password is long enough and not one that leaked passwords show
+    people choose (the 30,000 most common ones in the Xato breach corpus that zxcvbn ships,
+    compared case-insensitively, spaces ignored)."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise InvalidInputError(
+            f"The password must have at least {MIN_PASSWORD_LENGTH} characters.",
+            errors=[{"field": "password", "source": "body", "message": "too short"}],
+        )
+    folded = password.lower()
+    common = RANKED_DICTIONARIES["passwords"]
+    if folded in common or "".join(folded.split()) in common:
+        raise InvalidInputError(
+            "This password is one of the most common leaked passwords; choose another.",
+            errors=[{"field": "password", "source": "body", "message": "too common"}],
+        )
+
+
+def clean_name(name: str) -> str:
+    """The name without surrounding spaces; 422 when nothing is left."""
+    cleaned = name.strip()
+    if not cleaned:
+        raise InvalidInputError(
+            "The name must not be blank.",
+            errors=[{"field": "name", "source": "body", "message": "blank"}],
+        )
+    return cleaned
+
+
+def device_label(user_agent: str) -> str:
+    """A short human description of a User-Agent: "Firefox on Windows"."""
+    if not user_agent:
+        return "Unknown device"
+    browser = next((label for key, label in _BROWSERS if key in user_agent), None)
+    system = next((label for key, label in _SYSTEMS if key in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or user_agent[:60]
+
+
+# Order matters: Edge and Opera say "Chrome", Chrome says "Safari".
+_BROWSERS = (
+    ("Edg/", "Edge"),
+    ("OPR/", "Opera"),
+    ("YaBrowser/", "Yandex Browser"),
+    ("Firefox/", "Firefox"),
+    ("Chrome/", "Chrome"),
+    ("Safari/", "Safari"),
+    ("python-httpx", "httpx"),
+    ("curl/", "curl"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
 
 
 def _hash_refresh_token(token: str) -> str:
@@ -81,12 +175,13 @@ def _avatar_urls(user_id: UUID, original_id: UUID | None) -> Avatar | None:
 def me_view(user: User) -> Me:
     return Me(
         id=user.id,
-        phone=user.phone,
+        phone=user.phone or "",
         name=user.name,
         username=user.username,
         bio=user.bio,
         avatar=avatar_urls(user),
         created_at=user.created_at,
+        phone_discovery=user.phone_discovery,  # type: ignore[arg-type]
     )
 
 
@@ -97,7 +192,19 @@ def profile_view(user: User, *, online: bool = False) -> UserProfile:
         username=user.username,
         bio=user.bio,
         avatar=avatar_urls(user),
-        online=online,
+        online=online and not user.is_deleted,
+        deleted=user.is_deleted,
+    )
+
+
+def session_view(session: AuthSession, current: UUID | None) -> SessionOut:
+    return SessionOut(
+        id=session.id,
+        device=device_label(session.user_agent),
+        user_agent=session.user_agent,
+        created_at=session.created_at,
+        last_seen_at=session.last_seen_at,
+        current=session.id == current,
     )
 
 
@@ -105,28 +212,33 @@ def profile_view(user: User, *, online: bool = False) -> UserProfile:
 class AccountService:
     session: AsyncSession
     settings: Settings
+    # Needed by what revokes sessions (logout, session list, deletion); None elsewhere.
+    redis: Redis | None = None
+
+    @property
+    def region(self) -> str:
+        return self.settings.default_phone_region
 
     # --- sign-up, sign-in, tokens -------------------------------------------------------
 
-    async def register(self, phone: str, password: str, name: str) -> TokenPair:
-        phone = normalise_phone(phone)
+    async def register(
+        self, phone: str, password: str, name: str, *, user_agent: str = ""
+    ) -> TokenPair:
+        phone = normalise_phone(phone, self.region)
+        name = clean_name(name)
+        check_password_strength(password)
         if await self.session.scalar(select(User.id).where(User.phone == phone)):
             raise ConflictError("An account with this phone number already exists.")
-        user = User(
-            phone=phone, name=name.strip() or name, password_hash=await hash_password(password)
-        )
+        user = User(phone=phone, name=name, password_hash=await hash_password(password))
         self.session.add(user)
         try:
             await self.session.flush()
         except IntegrityError as exc:  # a concurrent registration won the race
             raise ConflictError("An account with this phone number already exists.") from exc
-        return await self._issue_tokens(user, family_id=new_uuid7())
+        return await self._issue_tokens(user, await self._start_session(user, user_agent))
 
-    async def login(self, phone: str, password: str) -> TokenPair:
-        try:
-            phone = normalise_phone(phone)
-        except InvalidInputError:
-            phone = ""
+    async def login(self, phone: str, password: str, *, user_agent: str = "") -> TokenPair:
+        phone = phone_query(phone, self.region) or ""
         user = await self.session.scalar(select(User).where(User.phone == phone)) if phone else None
         # verify_password runs against a dummy hash when there is no user: same timing.
         if (
@@ -134,12 +246,13 @@ class AccountService:
             or user is None
         ):
             raise UnauthorizedError("Wrong phone number or password.")
-        return await self._issue_tokens(user, family_id=new_uuid7())
+        return await self._issue_tokens(user, await self._start_session(user, user_agent))
 
     async def refresh(self, token: str) -> TokenPair:
         now = datetime.now(UTC)
         token_hash = _hash_refresh_token(token)
-        # One atomic UPDATE marks the token used: of two concurrent refreshes only one wins.
+        # One atomic UPDATE marks the token used: of two concurrent refreshes only one wins
+        # (the other waits for the winner's row lock, then finds the token used).
         claimed = (
             await self.session.execute(
                 update(RefreshToken)
@@ -153,45 +266,136 @@ class AccountService:
                 .returning(RefreshToken.user_id, RefreshToken.family_id)
             )
         ).first()
-        if claimed is None:
+        if claimed is not None:
+            user_id, family_id = claimed
+        else:
             known = await self.session.scalar(
                 select(RefreshToken).where(RefreshToken.token_hash == token_hash)
             )
-            if known is not None and known.used_at is not None and known.revoked_at is None:
+            if known is None or known.used_at is None or known.revoked_at is not None:
+                raise UnauthorizedError("The refresh token is not valid.")
+            grace = timedelta(seconds=self.settings.refresh_reuse_grace_seconds)
+            if now - known.used_at > grace or known.expires_at <= now:
                 # Reuse of a rotated token: someone else holds a copy. Cut off the family.
-                await self._revoke_family(known.family_id, now)
+                await self._revoke_sessions([known.family_id], now)
                 await self.session.commit()
                 raise UnauthorizedError(
                     "This refresh token was already used; every session of this login is revoked."
                 )
-            raise UnauthorizedError("The refresh token is not valid.")
-        user_id, family_id = claimed
+            # Another tab of the same browser rotated it a moment ago: answer a pair of the
+            # same session too, so neither tab is logged out.
+            user_id, family_id = known.user_id, known.family_id
         user = await self.session.get(User, user_id)
-        if user is None:
+        auth_session = await self.session.get(AuthSession, family_id)
+        if user is None or user.is_deleted or auth_session is None or auth_session.revoked_at:
             raise UnauthorizedError("The refresh token is not valid.")
-        return await self._issue_tokens(user, family_id=family_id)
+        return await self._issue_tokens(user, auth_session)
 
-    async def logout(self, token: str) -> None:
+    async def logout(self, token: str) -> UUID | None:
+        """Ends the session of a refresh token; its id (None for an unknown token)."""
         known = await self.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh_token(token))
         )
-        if known is not None:
-            await self._revoke_family(known.family_id, datetime.now(UTC))
+        if known is None:
+            return None
+        await self._revoke_sessions([known.family_id], datetime.now(UTC))
+        return known.family_id
 
-    async def _revoke_family(self, family_id: UUID, now: datetime) -> None:
+    async def sessions(self, user: User) -> Sequence[AuthSession]:
+        """The user's live sign-in sessions, most recently seen first."""
+        now = datetime.now(UTC)
+        live_family = select(RefreshToken.family_id).where(
+            RefreshToken.user_id == user.id,
+            RefreshToken.revoked_at.is_(None),
+            RefreshToken.expires_at > now,
+        )
+        return (
+            await self.session.scalars(
+                select(AuthSession)
+                .where(
+                    AuthSession.user_id == user.id,
+                    AuthSession.revoked_at.is_(None),
+                    AuthSession.id.in_(live_family),
+                )
+                .order_by(AuthSession.last_seen_at.desc(), AuthSession.id.desc())
+            )
+        ).all()
+
+    async def revoke_session(self, user: User, session_id: UUID) -> None:
+        """Signs one session out (its refresh and access tokens); 404 when it is not the
+        user's or is already over."""
+        found = await self.session.scalar(
+            select(AuthSession.id).where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == user.id,
+                AuthSession.revoked_at.is_(None),
+            )
+        )
+        if found is None:
+            raise NotFoundError("No such session.")
+        await self._revoke_sessions([session_id], datetime.now(UTC))
+
+    async def revoke_all_sessions(self, user: User) -> list[UUID]:
+        """Signs the user out everywhere; the ids of the sessions that ended."""
+        ids = list(
+            await self.session.scalars(
+                select(AuthSession.id).where(
+                    AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None)
+                )
+            )
+        )
+        # Families made before sessions existed have no session row: revoke them too.
+        ids += [
+            family
+            for family in await self.session.scalars(
+                select(RefreshToken.family_id)
+                .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
+                .distinct()
+            )
+            if family not in ids
+        ]
+        await self._revoke_sessions(ids, datetime.now(UTC))
+        return ids
+
+    async def _revoke_sessions(self, session_ids: list[UUID], now: datetime) -> None:
+        if not session_ids:
+            return
         await self.session.execute(
             update(RefreshToken)
-            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+            .where(RefreshToken.family_id.in_(session_ids), RefreshToken.revoked_at.is_(None))
             .values(revoked_at=now)
         )
+        await self.session.execute(
+            update(AuthSession)
+            .where(AuthSession.id.in_(session_ids), AuthSession.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        if self.redis is not None:
+            # Their access tokens stop working at once, on every replica.
+            await SessionRevocations(self.redis, self.settings.access_token_ttl_seconds).revoke(
+                session_ids
+            )
 
-    async def _issue_tokens(self, user: User, *, family_id: UUID) -> TokenPair:
+    async def _start_session(self, user: User, user_agent: str) -> AuthSession:
+        now = datetime.now(UTC)
+        auth_session = AuthSession(
+            user_id=user.id,
+            user_agent=user_agent[:300],
+            created_at=now,
+            last_seen_at=now,
+        )
+        self.session.add(auth_session)
+        await self.session.flush()
+        return auth_session
+
+    async def _issue_tokens(self, user: User, auth_session: AuthSession) -> TokenPair:
         now = datetime.now(UTC)
         refresh = secrets.token_urlsafe(32)
+        auth_session.last_seen_at = now
         self.session.add(
             RefreshToken(
                 user_id=user.id,
-                family_id=family_id,
+                family_id=auth_session.id,
                 token_hash=_hash_refresh_token(refresh),
                 created_at=now,
                 expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
@@ -199,7 +403,10 @@ class AccountService:
         )
         await self.session.flush()
         access = issue_access_token(
-            self.settings.secret_key, user.id, self.settings.access_token_ttl_seconds
+            self.settings.secret_key,
+            user.id,
+            self.settings.access_token_ttl_seconds,
+            session_id=auth_session.id,
         )
         return TokenPair(
             access_token=access.token,
@@ -217,10 +424,14 @@ class AccountService:
         return user
 
     async def get_many(self, user_ids: Iterable[UUID]) -> dict[UUID, User]:
+        """The accounts among ``user_ids`` that exist and are not deleted (nobody can start
+        a chat with, or add to a group, a deleted account)."""
         ids = list(set(user_ids))
         if not ids:
             return {}
-        users = await self.session.scalars(select(User).where(User.id.in_(ids)))
+        users = await self.session.scalars(
+            select(User).where(User.id.in_(ids), User.deleted_at.is_(None))
+        )
         return {user.id: user for user in users}
 
     async def member_cards(self, user_ids: Select[Any]) -> dict[UUID, MemberCard]:
@@ -240,11 +451,11 @@ class AccountService:
 
     async def update_profile(self, user: User, changes: ProfileUpdate) -> User:
         if isinstance(changes.name, str):
-            if not changes.name.strip():
-                raise InvalidInputError("The name must not be blank.")
-            user.name = changes.name.strip()
+            user.name = clean_name(changes.name)
         if isinstance(changes.bio, str):
             user.bio = changes.bio
+        if isinstance(changes.phone_discovery, str):
+            user.phone_discovery = changes.phone_discovery
         if changes.username is None or isinstance(changes.username, str):
             username = changes.username.lower() if changes.username else None
             if username and await self.session.scalar(
@@ -258,7 +469,11 @@ class AccountService:
             raise ConflictError("This username is taken.") from exc
         return user
 
-    async def search(self, query: str, *, exclude: UUID | None = None) -> Sequence[User]:
+    async def search(self, query: str, *, viewer: UUID) -> Sequence[User]:
+        """People whose name contains the query, whose username starts with it, or whose
+        phone number it spells, if they let the viewer find them by phone: everyone,
+        their contacts (people who share a chat with them) or nobody. Deleted accounts and
+        the viewer are never found."""
         query = query.strip()
         if not query:
             return []
@@ -266,11 +481,24 @@ class AccountService:
             func.lower(User.name).contains(query.lower(), autoescape=True),
             User.username.startswith(query.lower().lstrip("@"), autoescape=True),
         ]
-        with contextlib.suppress(InvalidInputError):
-            conditions.append(User.phone == normalise_phone(query))
-        statement = select(User).where(or_(*conditions)).order_by(User.name, User.id)
-        if exclude is not None:
-            statement = statement.where(User.id != exclude)
+        phone = phone_query(query, self.region)
+        if phone is not None:
+            mine = select(ChatMember.chat_id).where(ChatMember.user_id == viewer)
+            contacts = select(ChatMember.user_id).where(ChatMember.chat_id.in_(mine))
+            conditions.append(
+                and_(
+                    User.phone == phone,
+                    or_(
+                        User.phone_discovery == "everyone",
+                        and_(User.phone_discovery == "contacts", User.id.in_(contacts)),
+                    ),
+                )
+            )
+        statement = (
+            select(User)
+            .where(or_(*conditions), User.id != viewer, User.deleted_at.is_(None))
+            .order_by(User.name, User.id)
+        )
         return (await self.session.scalars(statement.limit(SEARCH_LIMIT))).all()
 
     # --- avatars ------------------------------------------------------------------------
@@ -295,3 +523,30 @@ class AccountService:
         user.avatar_original_id = user.avatar_400_id = user.avatar_100_id = user.avatar_50_id = None
         await self.session.flush()
         await BlobStore(self.session).delete(old)
+
+    # --- deletion -----------------------------------------------------------------------
+
+    async def delete_account(self, user: User, password: str) -> list[UUID]:
+        """Deletes the account after checking its password (403 when wrong): every session
+        and token revoked, avatar blobs removed, Telegram unbound, phone freed for a new
+        sign-up; the row stays as "Deleted account" so others' chat histories keep their
+        messages. Answers the ids of the sessions that ended."""
+        if not await verify_password(user.password_hash, password):
+            raise ForbiddenError(
+                "The password is wrong; the account was not deleted.",
+                errors=[{"field": "password", "source": "body", "message": "wrong password"}],
+            )
+        sessions = await self.revoke_all_sessions(user)
+        await self.delete_avatar(user)
+        await self.session.execute(
+            delete(TelegramBinding).where(TelegramBinding.user_id == user.id)
+        )
+        user.deleted_at = datetime.now(UTC)
+        user.phone = None
+        user.name = DELETED_ACCOUNT_NAME
+        user.bio = ""
+        user.username = None
+        user.phone_discovery = "nobody"
+        user.password_hash = "!"  # noqa: S105 - matches no password: not an argon2 hash
+        await self.session.flush()
+        return sessions
