@@ -120,7 +120,7 @@
       adoptStoredTokens();
       if (!state.me) start(); // signed in from another tab
     } else if (state.me && !localStorage.getItem(KEYS.refresh)) {
-      endSession("You logged out in another tab.", { broadcast: false });
+      endSession(SESSION_ENDED, { broadcast: false });
     }
   });
 
