@@ -62,6 +62,7 @@ async def test_a_phone_photo_sent_from_the_page_reaches_the_other_page(
             """() => {
                 window.progressSeen = [];
                 const bar = document.getElementById("upload-progress");
+                if (!bar) return;
                 new MutationObserver(() => window.progressSeen.push(bar.value))
                     .observe(bar, { attributes: true });
                 new MutationObserver(() => window.progressSeen.push(bar.value))
@@ -75,7 +76,9 @@ async def test_a_phone_photo_sent_from_the_page_reaches_the_other_page(
         assert len(posts) == 1  # through REST, not a Socket.IO frame
         await expect(received).to_have_js_property("complete", True, timeout=LONG)
         assert await received.evaluate("img => img.naturalWidth") > 0
-        await expect(alice_page.get_by_test_id("messages").get_by_test_id("message-image")).to_be_visible()
+        await expect(
+            alice_page.get_by_test_id("messages").get_by_test_id("message-image")
+        ).to_be_visible()
         await expect(alice_page.get_by_test_id("upload")).to_be_hidden()
         assert await alice_page.evaluate("window.progressSeen.length") > 0
         await expect(alice_page.get_by_test_id("notice")).to_be_hidden()
