@@ -35,11 +35,52 @@
   const channel = "BroadcastChannel" in window ? new BroadcastChannel("quintet.session") : null;
 
   // --- tokens, shared by the tabs -------------------------------------------------------------
+  // localStorage is what a new tab starts from and what "storage" events announce, but its
+  // writes reach other tabs' processes with a lag; IndexedDB is read and written through the
+  // browser process, so a tab that takes the refresh lock reads there what the previous
+  // holder wrote before it let go.
+  const sharedStore = (() => {
+    let opening = null;
+    function open() {
+      if (!("indexedDB" in window)) return Promise.resolve(null);
+      opening = opening || new Promise((resolve) => {
+        let request;
+        try { request = indexedDB.open("quintet", 1); } catch (error) { resolve(null); return; }
+        request.onupgradeneeded = () => request.result.createObjectStore("session");
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => resolve(null);
+        request.onblocked = () => resolve(null);
+      });
+      return opening;
+    }
+    async function run(mode, action) {
+      const db = await open();
+      if (!db) return undefined;
+      return new Promise((resolve) => {
+        let request;
+        try {
+          const transaction = db.transaction("session", mode);
+          request = action(transaction.objectStore("session"));
+          transaction.oncomplete = () => resolve(request.result);
+          transaction.onerror = transaction.onabort = () => resolve(undefined);
+        } catch (error) {
+          resolve(undefined);
+        }
+      });
+    }
+    return {
+      read: () => run("readonly", (store) => store.get("tokens")),
+      write: (tokens) => run("readwrite", (store) => store.put(tokens, "tokens")),
+      clear: () => run("readwrite", (store) => store.delete("tokens")),
+    };
+  })();
+
   function saveTokens(body) {
     state.access = body.access_token;
     state.refresh = body.refresh_token;
     localStorage.setItem(KEYS.access, state.access);
     localStorage.setItem(KEYS.refresh, state.refresh);
+    return sharedStore.write({ access: state.access, refresh: state.refresh });
   }
 
   function adoptStoredTokens() {
@@ -51,11 +92,18 @@
     state.access = state.refresh = null;
     localStorage.removeItem(KEYS.access);
     localStorage.removeItem(KEYS.refresh);
+    sharedStore.clear();
+  }
+
+  async function sharedTokens() {
+    const tokens = await sharedStore.read();
+    if (tokens && tokens.access && tokens.refresh) return tokens;
+    return { access: localStorage.getItem(KEYS.access), refresh: localStorage.getItem(KEYS.refresh) };
   }
 
   function withRefreshLock(task) {
     // One refresh at a time across every tab of this origin; without Web Locks (an insecure
-    // context) the storage check below still spares most duplicate refreshes.
+    // context) the check of the shared tokens still spares most duplicate refreshes.
     if (navigator.locks && navigator.locks.request) return navigator.locks.request("quintet.token-refresh", task);
     return task();
   }
@@ -66,13 +114,13 @@
   function refreshTokens(used) {
     if (refreshing) return refreshing;
     refreshing = withRefreshLock(async () => {
-      const storedAccess = localStorage.getItem(KEYS.access);
-      if (storedAccess && storedAccess !== used) {
-        adoptStoredTokens(); // another tab refreshed while this one waited
+      const shared = await sharedTokens();
+      if (shared.access && shared.access !== used) {
+        state.access = shared.access; // another tab refreshed while this one waited
+        state.refresh = shared.refresh;
         return true;
       }
-      const refresh = localStorage.getItem(KEYS.refresh);
-      if (!refresh) {
+      if (!shared.refresh) {
         if (state.me) endSession(SESSION_ENDED);
         return false;
       }
@@ -81,7 +129,7 @@
         response = await fetch(API + "/auth/refresh", {
           method: "POST",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ refresh_token: refresh }),
+          body: JSON.stringify({ refresh_token: shared.refresh }),
         });
       } catch (error) {
         return false; // no network: the session may well be fine, try again later
@@ -91,7 +139,7 @@
         return false;
       }
       if (!response.ok) return false;
-      saveTokens(await response.json());
+      await saveTokens(await response.json()); // stored before the lock is let go
       return true;
     }).finally(() => { refreshing = null; });
     return refreshing;
@@ -183,7 +231,7 @@
       showAuthError(problemText(response.status, data, "Something went wrong."));
       return;
     }
-    saveTokens(data);
+    await saveTokens(data);
     $("auth-password").value = "";
     start();
   });
