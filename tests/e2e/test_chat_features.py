@@ -14,9 +14,10 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.chat_helpers import (
+from tests.e2e.chat_helpers import (  # clean_state: the browser tests' clean-up
     LONG,
     account,
+    clean_state,  # noqa: F401
     log_in,
     open_chat,
     page_errors,
@@ -229,3 +230,47 @@ async def test_the_page_has_no_inline_script_or_handler(client: httpx.AsyncClien
     script = (await client.get("/static/js/chat.js")).text
     assert "innerHTML" not in script
     assert "eval(" not in script
+
+
+async def test_my_messages_are_edited_and_deleted_in_the_page(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
+        alice = await account(http, "Alice")
+        bob = await account(http, "Bob")
+        await direct_chat(http, alice, bob)
+
+    alice_context = await browser.new_context()
+    bob_context = await browser.new_context()
+    alice_page = await alice_context.new_page()
+    bob_page = await bob_context.new_page()
+    errors = [page_errors(alice_page), page_errors(bob_page)]
+    await log_in(alice_page, live_server.url, alice)
+    await log_in(bob_page, live_server.url, bob)
+    await open_chat(alice_page, "Bob")
+    await open_chat(bob_page, "Alice")
+    await send_in_page(alice_page, "See you at 7")
+    await send_in_page(alice_page, "Wrong chat, sorry")
+    await expect(bob_page.get_by_test_id("messages")).to_contain_text("Wrong chat", timeout=LONG)
+    # Only my own messages offer the actions.
+    await expect(bob_page.get_by_test_id("edit-message")).to_have_count(0)
+
+    first = alice_page.locator(".message", has_text="See you at 7")
+    await first.get_by_test_id("edit-message").click()
+    await first.get_by_test_id("edit-input").fill("See you at 8")
+    await first.get_by_test_id("edit-save").click()
+    edited = bob_page.locator(".message", has_text="See you at 8")
+    await expect(edited).to_contain_text("edited", timeout=LONG)
+    await expect(alice_page.locator(".message", has_text="See you at 8")).to_contain_text("edited")
+
+    alice_page.on("dialog", lambda dialog: dialog.accept())
+    wrong = alice_page.locator(".message", has_text="Wrong chat, sorry")
+    await wrong.get_by_test_id("delete-message").click()
+    await expect(bob_page.get_by_test_id("messages")).not_to_contain_text(
+        "Wrong chat", timeout=LONG
+    )
+    await expect(bob_page.locator(".message").last).to_contain_text("Message deleted")
+    await expect(alice_page.locator(".message").last).to_contain_text("Message deleted")
+    assert errors == [[], []]
+    await alice_context.close()
+    await bob_context.close()

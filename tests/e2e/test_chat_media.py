@@ -12,9 +12,10 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, expect
 
-from tests.e2e.chat_helpers import (
+from tests.e2e.chat_helpers import (  # clean_state: the browser tests' clean-up
     LONG,
     account,
+    clean_state,  # noqa: F401
     counting,
     log_in,
     open_chat,

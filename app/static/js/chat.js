@@ -569,8 +569,75 @@
       }
     });
     bubble.append(like);
+    if (mine) bubble.append(...ownActions(message, bubble));
     row.append(bubble);
     return row;
+  }
+
+  // My own messages can be edited (text) and deleted; the events update every other page.
+  function ownActions(message, bubble) {
+    const actions = [];
+    if (message.type === "text") {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.className = "btn btn-sm btn-link p-0 ms-2 edit-button";
+      edit.dataset.testid = "edit-message";
+      edit.textContent = "Edit";
+      edit.addEventListener("click", () => startEditing(message, bubble));
+      actions.push(edit);
+    }
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "btn btn-sm btn-link p-0 ms-2 text-danger delete-button";
+    remove.dataset.testid = "delete-message";
+    remove.textContent = "Delete";
+    remove.addEventListener("click", async () => {
+      if (!window.confirm("Delete this message for everyone?")) return;
+      try {
+        await api("/messages/" + message.id, { method: "DELETE" });
+        const gone = { ...findShown(message.id), deleted: true, text: null, attachment: null };
+        replaceMessage(gone);
+        applyChangedMessage(gone);
+      } catch (error) { notice("The message was not deleted: " + error.message); }
+    });
+    actions.push(remove);
+    return actions;
+  }
+
+  function startEditing(message, bubble) {
+    const text = bubble.querySelector(".text");
+    if (!text || bubble.querySelector("form")) return;
+    const form = document.createElement("form");
+    form.className = "d-flex gap-1 my-1 edit-form";
+    const input = document.createElement("input");
+    input.className = "form-control form-control-sm";
+    input.maxLength = 4000;
+    input.value = message.text;
+    input.dataset.testid = "edit-input";
+    input.setAttribute("aria-label", "Edit the message");
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "btn btn-sm btn-primary";
+    save.textContent = "Save";
+    save.dataset.testid = "edit-save";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "btn btn-sm btn-outline-secondary";
+    cancel.textContent = "Cancel";
+    form.append(input, save, cancel);
+    text.hidden = true;
+    text.after(form);
+    input.focus();
+    cancel.addEventListener("click", () => { form.remove(); text.hidden = false; });
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!input.value.trim()) { notice("A message cannot be blank; delete it instead."); return; }
+      try {
+        const edited = await api("/messages/" + message.id, { method: "PATCH", body: { text: input.value } });
+        replaceMessage(edited);
+        applyChangedMessage(edited);
+      } catch (error) { notice("The message was not changed: " + error.message); }
+    });
   }
 
   function paintLike(button) {
