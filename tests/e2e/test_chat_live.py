@@ -72,17 +72,19 @@ async def test_after_a_reconnect_all_130_missed_messages_are_shown_and_the_chat_
 
         await gate.cut()
         await expect(page.locator("#socket-status")).to_have_text("offline", timeout=LONG)
+        await send_in_page(page, "Sent in the tunnel")  # over REST while the socket is down
         for n in range(1, 131):
             await send_text(http, alice, chat["id"], f"Missed {n:03d}")
         gate.restore()
 
         await expect(page.locator("#socket-status")).to_have_text("live", timeout=LONG)
         rows = page.locator("#message-items [data-message-id]")
-        await expect(rows).to_have_count(131, timeout=LONG)
+        await expect(rows).to_have_count(132, timeout=LONG)
         await expect(rows.last).to_contain_text("Missed 130")
-        await expect(rows.nth(1)).to_contain_text("Missed 001")
+        await expect(rows.nth(2)).to_contain_text("Missed 001")
         texts = await page.locator("#message-items [data-testid=message-text]").all_inner_texts()
-        assert texts == ["Before the tunnel"] + [f"Missed {n:03d}" for n in range(1, 131)]
+        expected = ["Before the tunnel", "Sent in the tunnel"]
+        assert texts == expected + [f"Missed {n:03d}" for n in range(1, 131)]
         # The open chat is read: no badge, and the server agrees.
         await expect(page.get_by_test_id("chat-list").get_by_test_id("unread")).to_have_count(0)
 

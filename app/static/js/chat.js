@@ -356,6 +356,7 @@
   }
 
   function renderChats() {
+    if (!state.me) return; // signed out meanwhile
     state.chats.sort(chatOrder);
     const list = $("chat-list");
     list.replaceChildren();
@@ -473,7 +474,7 @@
 
   function renderHeader() {
     const chat = state.current;
-    if (!chat) return;
+    if (!chat || !state.me) return;
     $("chat-title").textContent = chat.title;
     const online = chat.members.filter((m) => m.online && m.id !== state.me.id).length;
     $("chat-subtitle").textContent = chat.type === "group"
@@ -729,8 +730,13 @@
 
   // --- sending ------------------------------------------------------------------------------------
   function send(payload) {
+    // While the socket is down (reconnecting), REST stores the message just the same.
+    if (!state.socket || !state.socket.connected) {
+      return api("/chats/" + payload.chat_id + "/messages", {
+        method: "POST", body: { type: payload.type, text: payload.text },
+      });
+    }
     return new Promise((resolve, reject) => {
-      if (!state.socket) return reject(new Error("Not connected."));
       state.socket.timeout(15000).emit("message:send", payload, (err, ack) => {
         if (err) return reject(new Error("The server did not answer."));
         if (ack && ack.error) return reject(new Error(ack.error.detail));
