@@ -14,6 +14,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -73,13 +74,25 @@ async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
 
 
 async def empty_state(settings: Settings) -> None:
-    """Every table emptied and the test Redis database flushed."""
+    """Every table emptied and the test Redis database flushed.
+
+    The TRUNCATE is retried when it loses a deadlock to a server still finishing the last
+    test's work (a browser page's disconnect, a notification job)."""
     import_models()
     tables = ", ".join(f'"{table.name}"' for table in metadata.sorted_tables)
     engine = create_async_engine(settings.database_url, poolclass=NullPool)
-    async with engine.begin() as connection:
-        await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
+    try:
+        for attempt in range(10):
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+                break
+            except DBAPIError as exc:
+                if "deadlock" not in str(exc) or attempt == 9:
+                    raise
+                await asyncio.sleep(0.5)
+    finally:
+        await engine.dispose()
     redis = Redis.from_url(settings.redis_url or "")
     await redis.flushdb()
     await redis.aclose()

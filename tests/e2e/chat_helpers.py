@@ -4,17 +4,14 @@ page, and waits that poll a condition with a long deadline (the machine may be b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import httpx
-import pytest
 from playwright.async_api import Page, Request, expect
-from sqlalchemy.exc import DBAPIError
 
 from tests.accounts.api import Account, register
-from tests.conftest import empty_state
 
 LONG = 30_000  # ms: what Playwright's expect waits for
 PASSWORD = "Quintet browser test 7391"
@@ -84,21 +81,3 @@ def counting(page: Page, method: str, path: str) -> Iterator[list[str]]:
 
 def storage(page: Page, key: str) -> Awaitable[Any]:
     return page.evaluate("(key) => localStorage.getItem(key)", key)
-
-
-@pytest.fixture(autouse=True)
-async def clean_state(request: pytest.FixtureRequest) -> AsyncIterator[None]:
-    """The suite's clean-up (imported by the browser tests in place of it), retried when its
-    TRUNCATE loses a deadlock to the server still handling the closed pages' disconnects."""
-    yield
-    if "migrated_database" not in request.fixturenames:
-        return
-    settings = request.getfixturevalue("migrated_database")
-    for attempt in range(10):
-        try:
-            await empty_state(settings)
-            return
-        except DBAPIError as exc:
-            if "deadlock" not in str(exc) or attempt == 9:
-                raise
-            await asyncio.sleep(0.5)

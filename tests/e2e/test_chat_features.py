@@ -14,10 +14,9 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.chat_helpers import (  # clean_state: the browser tests' clean-up
+from tests.e2e.chat_helpers import (
     LONG,
     account,
-    clean_state,  # noqa: F401
     log_in,
     open_chat,
     page_errors,

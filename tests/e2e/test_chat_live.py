@@ -10,10 +10,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser, WebSocketRoute, expect
 
-from tests.e2e.chat_helpers import (  # clean_state: the browser tests' clean-up
+from tests.e2e.chat_helpers import (
     LONG,
     account,
-    clean_state,  # noqa: F401
     counting,
     eventually,
     log_in,

@@ -12,10 +12,9 @@ import pytest
 from PIL import Image
 from playwright.async_api import Browser, expect
 
-from tests.e2e.chat_helpers import (  # clean_state: the browser tests' clean-up
+from tests.e2e.chat_helpers import (
     LONG,
     account,
-    clean_state,  # noqa: F401
     counting,
     log_in,
     open_chat,

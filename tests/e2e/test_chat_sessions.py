@@ -13,10 +13,9 @@ from playwright.async_api import Browser, Response, expect
 
 from app.asgi import create_asgi
 from app.config import Settings
-from tests.e2e.chat_helpers import (  # clean_state: the browser tests' clean-up
+from tests.e2e.chat_helpers import (
     LONG,
     account,
-    clean_state,  # noqa: F401
     eventually,
     is_live,
     log_in,
