@@ -218,4 +218,6 @@ class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
         if user is None:
             raise UnauthorizedError("The account of this token no longer exists.")
         connection.scope.setdefault("state", {})[SESSION_STATE_KEY] = claims.session_id
+        # Every line logged for the rest of the request (the access line included) says whose.
+        structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))
         return AuthenticationResult(user=user, auth=token)

@@ -116,21 +116,15 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                     client=_client_address(scope),
-                    user_id=_user_id(scope),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            # user_id is bound by the bearer authentication once it knows the caller.
+            structlog.contextvars.unbind_contextvars("request_id", "user_id")
 
 
 def _client_address(scope: Scope) -> str | None:
     """The caller as the trusted proxy reports it (the proxy middleware rewrites the scope)."""
     client = scope.get("client")
     return client[0] if client else None
-
-
-def _user_id(scope: Scope) -> str | None:
-    """The authenticated user's id, when authentication ran and found one."""
-    user_id = getattr(scope.get("user"), "id", None)
-    return str(user_id) if user_id is not None else None
 
 
 def _incoming_request_id(scope: Scope) -> str | None:

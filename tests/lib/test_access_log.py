@@ -71,7 +71,7 @@ async def test_access_lines_carry_user_route_client_and_status(
     assert "{" in by_id["route"]
     assert by_id["user_id"] == user_id
     anonymous = by_path[("/api/v1/users/me", 401)]
-    assert anonymous["user_id"] is None
+    assert anonymous.get("user_id") is None
     logged = repr(requests)
     assert password not in logged
     assert token not in logged
