@@ -114,8 +114,16 @@ class Settings:
     # Messenger: sign-in throttling, presence expiry, avatar and attachment limits.
     login_attempts_per_minute: int = 10
     registrations_per_hour: int = 20
-    presence_ttl_seconds: int = 30
+    # A connection counts as online this long after its replica's last heartbeat (every
+    # third of it); a killed replica's users go offline within about 4/3 of it.
+    presence_ttl_seconds: int = 9
     socketio_cors_origins: tuple[str, ...] = ()
+    # Per-user limits (per minute, every replica together; 0 turns one off): 429 with
+    # Retry-After over REST, the same problem in a Socket.IO acknowledgement.
+    messages_per_minute: int = 600
+    typing_events_per_minute: int = 120
+    chats_created_per_minute: int = 30
+    membership_changes_per_minute: int = 60
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
     max_file_bytes: int = 10 * 1024 * 1024
@@ -226,6 +234,16 @@ class Settings:
                 "REGISTRATIONS_PER_HOUR", defaults.registrations_per_hour
             ),
             presence_ttl_seconds=_env_int("PRESENCE_TTL_SECONDS", defaults.presence_ttl_seconds),
+            messages_per_minute=_env_int("MESSAGES_PER_MINUTE", defaults.messages_per_minute),
+            typing_events_per_minute=_env_int(
+                "TYPING_EVENTS_PER_MINUTE", defaults.typing_events_per_minute
+            ),
+            chats_created_per_minute=_env_int(
+                "CHATS_CREATED_PER_MINUTE", defaults.chats_created_per_minute
+            ),
+            membership_changes_per_minute=_env_int(
+                "MEMBERSHIP_CHANGES_PER_MINUTE", defaults.membership_changes_per_minute
+            ),
             socketio_cors_origins=tuple(
                 origin.strip()
                 for origin in (_env("SOCKETIO_CORS_ORIGINS", "") or "").split(",")
@@ -252,6 +270,18 @@ class Settings:
             raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
         if self.worker_heartbeat_seconds < 2:
             raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
+        if self.presence_ttl_seconds < 1:
+            raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")
+        if (
+            min(
+                self.messages_per_minute,
+                self.typing_events_per_minute,
+                self.chats_created_per_minute,
+                self.membership_changes_per_minute,
+            )
+            < 0
+        ):
+            raise ConfigurationError("the per-minute messenger limits must not be negative")
         if self.env != "production":
             return
         problems = []

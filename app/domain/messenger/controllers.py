@@ -37,6 +37,21 @@ UserRequest = Request[User, str, Any]
 ChatId = FromPath[UUID]
 
 
+def parse_cursor(raw: str | None, name: str) -> UUID | int | None:
+    """A history cursor: a message id, or a message's ``seq`` (a non-negative integer)."""
+    if raw is None:
+        return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise InvalidInputError(
+            f"{name} must be a message id or a seq number.",
+            errors=[{"field": name, "source": "query", "message": "not a message id or seq"}],
+        ) from None
+
+
 def provide_messenger(
     request: Request[Any, Any, Any], db_session: DbSessionDep, settings: SettingsDep
 ) -> MessengerService:
@@ -142,18 +157,31 @@ class ChatController(_MessengerController):
         request: UserRequest,
         chat_id: ChatId,
         messenger: MessengerDep,
-        before: Annotated[UUID | None, Parameter(description="a message id: older than it")] = None,
+        before: Annotated[
+            str | None,
+            Parameter(description="a message id or a seq: older than it", max_length=40),
+        ] = None,
         after: Annotated[
-            UUID | None, Parameter(description="a message id: newer than it, oldest first")
+            str | None,
+            Parameter(
+                description="a message id or a seq: newer than it, oldest first", max_length=40
+            ),
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
     ) -> MessagePage:
-        """Newest first; pass ``next_cursor`` as ``before`` for the previous page. With
-        ``after`` (catching up after a reconnect) the order is oldest first."""
+        """Newest first; pass ``next_cursor`` (or ``next_seq``) as ``before`` for the previous
+        page. With ``after`` (catching up after a reconnect) the order is oldest first; follow
+        ``next_cursor`` as ``after`` until it is null. Pages are cut on each message's
+        ``seq`` (its chat's commit order), so a message that committed while you read is
+        never skipped, even when its id sorts earlier."""
         if before is not None and after is not None:
             raise InvalidInputError("Pass either before or after, not both.")
         return await messenger.history(
-            request.user, chat_id, before=before, after=after, limit=limit
+            request.user,
+            chat_id,
+            before=parse_cursor(before, "before"),
+            after=parse_cursor(after, "after"),
+            limit=limit,
         )
 
     @post("/{chat_id:uuid}/messages", summary="Send a message", status_code=HTTP_201_CREATED)

@@ -8,15 +8,17 @@ commit first and announce afterwards (see :mod:`app.domain.messenger.events`).
 from __future__ import annotations
 
 import mimetypes
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.config import Settings
 from app.domain.accounts.models import User
@@ -46,6 +48,7 @@ from app.domain.messenger.schemas import (
 )
 from app.lib.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
 from app.lib.images import check_image_async, decode_base64_payload, preview_async
+from app.lib.ratelimit import RateLimiter
 from app.lib.storage import Blob, BlobStore
 
 PREVIEW_SIDE = 320
@@ -63,6 +66,32 @@ def direct_key(a: UUID, b: UUID) -> str:
     return f"{low}:{high}"
 
 
+_LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*\r?\n)+")
+
+
+def clean_text(text: str, *, what: str = "The text") -> str:
+    """A message's text as stored: NUL characters refused (PostgreSQL cannot store them),
+    blank refused, trailing whitespace and leading blank lines dropped, but the leading
+    spaces of the first line kept (indented code)."""
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} must not contain NUL characters.")
+    cleaned = _LEADING_BLANK_LINES.sub("", text.rstrip())
+    if not cleaned.strip():
+        raise InvalidInputError(f"{what} must not be blank.")
+    return cleaned
+
+
+def clean_title(title: str) -> str:
+    if "\x00" in title:
+        raise InvalidInputError("The title must not contain NUL characters.")
+    if not title.strip():
+        raise InvalidInputError("The title must not be blank.")
+    return title.strip()
+
+
+Cursor = UUID | int
+
+
 @dataclass
 class MessengerService:
     session: AsyncSession
@@ -72,6 +101,34 @@ class MessengerService:
     @property
     def accounts(self) -> AccountService:
         return AccountService(self.session, self.settings)
+
+    # --- rate limits (per user, shared by every replica) ---------------------------------------
+
+    async def _limit(self, name: str, user_id: UUID, per_minute: int) -> None:
+        redis = getattr(self.events.state, "redis", None)
+        if redis is None or per_minute <= 0:
+            return
+        await RateLimiter(redis, f"messenger-{name}", per_minute, 60).hit(str(user_id))
+
+    async def typing(self, user: User, chat_id: UUID) -> None:
+        """Counts a typing notice against the user's limit (the caller relays it)."""
+        await self._limit("typing", user.id, self.settings.typing_events_per_minute)
+
+    # --- the per-chat sequence ------------------------------------------------------------
+
+    async def _next_seq(self, chat: Chat, at: datetime) -> int:
+        """The chat's next message number. The UPDATE locks the chat's row until this
+        transaction ends, so writers of one chat commit in the order of their numbers."""
+        seq = await self.session.scalar(
+            update(Chat)
+            .where(Chat.id == chat.id)
+            .values(last_seq=Chat.last_seq + 1, last_activity_at=at)
+            .returning(Chat.last_seq)
+        )
+        if seq is None:
+            raise NotFoundError(CHAT_NOT_FOUND)
+        chat.last_activity_at = at
+        return int(seq)
 
     # --- membership -----------------------------------------------------------------------
 
@@ -174,6 +231,8 @@ class MessengerService:
             created_at=message.created_at,
             edited_at=message.edited_at,
             deleted=deleted,
+            seq=message.seq,
+            client_id=message.client_id,
         )
 
     async def chat_views(self, chat_ids: Sequence[UUID] | None, viewer_id: UUID) -> list[ChatOut]:
@@ -199,7 +258,7 @@ class MessengerService:
         latest = (
             select(Message.id)
             .where(Message.chat_id == Chat.id)
-            .order_by(Message.id.desc())
+            .order_by(Message.seq.desc())
             .limit(1)
             .correlate(Chat)
             .scalar_subquery()
@@ -225,10 +284,7 @@ class MessengerService:
                     )
                     .where(
                         Message.chat_id.in_(scope),
-                        or_(
-                            ChatMember.last_read_message_id.is_(None),
-                            Message.id > ChatMember.last_read_message_id,
-                        ),
+                        Message.seq > _read_seq(ChatMember.last_read_message_id),
                         # Unread means what others wrote: not mine, not system notices.
                         Message.sender_id != viewer_id,
                         Message.deleted_at.is_(None),
@@ -309,6 +365,7 @@ class MessengerService:
         """The direct chat of the two users; ``created`` is False when it already existed."""
         if other_id == user.id:
             raise InvalidInputError("A direct chat needs another user.")
+        await self._limit("chats", user.id, self.settings.chats_created_per_minute)
         key = direct_key(user.id, other_id)
         existing = await self.session.scalar(select(Chat.id).where(Chat.direct_key == key))
         if existing is not None:
@@ -346,13 +403,15 @@ class MessengerService:
         others = [i for i in dict.fromkeys(member_ids) if i != user.id]
         if len(others) + 1 > MAX_GROUP_MEMBERS:
             raise InvalidInputError(f"A group has at most {MAX_GROUP_MEMBERS} members.")
+        title = clean_title(title)
+        await self._limit("chats", user.id, self.settings.chats_created_per_minute)
         users = await self._existing_users(others, field="member_ids")
-        chat = Chat(type=GROUP, title=title.strip() or title, owner_id=user.id)
+        chat = Chat(type=GROUP, title=title, owner_id=user.id)
         self.session.add(chat)
         await self.session.flush()
         self.session.add(ChatMember(chat_id=chat.id, user_id=user.id, role=OWNER))
         self.session.add_all(ChatMember(chat_id=chat.id, user_id=u.id, role=MEMBER) for u in users)
-        system = self._system_message(chat, f"{user.name} created the group “{chat.title}”")
+        system = await self._system_message(chat, f"{user.name} created the group “{chat.title}”")
         await self.session.commit()
         recipients = [user.id, *(u.id for u in users)]
         await self._emit_chat("chat:new", chat.id, recipients)
@@ -378,9 +437,13 @@ class MessengerService:
         return chat, membership
 
     async def rename_chat(self, user: User, chat_id: UUID, title: str) -> ChatOut:
+        title = clean_title(title)
         chat, _ = await self._owned_group(chat_id, user)
-        chat.title = title.strip() or title
-        system = self._system_message(chat, f"{user.name} renamed the group to “{chat.title}”")
+        await self._limit("membership", user.id, self.settings.membership_changes_per_minute)
+        chat.title = title
+        system = await self._system_message(
+            chat, f"{user.name} renamed the group to “{chat.title}”"
+        )
         await self.session.commit()
         members = await self.member_ids(chat.id)
         await self._emit_chat("chat:updated", chat.id, members)
@@ -396,9 +459,10 @@ class MessengerService:
         users = await self._existing_users(wanted, field="user_ids")
         if not users:
             return await self.chat_view(chat.id, user.id)
+        await self._limit("membership", user.id, self.settings.membership_changes_per_minute)
         self.session.add_all(ChatMember(chat_id=chat.id, user_id=u.id, role=MEMBER) for u in users)
         names = ", ".join(u.name for u in users)
-        system = self._system_message(chat, f"{user.name} added {names}")
+        system = await self._system_message(chat, f"{user.name} added {names}")
         await self.session.commit()
         await self._emit_chat("chat:new", chat.id, [u.id for u in users])
         await self._emit_chat("chat:updated", chat.id, current)
@@ -418,6 +482,7 @@ class MessengerService:
         )
         if target is None:
             raise NotFoundError("This user is not a member of the chat.")
+        await self._limit("membership", user.id, self.settings.membership_changes_per_minute)
         removed = (await self.accounts.get_many([member_id])).get(member_id)
         await self.session.delete(target)
         await self.session.flush()
@@ -437,7 +502,7 @@ class MessengerService:
             if member_id == user.id
             else f"{user.name} removed {removed_name}"
         )
-        system = self._system_message(chat, text)
+        system = await self._system_message(chat, text)
         await self.session.commit()
         remaining = await self.member_ids(chat.id)
         await self.events.emit("chat:removed", {"id": str(chat.id)}, [member_id])
@@ -466,50 +531,87 @@ class MessengerService:
         user: User,
         chat_id: UUID,
         *,
-        before: UUID | None,
-        after: UUID | None,
+        before: Cursor | None,
+        after: Cursor | None,
         limit: int,
     ) -> MessagePage:
         """Newest first from ``before`` (or from the newest message); with ``after``, the
-        messages that follow it, oldest first (catching up after a reconnect)."""
+        messages that follow it, oldest first (catching up after a reconnect).
+
+        A cursor is a message id or a ``seq``; either way the page is cut on ``seq``, the
+        commit order, so a message that committed after the reader's page is never
+        skipped, whatever its id."""
         await self._membership(chat_id, user.id)
         statement = select(Message).where(Message.chat_id == chat_id)
         if after is not None:
-            statement = statement.where(Message.id > after).order_by(Message.id.asc())
+            statement = statement.where(
+                Message.seq > await self._cursor_seq(chat_id, after)
+            ).order_by(Message.seq.asc())
         else:
             if before is not None:
-                statement = statement.where(Message.id < before)
-            statement = statement.order_by(Message.id.desc())
+                statement = statement.where(Message.seq < await self._cursor_seq(chat_id, before))
+            statement = statement.order_by(Message.seq.desc())
         messages = list((await self.session.scalars(statement.limit(limit + 1))).all())
         more = len(messages) > limit
         messages = messages[:limit]
         return MessagePage(
             items=await self.message_views(messages, user.id),
             next_cursor=messages[-1].id if more and messages else None,
+            next_seq=messages[-1].seq if more and messages else None,
         )
+
+    async def _cursor_seq(self, chat_id: UUID, cursor: Cursor) -> int:
+        if isinstance(cursor, int):
+            return cursor
+        seq = await self.session.scalar(
+            select(Message.seq).where(Message.id == cursor, Message.chat_id == chat_id)
+        )
+        if seq is None:
+            raise InvalidInputError(
+                "The cursor is not a message of this chat.",
+                errors=[{"field": "cursor", "source": "query", "message": "unknown message"}],
+            )
+        return int(seq)
 
     async def send_message(self, user: User, chat_id: UUID, data: NewMessage) -> MessageOut:
         chat, membership = await self._membership(chat_id, user.id)
-        text = data.text.strip() if data.text else None
         if data.type == "text":
-            if not text:
+            if data.text is None or not data.text.strip():
                 raise InvalidInputError("A text message needs non-blank text.")
             if data.attachment is not None:
                 raise InvalidInputError("A text message has no attachment; use type image or file.")
         elif data.attachment is None:
             raise InvalidInputError(f"A {data.type} message needs an attachment.")
+        text = clean_text(data.text) if data.text and data.text.strip() else None
+        if data.attachment is not None and data.attachment.name and "\x00" in data.attachment.name:
+            raise InvalidInputError("The file name must not contain NUL characters.")
+        if data.client_id is not None and (
+            stored := await self._sent_before(chat.id, user.id, data.client_id)
+        ):
+            return stored
+        await self._limit("messages", user.id, self.settings.messages_per_minute)
         attachment = None
         if data.attachment is not None:
             attachment = await self._store_attachment(data.type, data.attachment)
+        now = _now()
+        seq = await self._next_seq(chat, now)
+        if data.client_id is not None and (
+            stored := await self._sent_before(chat.id, user.id, data.client_id)
+        ):
+            # The same send, retried while the first was still committing: it holds now.
+            await self.session.rollback()
+            return stored
         message = Message(
             chat_id=chat.id,
+            seq=seq,
             sender_id=user.id,
+            client_id=data.client_id,
             type=data.type,
-            text=text or None,
+            text=text,
             attachment_id=attachment.id if attachment else None,
+            created_at=now,
         )
         self.session.add(message)
-        chat.last_activity_at = message.created_at = _now()
         await self.session.flush()
         # Your own message is read by you.
         membership.last_read_message_id = message.id
@@ -571,9 +673,26 @@ class MessengerService:
         await self.session.flush()
         return attachment
 
-    def _system_message(self, chat: Chat, text: str) -> Message:
-        message = Message(chat_id=chat.id, sender_id=None, type="system", text=text)
-        chat.last_activity_at = message.created_at = _now()
+    async def _sent_before(
+        self, chat_id: UUID, sender_id: UUID, client_id: str
+    ) -> MessageOut | None:
+        message = await self.session.scalar(
+            select(Message).where(
+                Message.chat_id == chat_id,
+                Message.sender_id == sender_id,
+                Message.client_id == client_id,
+            )
+        )
+        if message is None:
+            return None
+        return (await self.message_views([message], sender_id))[0]
+
+    async def _system_message(self, chat: Chat, text: str) -> Message:
+        now = _now()
+        seq = await self._next_seq(chat, now)
+        message = Message(
+            chat_id=chat.id, seq=seq, sender_id=None, type="system", text=text, created_at=now
+        )
         self.session.add(message)
         return message
 
@@ -600,9 +719,7 @@ class MessengerService:
 
     async def edit_message(self, user: User, message_id: UUID, text: str) -> MessageOut:
         message = await self._authored_message(user, message_id)
-        if not text.strip():
-            raise InvalidInputError("The text must not be blank.")
-        message.text = text.strip()
+        message.text = clean_text(text)
         message.edited_at = _now()
         await self.session.commit()
         view = (await self.message_views([message], user.id))[0]
@@ -677,7 +794,7 @@ class MessengerService:
             message_id = await self.session.scalar(
                 select(Message.id)
                 .where(Message.chat_id == chat_id)
-                .order_by(Message.id.desc())
+                .order_by(Message.seq.desc())
                 .limit(1)
             )
         elif not await self.session.scalar(
@@ -689,10 +806,8 @@ class MessengerService:
                 update(ChatMember)
                 .where(
                     ChatMember.id == membership.id,
-                    or_(
-                        ChatMember.last_read_message_id.is_(None),
-                        ChatMember.last_read_message_id < message_id,
-                    ),
+                    _read_seq(ChatMember.last_read_message_id)
+                    < select(Message.seq).where(Message.id == message_id).scalar_subquery(),
                 )
                 .values(last_read_message_id=message_id)
             )
@@ -733,6 +848,18 @@ class MessengerService:
                 "This attachment has no preview." if preview else "No such attachment."
             )
         return attachment, found[0], found[1]
+
+
+def _read_seq(last_read_message_id: Any) -> Any:
+    """The seq of a read marker (0 when nothing was read), for comparisons on seq."""
+    read = aliased(Message, name="read_message")
+    return func.coalesce(
+        select(read.seq)
+        .where(read.id == last_read_message_id)
+        .correlate_except(read)
+        .scalar_subquery(),
+        0,
+    )
 
 
 def _attachment_view(attachment: MessageAttachment) -> AttachmentOut:
