@@ -118,6 +118,11 @@ class Settings:
     # third of it); a killed replica's users go offline within about 4/3 of it.
     presence_ttl_seconds: int = 9
     socketio_cors_origins: tuple[str, ...] = ()
+    # Socket.IO connections: per account (every replica together), per client address (per
+    # replica), and how long a connection may stay open without signing in.
+    socketio_max_connections_per_user: int = 20
+    socketio_max_connections_per_address: int = 500
+    socketio_handshake_timeout_seconds: float = 10.0
     # Per-user limits (per minute, every replica together; 0 turns one off): 429 with
     # Retry-After over REST, the same problem in a Socket.IO acknowledgement.
     messages_per_minute: int = 600
@@ -234,6 +239,16 @@ class Settings:
                 "REGISTRATIONS_PER_HOUR", defaults.registrations_per_hour
             ),
             presence_ttl_seconds=_env_int("PRESENCE_TTL_SECONDS", defaults.presence_ttl_seconds),
+            socketio_max_connections_per_user=_env_int(
+                "SOCKETIO_MAX_CONNECTIONS_PER_USER", defaults.socketio_max_connections_per_user
+            ),
+            socketio_max_connections_per_address=_env_int(
+                "SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS",
+                defaults.socketio_max_connections_per_address,
+            ),
+            socketio_handshake_timeout_seconds=_env_float(
+                "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS", defaults.socketio_handshake_timeout_seconds
+            ),
             messages_per_minute=_env_int("MESSAGES_PER_MINUTE", defaults.messages_per_minute),
             typing_events_per_minute=_env_int(
                 "TYPING_EVENTS_PER_MINUTE", defaults.typing_events_per_minute
@@ -270,6 +285,15 @@ class Settings:
             raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
         if self.worker_heartbeat_seconds < 2:
             raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
+        if (
+            self.socketio_max_connections_per_user < 1
+            or self.socketio_max_connections_per_address < 1
+            or self.socketio_handshake_timeout_seconds <= 0
+        ):
+            raise ConfigurationError(
+                "SOCKETIO_MAX_CONNECTIONS_PER_USER and _PER_ADDRESS must be at least 1, "
+                "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS positive"
+            )
         if self.presence_ttl_seconds < 1:
             raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")
         if (

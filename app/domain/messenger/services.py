@@ -631,6 +631,8 @@ class MessengerService:
             chat_title=chat.title if chat.type == GROUP and chat.title else user.name,
             sender_name=user.name,
             text=_preview_text(message, attachment),
+            message_id=message.id,
+            direct=chat.type == DIRECT,
         )
         return view
 
