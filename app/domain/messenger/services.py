@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -353,11 +354,71 @@ class MessengerService:
         return views[0]
 
     async def _emit_chat(self, event: str, chat_id: UUID, user_ids: Iterable[UUID]) -> None:
-        # Per recipient: pins, unread counts and a direct chat's title depend on the viewer.
-        for user_id in user_ids:
-            views = await self.chat_views([chat_id], user_id)
-            if views:
-                await self.events.emit(event, views[0], [user_id])
+        """Each recipient's view of the chat, for a group of 500 in a handful of queries:
+        the shared part (chat, members, last message) once, then the per-viewer fields
+        (pin, mute, unread count, a direct chat's title, liked by me) in one query each."""
+        for user_id, view in (await self.chat_views_for(chat_id, user_ids)).items():
+            await self.events.emit(event, view, [user_id])
+
+    async def chat_views_for(self, chat_id: UUID, user_ids: Iterable[UUID]) -> dict[UUID, ChatOut]:
+        recipients = list(dict.fromkeys(user_ids))
+        memberships = {
+            row.user_id: row
+            for row in (
+                await self.session.execute(
+                    select(ChatMember.user_id, ChatMember.pinned_at, ChatMember.muted).where(
+                        ChatMember.chat_id == chat_id
+                    )
+                )
+            ).all()
+        }
+        recipients = [r for r in recipients if r in memberships]
+        if not recipients:
+            return {}
+        base_views = await self.chat_views([chat_id], recipients[0])
+        if not base_views:
+            return {}
+        base = base_views[0]
+        unread = dict(
+            (
+                await self.session.execute(
+                    select(ChatMember.user_id, func.count(Message.id))
+                    .join(Message, Message.chat_id == ChatMember.chat_id)
+                    .where(
+                        ChatMember.chat_id == chat_id,
+                        Message.seq > _read_seq(ChatMember.last_read_message_id),
+                        Message.sender_id != ChatMember.user_id,
+                        Message.deleted_at.is_(None),
+                    )
+                    .group_by(ChatMember.user_id)
+                )
+            ).all()
+        )
+        likers: set[UUID] = set()
+        if base.last_message is not None:
+            likers = set(
+                await self.session.scalars(
+                    select(MessageLike.user_id).where(
+                        MessageLike.message_id == base.last_message.id
+                    )
+                )
+            )
+        views: dict[UUID, ChatOut] = {}
+        for user_id in recipients:
+            membership = memberships[user_id]
+            last = base.last_message
+            if last is not None and not last.deleted:
+                last = msgspec.structs.replace(last, liked_by_me=user_id in likers)
+            views[user_id] = msgspec.structs.replace(
+                base,
+                title=_view_title(base, user_id),
+                pinned=membership.pinned_at is not None,
+                pinned_at=membership.pinned_at,
+                muted=membership.muted,
+                unread_count=int(unread.get(user_id, 0)),
+                last_message=last,
+            )
+        return views
 
     # --- creating and managing chats ----------------------------------------------------------
 
@@ -879,6 +940,13 @@ def _attachment_view(attachment: MessageAttachment) -> AttachmentOut:
     )
 
 
+def _view_title(view: ChatOut, viewer_id: UUID) -> str:
+    if view.type == GROUP:
+        return view.title
+    others = [m.name for m in view.members if m.id != viewer_id]
+    return others[0] if others else "Direct chat"
+
+
 def _title(chat: Chat, members: list[MemberOut], viewer_id: UUID) -> str:
     if chat.type == GROUP:
         return chat.title or "Group"
@@ -901,8 +969,6 @@ def _preview_text(message: Message, attachment: MessageAttachment | None) -> str
 
 def _without_viewer(view: MessageOut) -> dict[str, Any]:
     """An event goes to everyone, so it carries no per-viewer ``liked_by_me``."""
-    import msgspec
-
     data: dict[str, Any] = msgspec.to_builtins(view)
     data.pop("liked_by_me", None)
     return data
