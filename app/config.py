@@ -66,6 +66,9 @@ class Settings:
     env: Environment = "development"
     database_url: str = f"sqlite+aiosqlite:///{BASE_DIR / 'var' / 'quintet.db'}"
     redis_url: str | None = None
+    # Connections per process to Redis; a command waits this long for a free one.
+    redis_max_connections: int = 64
+    redis_pool_timeout_seconds: float = 10.0
     secret_key: str = DEV_SECRET_KEY
     admin_api_key: str = DEV_ADMIN_API_KEY
     public_base_url: str | None = None
@@ -166,6 +169,10 @@ class Settings:
             env=env,  # type: ignore[arg-type]
             database_url=normalise_database_url(_env("DATABASE_URL", defaults.database_url) or ""),
             redis_url=_env("REDIS_URL"),
+            redis_max_connections=_env_int("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections),
+            redis_pool_timeout_seconds=_env_float(
+                "REDIS_POOL_TIMEOUT_SECONDS", defaults.redis_pool_timeout_seconds
+            ),
             secret_key=_env("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY,
             admin_api_key=_env("ADMIN_API_KEY", DEV_ADMIN_API_KEY) or DEV_ADMIN_API_KEY,
             public_base_url=_env("PUBLIC_BASE_URL"),
@@ -293,6 +300,10 @@ class Settings:
             raise ConfigurationError(
                 "SOCKETIO_MAX_CONNECTIONS_PER_USER and _PER_ADDRESS must be at least 1, "
                 "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS positive"
+            )
+        if self.redis_max_connections < 4 or self.redis_pool_timeout_seconds <= 0:
+            raise ConfigurationError(
+                "REDIS_MAX_CONNECTIONS must be at least 4, REDIS_POOL_TIMEOUT_SECONDS positive"
             )
         if self.presence_ttl_seconds < 1:
             raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")
