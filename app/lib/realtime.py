@@ -320,10 +320,13 @@ class Realtime:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
+            logger.info("socket_refused", reason="no token", address=_client_address(environ))
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         try:
             claims = decode_access_claims(self.settings.secret_key, token)
         except UnauthorizedError as exc:
+            # The reason only: never the token.
+            logger.info("socket_refused", reason=exc.detail, address=_client_address(environ))
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
         user_id = claims.user_id
         address = _client_address(environ)
