@@ -11,15 +11,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
+import structlog
+from redis.exceptions import RedisError
 from sqlalchemy import update
 
-from app.domain.messenger.models import (
-    Chat,
-    Message,
-)
+from app.domain.messenger.models import Chat, Message
 from app.domain.messenger.views import CHAT_NOT_FOUND, ChatViews, _now
 from app.lib.errors import NotFoundError
 from app.lib.ratelimit import RateLimiter
+
+logger = structlog.get_logger("app.messenger")
 
 
 class MessengerFlows(ChatViews):
@@ -28,10 +29,16 @@ class MessengerFlows(ChatViews):
     (computed once for all of them) and the notifications to those offline."""
 
     async def _limit(self, name: str, user_id: UUID, per_minute: int) -> None:
+        """Count one ``name`` action of the user; 429 past the limit. With Redis down the
+        limit is not enforced (logged): messages still go through while the database is
+        up, as they did before limits existed."""
         redis = getattr(self.events.state, "redis", None)
         if redis is None or per_minute <= 0:
             return
-        await RateLimiter(redis, f"messenger-{name}", per_minute, 60).hit(str(user_id))
+        try:
+            await RateLimiter(redis, f"messenger-{name}", per_minute, 60).hit(str(user_id))
+        except (RedisError, OSError) as exc:
+            logger.warning("rate_limit_unavailable", limit=name, error=type(exc).__name__)
 
     async def _next_seq(self, chat: Chat, at: datetime) -> int:
         """The chat's next message number. The UPDATE locks the chat's row until this
