@@ -34,6 +34,7 @@ from app.domain.audio.controllers import AudioController, RecordDownloadControll
 from app.domain.audio.pages import AudioPageController
 from app.domain.board.controllers import BoardAccountController, BoardMessageController
 from app.domain.home.controllers import HomeController
+from app.domain.messenger.asyncapi import AsyncAPIController
 from app.domain.messenger.controllers import (
     AttachmentController,
     ChatController,
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChatController,
             MessageController,
             AttachmentController,
+            AsyncAPIController,
             ChatPageController,
             PlayerController,
             AchievementController,
