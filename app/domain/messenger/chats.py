@@ -78,8 +78,8 @@ class ChatService(MessengerFlows):
             if existing is None:
                 raise
             return await self.chat_view(existing, user.id), False
-        await self.session.commit()
-        await self._emit_chat("chat:new", chat.id, [user.id, other_id])
+        await self.session.flush()
+        self._after_commit(lambda: self._emit_chat("chat:new", chat.id, [user.id, other_id]))
         return await self.chat_view(chat.id, user.id), True
 
     async def create_group_chat(
@@ -97,10 +97,10 @@ class ChatService(MessengerFlows):
         self.session.add(ChatMember(chat_id=chat.id, user_id=user.id, role=OWNER))
         self.session.add_all(ChatMember(chat_id=chat.id, user_id=u.id, role=MEMBER) for u in users)
         system = await self._system_message(chat, f"{user.name} created the group “{chat.title}”")
-        await self.session.commit()
+        await self.session.flush()
         recipients = [user.id, *(u.id for u in users)]
-        await self._emit_chat("chat:new", chat.id, recipients)
-        await self._announce_system(system, recipients)
+        self._after_commit(lambda: self._emit_chat("chat:new", chat.id, recipients))
+        self._after_commit(lambda: self._announce_system(system, recipients))
         return await self.chat_view(chat.id, user.id)
 
     async def _existing_users(self, ids: list[UUID], *, field: str) -> list[User]:
@@ -129,10 +129,10 @@ class ChatService(MessengerFlows):
         system = await self._system_message(
             chat, f"{user.name} renamed the group to “{chat.title}”"
         )
-        await self.session.commit()
+        await self.session.flush()
         members = await self.member_ids(chat.id)
-        await self._emit_chat("chat:updated", chat.id, members)
-        await self._announce_system(system, members)
+        self._after_commit(lambda: self._emit_chat("chat:updated", chat.id, members))
+        self._after_commit(lambda: self._announce_system(system, members))
         return await self.chat_view(chat.id, user.id)
 
     async def add_members(self, user: User, chat_id: UUID, user_ids: Iterable[UUID]) -> ChatOut:
@@ -148,10 +148,11 @@ class ChatService(MessengerFlows):
         self.session.add_all(ChatMember(chat_id=chat.id, user_id=u.id, role=MEMBER) for u in users)
         names = ", ".join(u.name for u in users)
         system = await self._system_message(chat, f"{user.name} added {names}")
-        await self.session.commit()
-        await self._emit_chat("chat:new", chat.id, [u.id for u in users])
-        await self._emit_chat("chat:updated", chat.id, current)
-        await self._announce_system(system, [*current, *(u.id for u in users)])
+        await self.session.flush()
+        added = [u.id for u in users]
+        self._after_commit(lambda: self._emit_chat("chat:new", chat.id, added))
+        self._after_commit(lambda: self._emit_chat("chat:updated", chat.id, current))
+        self._after_commit(lambda: self._announce_system(system, [*current, *added]))
         return await self.chat_view(chat.id, user.id)
 
     async def remove_member(self, user: User, chat_id: UUID, member_id: UUID) -> None:
@@ -188,11 +189,13 @@ class ChatService(MessengerFlows):
             else f"{user.name} removed {removed_name}"
         )
         system = await self._system_message(chat, text)
-        await self.session.commit()
+        await self.session.flush()
         remaining = await self.member_ids(chat.id)
-        await self.events.emit("chat:removed", {"id": str(chat.id)}, [member_id])
-        await self._emit_chat("chat:updated", chat.id, remaining)
-        await self._announce_system(system, remaining)
+        self._after_commit(
+            lambda: self.events.emit("chat:removed", {"id": str(chat.id)}, [member_id])
+        )
+        self._after_commit(lambda: self._emit_chat("chat:updated", chat.id, remaining))
+        self._after_commit(lambda: self._announce_system(system, remaining))
 
     async def set_pinned(self, user: User, chat_id: UUID, pinned: bool) -> ChatOut:
         _, membership = await self._membership(chat_id, user.id)
@@ -200,13 +203,13 @@ class ChatService(MessengerFlows):
             membership.pinned_at = _now()
         elif not pinned:
             membership.pinned_at = None
-        await self.session.commit()
+        await self.session.flush()
         return await self.chat_view(chat_id, user.id)
 
     async def set_muted(self, user: User, chat_id: UUID, muted: bool) -> ChatOut:
         _, membership = await self._membership(chat_id, user.id)
         membership.muted = muted
-        await self.session.commit()
+        await self.session.flush()
         return await self.chat_view(chat_id, user.id)
 
     # --- messages ---------------------------------------------------------------------------

@@ -83,8 +83,10 @@ class ChatController(_MessengerController):
         "member_ids": [...]}`` creates a group owned by the caller."""
         if isinstance(data, NewDirectChat):
             chat, created = await messenger.create_direct_chat(request.user, data.member_id)
+            await messenger.commit()
             return Response(chat, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
         group = await messenger.create_group_chat(request.user, data.title, data.member_ids)
+        await messenger.commit()
         return Response(group, status_code=HTTP_201_CREATED)
 
     @get("/{chat_id:uuid}", summary="One chat")
@@ -101,7 +103,9 @@ class ChatController(_MessengerController):
         data: JSONBody[ChatUpdate],
         messenger: MessengerDep,
     ) -> ChatOut:
-        return await messenger.rename_chat(request.user, chat_id, data.title)
+        result = await messenger.rename_chat(request.user, chat_id, data.title)
+        await messenger.commit()
+        return result
 
     @post(
         "/{chat_id:uuid}/members",
@@ -115,7 +119,9 @@ class ChatController(_MessengerController):
         data: JSONBody[NewMembers],
         messenger: MessengerDep,
     ) -> ChatOut:
-        return await messenger.add_members(request.user, chat_id, data.user_ids)
+        result = await messenger.add_members(request.user, chat_id, data.user_ids)
+        await messenger.commit()
+        return result
 
     @delete(
         "/{chat_id:uuid}/members/{user_id:uuid}",
@@ -130,26 +136,35 @@ class ChatController(_MessengerController):
         messenger: MessengerDep,
     ) -> None:
         await messenger.remove_member(request.user, chat_id, user_id)
+        await messenger.commit()
 
     @put("/{chat_id:uuid}/pin", summary="Pin a chat (for me)")
     async def pin(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
-        return await messenger.set_pinned(request.user, chat_id, True)
+        result = await messenger.set_pinned(request.user, chat_id, True)
+        await messenger.commit()
+        return result
 
     @delete("/{chat_id:uuid}/pin", summary="Unpin a chat", status_code=HTTP_200_OK)
     async def unpin(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
-        return await messenger.set_pinned(request.user, chat_id, False)
+        result = await messenger.set_pinned(request.user, chat_id, False)
+        await messenger.commit()
+        return result
 
     @put("/{chat_id:uuid}/mute", summary="Mute a chat's notifications (for me)")
     async def mute(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
-        return await messenger.set_muted(request.user, chat_id, True)
+        result = await messenger.set_muted(request.user, chat_id, True)
+        await messenger.commit()
+        return result
 
     @delete("/{chat_id:uuid}/mute", summary="Unmute a chat", status_code=HTTP_200_OK)
     async def unmute(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
-        return await messenger.set_muted(request.user, chat_id, False)
+        result = await messenger.set_muted(request.user, chat_id, False)
+        await messenger.commit()
+        return result
 
     @get("/{chat_id:uuid}/messages", summary="Message history (cursor pages)")
     async def history(
@@ -195,7 +210,9 @@ class ChatController(_MessengerController):
         """Types: ``text`` (text), ``image`` (attachment: base64 or data URL of a JPEG, PNG
         or WebP; a 320 px preview is made) and ``file`` (attachment with name and content
         type). Members receive it over Socket.IO as ``message:new`` once it is stored."""
-        return await messenger.send_message(request.user, chat_id, data)
+        result = await messenger.send_message(request.user, chat_id, data)
+        await messenger.commit()
+        return result
 
     @post("/{chat_id:uuid}/read", summary="Mark messages as read", status_code=HTTP_200_OK)
     async def mark_read(
@@ -205,7 +222,9 @@ class ChatController(_MessengerController):
         messenger: MessengerDep,
         data: JSONBody[ReadMarker | None] = None,
     ) -> ReadOut:
-        return await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+        result = await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+        await messenger.commit()
+        return result
 
 
 class MessageController(_MessengerController):
@@ -221,7 +240,9 @@ class MessageController(_MessengerController):
         messenger: MessengerDep,
     ) -> MessageOut:
         """404 outside your chats, 403 when you are not the author, 409 once deleted."""
-        return await messenger.edit_message(request.user, message_id, data.text)
+        result = await messenger.edit_message(request.user, message_id, data.text)
+        await messenger.commit()
+        return result
 
     @delete("/{message_id:uuid}", summary="Delete my message", status_code=HTTP_204_NO_CONTENT)
     async def remove(
@@ -229,18 +250,23 @@ class MessageController(_MessengerController):
     ) -> None:
         """Leaves a tombstone (``deleted: true``, no text or attachment) in history."""
         await messenger.delete_message(request.user, message_id)
+        await messenger.commit()
 
     @put("/{message_id:uuid}/like", summary="Like a message")
     async def like(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
-        return await messenger.set_like(request.user, message_id, True)
+        result = await messenger.set_like(request.user, message_id, True)
+        await messenger.commit()
+        return result
 
     @delete("/{message_id:uuid}/like", summary="Take a like back", status_code=HTTP_200_OK)
     async def unlike(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
-        return await messenger.set_like(request.user, message_id, False)
+        result = await messenger.set_like(request.user, message_id, False)
+        await messenger.commit()
+        return result
 
 
 class AttachmentController(_MessengerController):

@@ -7,7 +7,7 @@ client never hears of a message that could still be rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from uuid import UUID
 
@@ -26,7 +26,25 @@ logger = structlog.get_logger("app.messenger")
 class MessengerFlows(ChatViews):
     """What happens around a write: the per-user rate limits before it, the chat's next
     ``seq`` inside its transaction, and after the commit the events to the members
-    (computed once for all of them) and the notifications to those offline."""
+    (computed once for all of them) and the notifications to those offline.
+
+    One owner of the transaction: the services flush and queue what to announce; the
+    request's handler (a controller, a Socket.IO handler) calls :meth:`commit`, which
+    commits and only then announces. A write that fails is never announced.
+    """
+
+    def _after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        self.outbox.append(action)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        announcements, self.outbox = self.outbox, []
+        for announce in announcements:
+            try:
+                await announce()
+            except Exception:
+                # Committed already: a failed announcement must not turn it into an error.
+                logger.exception("announce_failed")
 
     async def _limit(self, name: str, user_id: UUID, per_minute: int) -> None:
         """Count one ``name`` action of the user; 429 past the limit. With Redis down the

@@ -163,17 +163,19 @@ class MessageService(MessengerFlows):
                 select(ChatMember.user_id, ChatMember.muted).where(ChatMember.chat_id == chat.id)
             )
         ).all()
-        await self.session.commit()
+        await self.session.flush()
         view = self._message_view(message, attachment)
-        await self.events.emit("message:new", view, [m for m, _ in members])
-        await self.events.notify_offline(
-            recipients=[m for m, muted in members if m != user.id and not muted],
-            chat_id=chat.id,
-            chat_title=chat.title if chat.type == GROUP and chat.title else user.name,
-            sender_name=user.name,
-            text=_preview_text(message, attachment),
-            message_id=message.id,
-            direct=chat.type == DIRECT,
+        self._after_commit(lambda: self.events.emit("message:new", view, [m for m, _ in members]))
+        self._after_commit(
+            lambda: self.events.notify_offline(
+                recipients=[m for m, muted in members if m != user.id and not muted],
+                chat_id=chat.id,
+                chat_title=chat.title if chat.type == GROUP and chat.title else user.name,
+                sender_name=user.name,
+                text=_preview_text(message, attachment),
+                message_id=message.id,
+                direct=chat.type == DIRECT,
+            )
         )
         return view
 
@@ -252,10 +254,11 @@ class MessageService(MessengerFlows):
         message = await self._authored_message(user, message_id)
         message.text = clean_text(text)
         message.edited_at = _now()
-        await self.session.commit()
+        await self.session.flush()
         view = (await self.message_views([message], user.id))[0]
-        await self.events.emit(
-            "message:updated", _without_viewer(view), await self.member_ids(message.chat_id)
+        members = await self.member_ids(message.chat_id)
+        self._after_commit(
+            lambda: self.events.emit("message:updated", _without_viewer(view), members)
         )
         return view
 
@@ -273,12 +276,10 @@ class MessageService(MessengerFlows):
                 await self.session.delete(attachment)
                 await self.session.flush()
                 await BlobStore(self.session).delete(blob_ids)
-        await self.session.commit()
-        await self.events.emit(
-            "message:deleted",
-            {"id": str(message.id), "chat_id": str(message.chat_id)},
-            await self.member_ids(message.chat_id),
-        )
+        await self.session.flush()
+        members = await self.member_ids(message.chat_id)
+        payload = {"id": str(message.id), "chat_id": str(message.chat_id)}
+        self._after_commit(lambda: self.events.emit("message:deleted", payload, members))
 
     async def set_like(self, user: User, message_id: UUID, liked: bool) -> LikeOut:
         message = await self._visible_message(user, message_id)
@@ -296,24 +297,22 @@ class MessageService(MessengerFlows):
                     MessageLike.message_id == message.id, MessageLike.user_id == user.id
                 )
             )
-        await self.session.commit()
+        await self.session.flush()
         likes = int(
             await self.session.scalar(
                 select(func.count()).where(MessageLike.message_id == message.id)
             )
             or 0
         )
-        await self.events.emit(
-            "message:liked",
-            {
-                "message_id": str(message.id),
-                "chat_id": str(message.chat_id),
-                "user_id": str(user.id),
-                "liked": liked,
-                "likes": likes,
-            },
-            await self.member_ids(message.chat_id),
-        )
+        members = await self.member_ids(message.chat_id)
+        liked_event = {
+            "message_id": str(message.id),
+            "chat_id": str(message.chat_id),
+            "user_id": str(user.id),
+            "liked": liked,
+            "likes": likes,
+        }
+        self._after_commit(lambda: self.events.emit("message:liked", liked_event, members))
         return LikeOut(
             message_id=message.id, chat_id=message.chat_id, likes=likes, liked_by_me=liked
         )
@@ -342,19 +341,17 @@ class MessageService(MessengerFlows):
                 )
                 .values(last_read_message_id=message_id)
             )
-        await self.session.commit()
+        await self.session.flush()
         await self.session.refresh(membership)
         view = await self.chat_view(chat_id, user.id)
         if message_id is not None:
-            await self.events.emit(
-                "read",
-                {
-                    "chat_id": str(chat_id),
-                    "user_id": str(user.id),
-                    "message_id": str(membership.last_read_message_id),
-                },
-                await self.member_ids(chat_id),
-            )
+            members = await self.member_ids(chat_id)
+            read_event = {
+                "chat_id": str(chat_id),
+                "user_id": str(user.id),
+                "message_id": str(membership.last_read_message_id),
+            }
+            self._after_commit(lambda: self.events.emit("read", read_event, members))
         return ReadOut(
             chat_id=chat_id,
             last_read_message_id=membership.last_read_message_id,

@@ -133,6 +133,8 @@ def register_socket_handlers(app: Litestar) -> None:
                     if user is None:
                         raise UnauthorizedError("The account no longer exists.")
                     answer = to_json(await action(service, user, parsed))
+                    # The handler owns the transaction: commit, then announce.
+                    await service.commit()
             except Exception as exc:
                 problem = socket_problem(exc, event)
                 status = problem["error"]["status"]

@@ -6,8 +6,8 @@ a chat (or a message, or an attachment) exists: they get 404.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -54,6 +54,8 @@ class ChatViews:
     session: AsyncSession
     settings: Settings
     events: MessengerEvents
+    # What to announce once the transaction commits (see flows.MessengerFlows.commit).
+    outbox: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def accounts(self) -> AccountService:
