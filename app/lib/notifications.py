@@ -48,5 +48,7 @@ class LoggingNotifier:
             chat_id=str(chat_id),
             chat_title=chat_title,
             sender=sender_name,
-            preview=text_preview,
+            # Never the message text itself in the logs.
+            preview_chars=len(text_preview),
+            message_id=str(message_id) if message_id else None,
         )
