@@ -199,6 +199,22 @@ class ChatController(_MessengerController):
             limit=limit,
         )
 
+    @get("/{chat_id:uuid}/messages/search", summary="Search one chat's messages")
+    async def search_chat(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        messenger: MessengerDep,
+        q: Annotated[str, Parameter(min_length=1, max_length=200, description="words")],
+        before: Annotated[
+            UUID | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> MessagePage:
+        """Newest first; every word must occur (PostgreSQL full text; a substring on
+        SQLite). Deleted messages and system notices never match."""
+        return await messenger.search(request.user, q, chat_id=chat_id, before=before, limit=limit)
+
     @post("/{chat_id:uuid}/messages", summary="Send a message", status_code=HTTP_201_CREATED)
     async def send_message(
         self,
@@ -230,6 +246,20 @@ class ChatController(_MessengerController):
 class MessageController(_MessengerController):
     path = "/api/v1/messages"
     tags = ["messenger: messages"]
+
+    @get("/search", summary="Search the messages of all my chats")
+    async def search(
+        self,
+        request: UserRequest,
+        messenger: MessengerDep,
+        q: Annotated[str, Parameter(min_length=1, max_length=200, description="words")],
+        before: Annotated[
+            UUID | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> MessagePage:
+        """Newest first, across every chat I am a member of; see the one-chat search."""
+        return await messenger.search(request.user, q, chat_id=None, before=before, limit=limit)
 
     @patch("/{message_id:uuid}", summary="Edit my message")
     async def edit(

@@ -358,6 +358,53 @@ class MessageService(MessengerFlows):
             unread_count=view.unread_count,
         )
 
+    async def search(
+        self,
+        user: User,
+        query: str,
+        *,
+        chat_id: UUID | None,
+        before: UUID | None,
+        limit: int,
+    ) -> MessagePage:
+        """Messages of the user's chats (or of one chat) matching ``query``, newest first:
+        PostgreSQL full text search (every word, any form of it: ``simple`` configuration, so
+        any language); a case-insensitive substring on SQLite. Tombstones never match."""
+        words = query.strip()
+        if not words or "\x00" in words:
+            raise InvalidInputError("The search needs some words (and no NUL characters).")
+        if chat_id is not None:
+            await self._membership(chat_id, user.id)
+            scope = select(ChatMember.chat_id).where(
+                ChatMember.user_id == user.id, ChatMember.chat_id == chat_id
+            )
+        else:
+            scope = select(ChatMember.chat_id).where(ChatMember.user_id == user.id)
+        if self.settings.is_sqlite:
+            escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches = Message.text.ilike(f"%{escaped}%", escape="\\")
+        else:
+            matches = func.to_tsvector("simple", Message.text).op("@@")(
+                func.plainto_tsquery("simple", words)
+            )
+        statement = select(Message).where(
+            Message.chat_id.in_(scope),
+            Message.deleted_at.is_(None),
+            Message.type != "system",
+            matches,
+        )
+        if before is not None:
+            statement = statement.where(Message.id < before)
+        found = list(
+            await self.session.scalars(statement.order_by(Message.id.desc()).limit(limit + 1))
+        )
+        more = len(found) > limit
+        found = found[:limit]
+        return MessagePage(
+            items=await self.message_views(found, user.id),
+            next_cursor=found[-1].id if more and found else None,
+        )
+
     async def attachment_blob(
         self, user: User, attachment_id: UUID, *, preview: bool
     ) -> tuple[MessageAttachment, Blob, bytes]:
