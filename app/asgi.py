@@ -40,6 +40,7 @@ from app.domain.audio.controllers import AudioController, RecordDownloadControll
 from app.domain.audio.pages import AudioPageController
 from app.domain.board.controllers import BoardAccountController, BoardMessageController
 from app.domain.home.controllers import HomeController
+from app.domain.messenger.asyncapi import AsyncAPIController
 from app.domain.messenger.controllers import (
     AttachmentController,
     ChatController,
@@ -137,6 +138,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChatController,
             MessageController,
             AttachmentController,
+            AsyncAPIController,
             ChatPageController,
             PlayerController,
             AchievementController,

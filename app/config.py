@@ -97,6 +97,9 @@ class Settings:
     env: Environment = "development"
     database_url: str = f"sqlite+aiosqlite:///{BASE_DIR / 'var' / 'quintet.db'}"
     redis_url: str | None = None
+    # Connections per process to Redis; a command waits this long for a free one.
+    redis_max_connections: int = 64
+    redis_pool_timeout_seconds: float = 10.0
     secret_key: str = DEV_SECRET_KEY
     admin_api_key: str = DEV_ADMIN_API_KEY
     public_base_url: str | None = None
@@ -175,8 +178,21 @@ class Settings:
     default_phone_region: str = "RU"
     # Searches by a full phone number, per signed-in user and hour (phone enumeration).
     phone_lookups_per_hour: int = 30
-    presence_ttl_seconds: int = 30
+    # A connection counts as online this long after its replica's last heartbeat (every
+    # third of it); a killed replica's users go offline within about 4/3 of it.
+    presence_ttl_seconds: int = 9
     socketio_cors_origins: tuple[str, ...] = ()
+    # Socket.IO connections: per account (every replica together), per client address (per
+    # replica), and how long a connection may stay open without signing in.
+    socketio_max_connections_per_user: int = 20
+    socketio_max_connections_per_address: int = 500
+    socketio_handshake_timeout_seconds: float = 10.0
+    # Per-user limits (per minute, every replica together; 0 turns one off): 429 with
+    # Retry-After over REST, the same problem in a Socket.IO acknowledgement.
+    messages_per_minute: int = 600
+    typing_events_per_minute: int = 120
+    chats_created_per_minute: int = 30
+    membership_changes_per_minute: int = 60
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 20_000_000
     # Threads that decode and resize images, apart from the default pool password hashing uses.
@@ -225,6 +241,10 @@ class Settings:
             env=env,  # type: ignore[arg-type]
             database_url=normalise_database_url(_env("DATABASE_URL", defaults.database_url) or ""),
             redis_url=_env("REDIS_URL"),
+            redis_max_connections=_env_int("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections),
+            redis_pool_timeout_seconds=_env_float(
+                "REDIS_POOL_TIMEOUT_SECONDS", defaults.redis_pool_timeout_seconds
+            ),
             secret_key=_env("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY,
             admin_api_key=_env("ADMIN_API_KEY", DEV_ADMIN_API_KEY) or DEV_ADMIN_API_KEY,
             public_base_url=_env("PUBLIC_BASE_URL"),
@@ -333,6 +353,26 @@ class Settings:
                 "REGISTRATIONS_PER_HOUR", defaults.registrations_per_hour
             ),
             presence_ttl_seconds=_env_int("PRESENCE_TTL_SECONDS", defaults.presence_ttl_seconds),
+            socketio_max_connections_per_user=_env_int(
+                "SOCKETIO_MAX_CONNECTIONS_PER_USER", defaults.socketio_max_connections_per_user
+            ),
+            socketio_max_connections_per_address=_env_int(
+                "SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS",
+                defaults.socketio_max_connections_per_address,
+            ),
+            socketio_handshake_timeout_seconds=_env_float(
+                "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS", defaults.socketio_handshake_timeout_seconds
+            ),
+            messages_per_minute=_env_int("MESSAGES_PER_MINUTE", defaults.messages_per_minute),
+            typing_events_per_minute=_env_int(
+                "TYPING_EVENTS_PER_MINUTE", defaults.typing_events_per_minute
+            ),
+            chats_created_per_minute=_env_int(
+                "CHATS_CREATED_PER_MINUTE", defaults.chats_created_per_minute
+            ),
+            membership_changes_per_minute=_env_int(
+                "MEMBERSHIP_CHANGES_PER_MINUTE", defaults.membership_changes_per_minute
+            ),
             socketio_cors_origins=tuple(
                 origin.strip()
                 for origin in (_env("SOCKETIO_CORS_ORIGINS", "") or "").split(",")
@@ -397,6 +437,31 @@ class Settings:
             )
         if self.image_workers < 1:
             raise ConfigurationError("IMAGE_WORKERS must be at least 1")
+        if (
+            self.socketio_max_connections_per_user < 1
+            or self.socketio_max_connections_per_address < 1
+            or self.socketio_handshake_timeout_seconds <= 0
+        ):
+            raise ConfigurationError(
+                "SOCKETIO_MAX_CONNECTIONS_PER_USER and _PER_ADDRESS must be at least 1, "
+                "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS positive"
+            )
+        if self.redis_max_connections < 4 or self.redis_pool_timeout_seconds <= 0:
+            raise ConfigurationError(
+                "REDIS_MAX_CONNECTIONS must be at least 4, REDIS_POOL_TIMEOUT_SECONDS positive"
+            )
+        if self.presence_ttl_seconds < 1:
+            raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")
+        if (
+            min(
+                self.messages_per_minute,
+                self.typing_events_per_minute,
+                self.chats_created_per_minute,
+                self.membership_changes_per_minute,
+            )
+            < 0
+        ):
+            raise ConfigurationError("the per-minute messenger limits must not be negative")
         if self.env != "production":
             return
         problems = []

@@ -378,3 +378,42 @@ exception_handlers: dict[Any, Any] = {
     HTTPException: handle_http_exception,
     Exception: handle_unexpected_error,
 }
+
+
+def problem_body(
+    status_code: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    instance: str = "",
+    errors: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The problem+json body REST answers, for transports without HTTP (Socket.IO acks)."""
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status_code).phrase,
+        "status": status_code,
+        "detail": detail,
+        "instance": instance,
+    }
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def as_app_error(exc: BaseException) -> AppError | None:
+    """The client-facing error an unexpected exception amounts to (an unstorable value,
+    a dependency outage), as :func:`handle_unexpected_error` answers it; None for a bug."""
+    if isinstance(exc, AppError):
+        return exc
+    if _is_unstorable_value(exc):
+        return InvalidInputError(
+            "A value cannot be stored: text must not contain NUL characters and numbers "
+            "must fit their documented range."
+        )
+    if _is_outage(exc):
+        return ServiceUnavailableError(
+            "A backing service (database or Redis) is unavailable; try again shortly.",
+            headers={"Retry-After": "5"},
+        )
+    return None

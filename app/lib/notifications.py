@@ -1,7 +1,8 @@
 """The seam between the messenger and whatever tells offline users about new messages.
 
 The messenger calls :meth:`MessageNotifier.notify_new_message` once per recipient who is
-offline, not the sender and has not muted the chat; the Telegram domain provides the real
+offline, not the sender and has not muted the chat (with the message's id, so that what is
+finally sent can be checked against what still holds: deleted, read, the user back online); the Telegram domain provides the real
 implementation (debounced, through the worker). :class:`LoggingNotifier` only logs.
 """
 
@@ -24,6 +25,8 @@ class MessageNotifier(Protocol):
         chat_title: str,
         sender_name: str,
         text_preview: str,
+        message_id: UUID | None = None,
+        direct: bool = False,
     ) -> None: ...
 
 
@@ -36,6 +39,8 @@ class LoggingNotifier:
         chat_title: str,
         sender_name: str,
         text_preview: str,
+        message_id: UUID | None = None,
+        direct: bool = False,
     ) -> None:
         logger.info(
             "offline_notification",
@@ -43,5 +48,7 @@ class LoggingNotifier:
             chat_id=str(chat_id),
             chat_title=chat_title,
             sender=sender_name,
-            preview=text_preview,
+            # Never the message text itself in the logs.
+            preview_chars=len(text_preview),
+            message_id=str(message_id) if message_id else None,
         )

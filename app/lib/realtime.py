@@ -9,6 +9,13 @@ member stops receiving at once.
 Presence: each live connection is a member of the user's sorted set in Redis, scored with
 the time it expires. Replicas refresh the scores of their connections on a heartbeat; when
 a replica dies its entries expire, so its users go offline without anyone cleaning up.
+
+Each replica also keeps a heartbeat key with a TTL (``presence:replica:<id>``) and the list
+of its connections. On every heartbeat each replica looks for replicas whose key has
+lapsed (killed, frozen); the first to claim one with ``SET NX`` removes that replica's
+connections and announces ``presence`` offline for the users who have no connection left,
+so contacts hear it once, from whichever replica noticed first, within about 4/3 of
+``PRESENCE_TTL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -42,6 +49,16 @@ def user_room(user_id: UUID) -> str:
     return f"user:{user_id}"
 
 
+def _client_address(environ: dict[str, Any]) -> str:
+    """The peer's address as the ASGI server saw it (the proxy's, behind one: the per-address
+    cap then counts per proxy, which the per-user cap complements)."""
+    scope = environ.get("asgi.scope") or {}
+    client = scope.get("client") if isinstance(scope, dict) else None
+    if client:
+        return str(client[0])
+    return str(environ.get("REMOTE_ADDR", "unknown"))
+
+
 def redis_channel(redis_url: str) -> str:
     """Pub/sub ignores Redis database numbers, so include it: deployments that share one
     Redis server on different databases must not hear each other's events."""
@@ -63,6 +80,10 @@ class Presence:
 
     def _member(self, sid: str) -> str:
         return f"{self.replica_id}:{sid}"
+
+    async def connection_count(self, user_id: UUID) -> int:
+        """The user's live connections on every replica."""
+        return await self._live_count(user_id)
 
     async def _live_count(self, user_id: UUID) -> int:
         return int(await self.redis.zcount(self._key(user_id), time.time(), "+inf"))
@@ -89,6 +110,84 @@ class Presence:
                 pipe.zremrangebyscore(key, "-inf", now)
                 pipe.expire(key, self.ttl_seconds * 2)
             await pipe.execute()
+
+    # --- replicas and their heartbeats ---------------------------------------------------
+
+    REPLICAS_KEY = "presence:replicas"
+
+    @staticmethod
+    def _alive_key(replica_id: str) -> str:
+        return f"presence:replica:{replica_id}"
+
+    @staticmethod
+    def _connections_key(replica_id: str) -> str:
+        return f"presence:replica:{replica_id}:connections"
+
+    @staticmethod
+    def _claim_key(replica_id: str) -> str:
+        return f"presence:replica:{replica_id}:swept"
+
+    async def beat(self, connections: dict[str, UUID]) -> None:
+        """This replica is alive, with these connections (written in full each time, so a
+        replica that was swept while frozen is whole again)."""
+        key = self._connections_key(self.replica_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(self._alive_key(self.replica_id), "1", px=int(self.ttl_seconds * 1000))
+            pipe.sadd(self.REPLICAS_KEY, self.replica_id)
+            pipe.delete(self._claim_key(self.replica_id))
+            if connections:
+                pipe.hset(key, mapping={sid: str(user) for sid, user in connections.items()})
+            await pipe.execute()
+        await self.refresh(connections)
+
+    async def remember(self, sid: str, user_id: UUID) -> None:
+        await self.redis.hset(self._connections_key(self.replica_id), sid, str(user_id))
+
+    async def forget(self, sid: str) -> None:
+        await self.redis.hdel(self._connections_key(self.replica_id), sid)
+
+    async def leave(self) -> None:
+        """A clean shutdown: this replica's heartbeat and connection list go now."""
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._alive_key(self.replica_id), self._connections_key(self.replica_id))
+            pipe.srem(self.REPLICAS_KEY, self.replica_id)
+            await pipe.execute()
+
+    async def sweep(self) -> list[UUID]:
+        """Claim every replica whose heartbeat lapsed, drop its connections, and return the
+        users who have no live connection left (to announce offline, once)."""
+        gone: list[UUID] = []
+        for raw in await self.redis.smembers(self.REPLICAS_KEY):
+            replica_id = raw.decode() if isinstance(raw, bytes) else str(raw)
+            if replica_id == self.replica_id or await self.redis.exists(
+                self._alive_key(replica_id)
+            ):
+                continue
+            claimed = await self.redis.set(
+                self._claim_key(replica_id), self.replica_id, nx=True, ex=3600
+            )
+            if not claimed:
+                continue  # another replica is sweeping it
+            connections = await self.redis.hgetall(self._connections_key(replica_id))
+            users: dict[UUID, None] = {}
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for sid, user in connections.items():
+                    sid_text = sid.decode() if isinstance(sid, bytes) else str(sid)
+                    user_id = UUID(user.decode() if isinstance(user, bytes) else str(user))
+                    users[user_id] = None
+                    pipe.zrem(self._key(user_id), f"{replica_id}:{sid_text}")
+                pipe.delete(self._connections_key(replica_id))
+                pipe.srem(self.REPLICAS_KEY, replica_id)
+                await pipe.execute()
+            still_online = await self.online(users)
+            gone += [user_id for user_id in users if user_id not in still_online]
+            logger.info(
+                "presence_replica_swept",
+                replica_id=replica_id,
+                connections=len(connections),
+                offline=len(users) - len(still_online),
+            )
+        return gone
 
     async def online(self, user_ids: Iterable[UUID]) -> set[UUID]:
         ids = list(dict.fromkeys(user_ids))
@@ -135,6 +234,69 @@ class Realtime:
         self.expiring: set[asyncio.Task[None]] = set()
         self.sio.on("connect", self._on_connect)
         self.sio.on("disconnect", self._on_disconnect)
+        self._log_oversized_frames()
+        self._deadline_handshakes()
+        self.connections_by_address: dict[str, int] = {}
+        self.address_of: dict[str, str] = {}
+
+    def _deadline_handshakes(self) -> None:
+        """An Engine.IO connection that has not signed in (Socket.IO ``connect`` with a valid
+        token) within ``SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS`` is closed: idle half-open
+        sockets cost memory and file descriptors and prove nothing."""
+        eio = self.sio.eio
+        original = eio.handlers["connect"]
+        timeout = self.settings.socketio_handshake_timeout_seconds
+
+        async def on_eio_connect(eio_sid: str, environ: dict[str, Any]) -> Any:
+            result = await original(eio_sid, environ)
+            asyncio.get_running_loop().call_later(timeout, self._check_handshake, eio_sid)
+            return result
+
+        eio.on("connect", on_eio_connect)
+
+    def _check_handshake(self, eio_sid: str) -> None:
+        sid = self.sio.manager.sid_from_eio_sid(eio_sid, "/")
+        if sid is not None and sid in self.local_connections:
+            return
+        if eio_sid not in self.sio.eio.sockets:
+            return
+
+        async def close() -> None:
+            with contextlib.suppress(Exception):
+                await self.sio.eio.disconnect(eio_sid)
+            logger.info("socket_handshake_timeout", eio_sid=eio_sid)
+
+        task = asyncio.create_task(close())
+        self.expiring.add(task)
+        task.add_done_callback(self.expiring.discard)
+
+    def _log_oversized_frames(self) -> None:
+        """Engine.IO drops a WebSocket whose frame is over ``max_http_buffer_size`` without
+        a word; log who it was (media goes through REST, never through the socket)."""
+        eio = self.sio.eio
+        base: Any = eio._async["websocket"]
+        limit = eio.max_http_buffer_size
+        realtime = self
+
+        class SizeCheckedWebSocket(base):
+            async def wait(self) -> Any:
+                data = await super().wait()
+                if data is not None and len(data) > limit:
+                    socket = getattr(self.handler, "__self__", None)
+                    eio_sid = getattr(socket, "sid", None)
+                    sid = realtime.sio.manager.sid_from_eio_sid(eio_sid, "/") if eio_sid else None
+                    user_id = realtime.local_connections.get(sid) if sid else None
+                    logger.warning(
+                        "socket_frame_too_large",
+                        user_id=str(user_id) if user_id else None,
+                        sid=sid,
+                        size=len(data),
+                        limit=limit,
+                    )
+                return data
+
+        # A copy: the module's table is shared by every server in the process.
+        eio._async = {**eio._async, "websocket": SizeCheckedWebSocket}
 
     def asgi_app(self, other: ASGIApp) -> ASGIApp:
         """Socket.IO at /socket.io/, everything else to ``other`` (lifespan included)."""
@@ -158,19 +320,38 @@ class Realtime:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str) or not token:
+            logger.info("socket_refused", reason="no token", address=_client_address(environ))
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
         try:
             claims = decode_access_claims(self.settings.secret_key, token)
         except UnauthorizedError as exc:
+            # The reason only: never the token.
+            logger.info("socket_refused", reason=exc.detail, address=_client_address(environ))
             raise socketio.exceptions.ConnectionRefusedError(exc.detail) from exc
         user_id = claims.user_id
+        address = _client_address(environ)
+        if self.connections_by_address.get(address, 0) >= (
+            self.settings.socketio_max_connections_per_address
+        ):
+            logger.warning("socket_refused_address_cap", address=address, user_id=str(user_id))
+            raise socketio.exceptions.ConnectionRefusedError(
+                "too many connections from this address"
+            )
         try:
             exists = self.account_exists is None or await self.account_exists(user_id)
             if not exists:
                 raise socketio.exceptions.ConnectionRefusedError(
                     "The account of this token no longer exists."
                 )
+            if await self.presence.connection_count(user_id) >= (
+                self.settings.socketio_max_connections_per_user
+            ):
+                logger.warning("socket_refused_user_cap", user_id=str(user_id))
+                raise socketio.exceptions.ConnectionRefusedError(
+                    "too many connections for this account; close another tab or device"
+                )
             came_online = await self.presence.connected(user_id, sid)
+            await self.presence.remember(sid, user_id)
         except socketio.exceptions.ConnectionRefusedError:
             raise
         except Exception as exc:
@@ -182,6 +363,8 @@ class Realtime:
                 "temporarily unavailable, try again shortly"
             ) from exc
         self.local_connections[sid] = user_id
+        self.address_of[sid] = address
+        self.connections_by_address[address] = self.connections_by_address.get(address, 0) + 1
         self.expiry_timers[sid] = asyncio.get_running_loop().call_later(
             max(claims.expires_at - time.time(), 0.0), self._expire, sid
         )
@@ -209,11 +392,23 @@ class Realtime:
         if timer is not None:
             timer.cancel()
         user_id = self.local_connections.pop(sid, None)
+        address = self.address_of.pop(sid, None)
+        if address is not None:
+            left = self.connections_by_address.get(address, 1) - 1
+            if left > 0:
+                self.connections_by_address[address] = left
+            else:
+                self.connections_by_address.pop(address, None)
         if user_id is None:
             return
-        if await self.presence.disconnected(user_id, sid):
-            await self._announce(user_id, online=False)
         logger.info("socket_disconnected", sid=sid, user_id=str(user_id))
+        try:
+            await self.presence.forget(sid)
+            if await self.presence.disconnected(user_id, sid):
+                await self._announce(user_id, online=False)
+        except Exception as exc:
+            # Redis is down: the entry expires by itself; never an unretrieved task error.
+            logger.warning("presence_disconnect_failed", user_id=str(user_id), error=str(exc))
 
     async def _announce(self, user_id: UUID, *, online: bool) -> None:
         for listener in self.presence_listeners:
@@ -225,11 +420,13 @@ class Realtime:
     async def _heartbeat(self) -> None:
         interval = max(self.settings.presence_ttl_seconds / 3, 0.5)
         while True:
-            await asyncio.sleep(interval)
             try:
-                await self.presence.refresh(dict(self.local_connections))
+                await self.presence.beat(dict(self.local_connections))
+                for user_id in await self.presence.sweep():
+                    await self._announce(user_id, online=False)
             except Exception:
                 logger.warning("presence_heartbeat_failed", exc_info=True)
+            await asyncio.sleep(interval)
 
     @contextlib.asynccontextmanager
     async def lifespan(self, _: Litestar) -> AsyncIterator[None]:
@@ -244,4 +441,6 @@ class Realtime:
             for sid, user_id in list(self.local_connections.items()):
                 with contextlib.suppress(Exception):
                     await self.presence.disconnected(user_id, sid)
+            with contextlib.suppress(Exception):
+                await self.presence.leave()
             self.local_connections.clear()

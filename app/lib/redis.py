@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from app.config import Settings
 
@@ -26,14 +26,20 @@ logger = structlog.get_logger("app.redis")
 
 def create_redis(settings: Settings, **options: Any) -> Redis:
     if settings.redis_url:
-        return Redis.from_url(
+        # A blocking pool of a set size: under a storm of requests a command waits up to
+        # REDIS_POOL_TIMEOUT_SECONDS for a free connection instead of failing with "Too many
+        # connections" (or opening thousands of them).
+        pool = BlockingConnectionPool.from_url(
             settings.redis_url,
+            max_connections=settings.redis_max_connections,
+            timeout=settings.redis_pool_timeout_seconds,
             health_check_interval=30,
             socket_connect_timeout=5,
             socket_timeout=10,
             retry_on_timeout=True,
             **options,
         )
+        return Redis.from_pool(pool)
     from fakeredis import FakeAsyncRedis
 
     return FakeAsyncRedis(server=_embedded_server(), **options)

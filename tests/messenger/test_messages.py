@@ -28,6 +28,8 @@ async def test_sent_message_has_the_documented_shape(client: httpx.AsyncClient) 
         "created_at",
         "edited_at",
         "deleted",
+        "seq",
+        "client_id",
     }
     assert message["chat_id"] == chat["id"]
     assert message["sender_id"] == alice.id

@@ -259,6 +259,8 @@ async def test_offline_members_are_notified_and_online_muted_and_sender_are_not(
             "chat_title": "Crew",
             "sender_name": "Alice",
             "text_preview": "Dinner at eight?",
+            "message_id": UUID(notifier.calls[0]["message_id"].hex),
+            "direct": False,
         }
     ]
 

@@ -37,6 +37,21 @@ UserRequest = Request[User, str, Any]
 ChatId = FromPath[UUID]
 
 
+def parse_cursor(raw: str | None, name: str) -> UUID | int | None:
+    """A history cursor: a message id, or a message's ``seq`` (a non-negative integer)."""
+    if raw is None:
+        return None
+    if raw.isascii() and raw.isdigit():
+        return int(raw)
+    try:
+        return UUID(raw)
+    except ValueError:
+        raise InvalidInputError(
+            f"{name} must be a message id or a seq number.",
+            errors=[{"field": name, "source": "query", "message": "not a message id or seq"}],
+        ) from None
+
+
 def provide_messenger(
     request: Request[Any, Any, Any], db_session: DbSessionDep, settings: SettingsDep
 ) -> MessengerService:
@@ -68,8 +83,10 @@ class ChatController(_MessengerController):
         "member_ids": [...]}`` creates a group owned by the caller."""
         if isinstance(data, NewDirectChat):
             chat, created = await messenger.create_direct_chat(request.user, data.member_id)
+            await messenger.commit()
             return Response(chat, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
         group = await messenger.create_group_chat(request.user, data.title, data.member_ids)
+        await messenger.commit()
         return Response(group, status_code=HTTP_201_CREATED)
 
     @get("/{chat_id:uuid}", summary="One chat")
@@ -88,7 +105,9 @@ class ChatController(_MessengerController):
         messenger: MessengerDep,
     ) -> ChatOut:
         """Changes a group's title; only its owner may."""
-        return await messenger.rename_chat(request.user, chat_id, data.title)
+        result = await messenger.rename_chat(request.user, chat_id, data.title)
+        await messenger.commit()
+        return result
 
     @post(
         "/{chat_id:uuid}/members",
@@ -103,7 +122,9 @@ class ChatController(_MessengerController):
         messenger: MessengerDep,
     ) -> ChatOut:
         """Adds users to a group; only its owner may. Answers the chat with its members."""
-        return await messenger.add_members(request.user, chat_id, data.user_ids)
+        result = await messenger.add_members(request.user, chat_id, data.user_ids)
+        await messenger.commit()
+        return result
 
     @delete(
         "/{chat_id:uuid}/members/{user_id:uuid}",
@@ -119,30 +140,39 @@ class ChatController(_MessengerController):
     ) -> None:
         """The owner removes a member; a member removes themself to leave the group."""
         await messenger.remove_member(request.user, chat_id, user_id)
+        await messenger.commit()
 
     @put("/{chat_id:uuid}/pin", summary="Pin a chat (for me)")
     async def pin(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
         """Pins the chat to the top of my chat list; the other members see no change."""
-        return await messenger.set_pinned(request.user, chat_id, True)
+        result = await messenger.set_pinned(request.user, chat_id, True)
+        await messenger.commit()
+        return result
 
     @delete("/{chat_id:uuid}/pin", summary="Unpin a chat", status_code=HTTP_200_OK)
     async def unpin(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
         """Takes my pin off the chat."""
-        return await messenger.set_pinned(request.user, chat_id, False)
+        result = await messenger.set_pinned(request.user, chat_id, False)
+        await messenger.commit()
+        return result
 
     @put("/{chat_id:uuid}/mute", summary="Mute a chat's notifications (for me)")
     async def mute(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
         """No Telegram notifications about this chat for me; messages still arrive."""
-        return await messenger.set_muted(request.user, chat_id, True)
+        result = await messenger.set_muted(request.user, chat_id, True)
+        await messenger.commit()
+        return result
 
     @delete("/{chat_id:uuid}/mute", summary="Unmute a chat", status_code=HTTP_200_OK)
     async def unmute(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
         """Telegram notifications about this chat resume for me."""
-        return await messenger.set_muted(request.user, chat_id, False)
+        result = await messenger.set_muted(request.user, chat_id, False)
+        await messenger.commit()
+        return result
 
     @get("/{chat_id:uuid}/messages", summary="Message history (cursor pages)")
     async def history(
@@ -150,19 +180,48 @@ class ChatController(_MessengerController):
         request: UserRequest,
         chat_id: ChatId,
         messenger: MessengerDep,
-        before: Annotated[UUID | None, Parameter(description="a message id: older than it")] = None,
+        before: Annotated[
+            str | None,
+            Parameter(description="a message id or a seq: older than it", max_length=40),
+        ] = None,
         after: Annotated[
-            UUID | None, Parameter(description="a message id: newer than it, oldest first")
+            str | None,
+            Parameter(
+                description="a message id or a seq: newer than it, oldest first", max_length=40
+            ),
         ] = None,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 50,
     ) -> MessagePage:
-        """Newest first; pass ``next_cursor`` as ``before`` for the previous page. With
-        ``after`` (catching up after a reconnect) the order is oldest first."""
+        """Newest first; pass ``next_cursor`` (or ``next_seq``) as ``before`` for the previous
+        page. With ``after`` (catching up after a reconnect) the order is oldest first; follow
+        ``next_cursor`` as ``after`` until it is null. Pages are cut on each message's
+        ``seq`` (its chat's commit order), so a message that committed while you read is
+        never skipped, even when its id sorts earlier."""
         if before is not None and after is not None:
             raise InvalidInputError("Pass either before or after, not both.")
         return await messenger.history(
-            request.user, chat_id, before=before, after=after, limit=limit
+            request.user,
+            chat_id,
+            before=parse_cursor(before, "before"),
+            after=parse_cursor(after, "after"),
+            limit=limit,
         )
+
+    @get("/{chat_id:uuid}/messages/search", summary="Search one chat's messages")
+    async def search_chat(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        messenger: MessengerDep,
+        q: Annotated[str, Parameter(min_length=1, max_length=200, description="words")],
+        before: Annotated[
+            UUID | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> MessagePage:
+        """Newest first; every word must occur (PostgreSQL full text; a substring on
+        SQLite). Deleted messages and system notices never match."""
+        return await messenger.search(request.user, q, chat_id=chat_id, before=before, limit=limit)
 
     @post("/{chat_id:uuid}/messages", summary="Send a message", status_code=HTTP_201_CREATED)
     async def send_message(
@@ -175,7 +234,9 @@ class ChatController(_MessengerController):
         """Types: ``text`` (text), ``image`` (attachment: base64 or data URL of a JPEG, PNG
         or WebP; a 320 px preview is made) and ``file`` (attachment with name and content
         type). Members receive it over Socket.IO as ``message:new`` once it is stored."""
-        return await messenger.send_message(request.user, chat_id, data)
+        result = await messenger.send_message(request.user, chat_id, data)
+        await messenger.commit()
+        return result
 
     @post("/{chat_id:uuid}/read", summary="Mark messages as read", status_code=HTTP_200_OK)
     async def mark_read(
@@ -187,12 +248,28 @@ class ChatController(_MessengerController):
     ) -> ReadOut:
         """Moves my read marker forward (never back) to ``message_id``, or to the newest
         message when the body is empty."""
-        return await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+        result = await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+        await messenger.commit()
+        return result
 
 
 class MessageController(_MessengerController):
     path = "/api/v1/messages"
     tags = ["messenger: messages"]
+
+    @get("/search", summary="Search the messages of all my chats")
+    async def search(
+        self,
+        request: UserRequest,
+        messenger: MessengerDep,
+        q: Annotated[str, Parameter(min_length=1, max_length=200, description="words")],
+        before: Annotated[
+            UUID | None, Parameter(description="next_cursor of the previous page")
+        ] = None,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+    ) -> MessagePage:
+        """Newest first, across every chat I am a member of; see the one-chat search."""
+        return await messenger.search(request.user, q, chat_id=None, before=before, limit=limit)
 
     @patch("/{message_id:uuid}", summary="Edit my message")
     async def edit(
@@ -203,7 +280,9 @@ class MessageController(_MessengerController):
         messenger: MessengerDep,
     ) -> MessageOut:
         """404 outside your chats, 403 when you are not the author, 409 once deleted."""
-        return await messenger.edit_message(request.user, message_id, data.text)
+        result = await messenger.edit_message(request.user, message_id, data.text)
+        await messenger.commit()
+        return result
 
     @delete("/{message_id:uuid}", summary="Delete my message", status_code=HTTP_204_NO_CONTENT)
     async def remove(
@@ -211,20 +290,25 @@ class MessageController(_MessengerController):
     ) -> None:
         """Leaves a tombstone (``deleted: true``, no text or attachment) in history."""
         await messenger.delete_message(request.user, message_id)
+        await messenger.commit()
 
     @put("/{message_id:uuid}/like", summary="Like a message")
     async def like(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
         """Likes a message in one of my chats; liking again changes nothing."""
-        return await messenger.set_like(request.user, message_id, True)
+        result = await messenger.set_like(request.user, message_id, True)
+        await messenger.commit()
+        return result
 
     @delete("/{message_id:uuid}/like", summary="Take a like back", status_code=HTTP_200_OK)
     async def unlike(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
         """Takes my like off a message."""
-        return await messenger.set_like(request.user, message_id, False)
+        result = await messenger.set_like(request.user, message_id, False)
+        await messenger.commit()
+        return result
 
 
 class AttachmentController(_MessengerController):

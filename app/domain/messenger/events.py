@@ -59,6 +59,8 @@ class MessengerEvents:
         chat_title: str,
         sender_name: str,
         text: str,
+        message_id: UUID | None = None,
+        direct: bool = False,
     ) -> None:
         """Tell each recipient who has no live connection (the caller has already left out
         the sender and those who muted the chat)."""
@@ -81,6 +83,8 @@ class MessengerEvents:
                     chat_title=chat_title,
                     sender_name=sender_name,
                     text_preview=preview,
+                    message_id=message_id,
+                    direct=direct,
                 )
             except Exception:
                 logger.exception("notify_failed", recipient_id=str(recipient_id))

@@ -1,7 +1,11 @@
 """Chats, their members, messages, attachments and likes.
 
-Message ids are UUIDv7, so ordering by id is ordering by time: history pages are index
-range scans on ``(chat_id, id)`` and the cursor is simply a message id.
+Message ids are UUIDv7, but ids are made before the commit, by replicas whose clocks can
+differ, so they do not order a chat's messages the way clients see them arrive. Each
+message also gets ``seq``, the chat's next number, taken with ``UPDATE chat SET last_seq =
+last_seq + 1 ... RETURNING`` inside the writing transaction: the row lock it takes makes
+the writers of one chat commit in ``seq`` order, so a history cursor on ``seq`` never skips a
+message that committed after the reader's page.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.lib.ids import new_uuid7
@@ -43,6 +47,8 @@ class Chat(UUIDv7Base):
     last_activity_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), nullable=False, default=_now
     )
+    # The seq of the chat's newest message (see the module docstring).
+    last_seq: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0, server_default="0")
 
 
 class ChatMember(UUIDv7Base):
@@ -89,13 +95,19 @@ class Message(UUIDv7Base):
     __table_args__ = (
         # History pages (before/after a cursor), the last message and unread counts.
         Index("ix_message_chat_id_id", "chat_id", "id"),
+        # The catch-up cursor: one number per message, in commit order within its chat.
+        Index("uq_message_chat_id_seq", "chat_id", "seq", unique=True),
+        # message:send retried with the same client id answers the stored message.
+        Index("uq_message_client_id", "chat_id", "sender_id", "client_id", unique=True),
     )
 
     id: Mapped[UUID] = mapped_column(primary_key=True, default=new_uuid7)
     chat_id: Mapped[UUID] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), nullable=False)
+    seq: Mapped[int] = mapped_column(BigInteger, nullable=False)
     sender_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
     )
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     type: Mapped[str] = mapped_column(String(10), nullable=False)
     text: Mapped[str | None] = mapped_column(Text, nullable=True)
     attachment_id: Mapped[UUID | None] = mapped_column(

@@ -45,12 +45,25 @@ class AttachmentUpload(Struct, forbid_unknown_fields=True):
     ) = None
 
 
+ClientId = Annotated[
+    str,
+    Meta(
+        min_length=1,
+        max_length=64,
+        description="chosen by the client: sending again with the same id answers the "
+        "message already stored instead of storing a second one",
+        examples=["3f1c2a9e-7b1d-4c55-9a41-0d6f7e2b8c10"],
+    ),
+]
+
+
 class NewMessage(Struct, forbid_unknown_fields=True):
     """``text`` needs ``text``; ``image`` and ``file`` need ``attachment`` (text is a caption)."""
 
     type: Literal["text", "image", "file"] = "text"
     text: Text | None = None
     attachment: AttachmentUpload | None = None
+    client_id: ClientId | None = None
 
 
 class MessageEdit(Struct, forbid_unknown_fields=True):
@@ -87,13 +100,18 @@ class MessageOut(Struct):
     created_at: datetime
     edited_at: datetime | None
     deleted: bool
+    # The message's number in its chat, in commit order: the catch-up cursor.
+    seq: int = 0
+    client_id: str | None = None
 
 
 class MessagePage(Struct):
-    """``next_cursor`` is what to pass as ``before`` (or ``after``) for the next page."""
+    """``next_cursor`` is what to pass as ``before`` (or ``after``) for the next page: the
+    last item's id; ``next_seq`` is the same position as a number (both are accepted)."""
 
     items: list[MessageOut]
     next_cursor: UUID | None
+    next_seq: int | None = None
 
 
 class MemberOut(Struct):

@@ -1,14 +1,25 @@
 """The messenger's Socket.IO events (client to server).
 
-``message:send`` stores the message through the same service as the REST API and answers
-the acknowledgement with the stored message (or ``{"error": {"status", "detail"}}``); the
-other members hear it as ``message:new`` once it is committed. ``typing`` and ``read`` are
-relayed to the chat's members. Online and offline changes reach everyone who shares a chat
-with the user as ``presence``.
+Every client event goes through one wrapper (:func:`register_socket_handlers`'s
+``handler``): it parses the payload into its msgspec struct, runs the action as the
+connection's user in a fresh database session, and always answers the acknowledgement:
+with the stored object, or with ``{"error": <problem>}`` where the problem is the same
+RFC 9457 body REST answers (``type``, ``title``, ``status``, ``detail``, ``instance``):
+422 for bad input (a NUL character included), 404 outside your chats, 429 past a rate
+limit (with ``retry_after``), 503 while the database or Redis is down, 500 for a bug.
+Nothing is left unanswered and no handler's exception escapes into the event loop.
+
+Logs carry the user id, the event and the status, never message text or tokens.
+
+``message:send`` stores the message through the same service as the REST API; the other
+members hear it as ``message:new`` once it is committed. ``typing`` and ``read`` are relayed
+to the chat's members. Online and offline changes reach everyone who shares a chat with
+the user as ``presence``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Literal, TypeVar
@@ -20,9 +31,17 @@ from litestar import Litestar
 
 from app.domain.accounts.models import User
 from app.domain.messenger.events import MessengerEvents, to_json
-from app.domain.messenger.schemas import AttachmentUpload, NewMessage, Text
+from app.domain.messenger.schemas import AttachmentUpload, ClientId, NewMessage, Text
 from app.domain.messenger.services import MessengerService
-from app.lib.errors import AppError
+from app.lib.errors import (
+    AppError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+    UnauthorizedError,
+    as_app_error,
+    problem_body,
+)
 from app.lib.realtime import Realtime
 
 logger = structlog.get_logger("app.messenger.sockets")
@@ -33,6 +52,9 @@ class SendEvent(msgspec.Struct, forbid_unknown_fields=True):
     type: Literal["text", "image", "file"] = "text"
     text: Text | None = None
     attachment: AttachmentUpload | None = None
+    # Chosen by the client; a retried send with the same id answers the stored message
+    # instead of storing it twice.
+    client_id: ClientId | None = None
 
 
 class ChatEvent(msgspec.Struct):
@@ -41,10 +63,39 @@ class ChatEvent(msgspec.Struct):
 
 
 EventT = TypeVar("EventT", SendEvent, ChatEvent)
+Action = Callable[[MessengerService, User, EventT], Awaitable[Any]]
 
 
-def _error(status: int, detail: str) -> dict[str, Any]:
-    return {"error": {"status": status, "detail": detail}}
+def socket_problem(exc: BaseException, event: str) -> dict[str, Any]:
+    """``{"error": problem}`` for any exception a handler raised."""
+    error = as_app_error(exc)
+    if error is None and isinstance(exc, OSError):
+        error = ServiceUnavailableError(
+            "A backing service (database or Redis) is unavailable; try again shortly."
+        )
+    if error is None:
+        body = problem_body(
+            500,
+            "An unexpected error occurred; it has been logged.",
+            instance=f"/socket.io/{event}",
+        )
+    else:
+        body = problem_body(
+            error.status_code,
+            error.detail,
+            title=error.title,
+            instance=f"/socket.io/{event}",
+            errors=error.errors,
+        )
+        retry_after = (error.headers or {}).get("Retry-After")
+        if retry_after is not None:
+            body["retry_after"] = int(retry_after)
+    return {"error": body}
+
+
+def _validation_detail(exc: msgspec.ValidationError) -> str:
+    # msgspec names the field and the rule, never the value it was given.
+    return f"Invalid event payload: {exc}"
 
 
 def register_socket_handlers(app: Litestar) -> None:
@@ -57,72 +108,89 @@ def register_socket_handlers(app: Litestar) -> None:
         async with state.db_config.get_session() as session:
             yield MessengerService(session, state.settings, MessengerEvents(state))
 
-    async def acting_user(service: MessengerService, sid: str) -> User | None:
-        user_id = await realtime.user_of(sid)
-        return await service.session.get(User, user_id) if user_id else None
-
     async def account_exists(user_id: UUID) -> bool:
         async with state.db_config.get_session() as session:
             return await session.get(User, user_id) is not None
 
     realtime.account_exists = account_exists
 
-    async def acknowledged(
-        sid: str,
-        data: Any,
-        schema: type[EventT],
-        action: Callable[[MessengerService, User, EventT], Awaitable[Any]],
-    ) -> dict[str, Any]:
-        """Parse a client event, run it as its user, and answer the acknowledgement."""
-        try:
-            event = msgspec.convert(data, schema)
-        except msgspec.ValidationError as exc:
-            return _error(422, str(exc))
-        async with messenger() as service:
-            user = await acting_user(service, sid)
-            if user is None:
-                return _error(401, "The account no longer exists.")
-            try:
-                result = await action(service, user, event)
-            except AppError as exc:
-                return _error(exc.status_code, exc.detail)
-        return to_json(result)
+    def handler(event: str, schema: type[EventT], action: Action[EventT]) -> None:
+        """Register ``action`` for ``event``: the one place that parses, authenticates,
+        answers every call and logs it."""
 
-    async def on_send(sid: str, data: Any) -> dict[str, Any]:
-        return await acknowledged(
-            sid,
-            data,
-            SendEvent,
-            lambda service, user, event: service.send_message(
-                user,
-                event.chat_id,
-                NewMessage(type=event.type, text=event.text, attachment=event.attachment),
+        async def handle(sid: str, data: Any = None) -> dict[str, Any]:
+            started = time.perf_counter()
+            user_id = await realtime.user_of(sid)
+            try:
+                if user_id is None:
+                    raise UnauthorizedError("This connection is not signed in.")
+                try:
+                    parsed = msgspec.convert(data, schema)
+                except msgspec.ValidationError as exc:
+                    raise InvalidInputError(_validation_detail(exc)) from None
+                async with messenger() as service:
+                    user = await service.session.get(User, user_id)
+                    if user is None:
+                        raise UnauthorizedError("The account no longer exists.")
+                    answer = to_json(await action(service, user, parsed))
+                    # The handler owns the transaction: commit, then announce.
+                    await service.commit()
+            except Exception as exc:
+                problem = socket_problem(exc, event)
+                status = problem["error"]["status"]
+                log = logger.error if status >= 500 else logger.info
+                log(
+                    "socket_event_refused",
+                    socket_event=event,
+                    user_id=str(user_id) if user_id else None,
+                    status=status,
+                    exc_type=type(exc).__name__,
+                    # The exception's text can hold SQL parameters (message text): only
+                    # where it was raised, for a bug.
+                    where=_origin(exc) if status >= 500 else None,
+                )
+                return problem
+            logger.info(
+                "socket_event",
+                socket_event=event,
+                user_id=str(user_id),
+                status=200,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            return answer if isinstance(answer, dict) else {"result": answer}
+
+        sio.on(event, handle)
+
+    async def send(service: MessengerService, user: User, event: SendEvent) -> Any:
+        return await service.send_message(
+            user,
+            event.chat_id,
+            NewMessage(
+                type=event.type,
+                text=event.text,
+                attachment=event.attachment,
+                client_id=event.client_id,
             ),
         )
 
-    async def on_typing(sid: str, data: Any) -> None:
-        try:
-            event = msgspec.convert(data, ChatEvent)
-        except msgspec.ValidationError:
-            return
-        async with messenger() as service:
-            user = await acting_user(service, sid)
-            if user is None or not await service.is_member(event.chat_id, user.id):
-                return
-            others = [m for m in await service.member_ids(event.chat_id) if m != user.id]
-            await service.events.emit(
-                "typing",
-                {"chat_id": str(event.chat_id), "user_id": str(user.id), "name": user.name},
-                others,
-            )
-
-    async def on_read(sid: str, data: Any) -> dict[str, Any]:
-        return await acknowledged(
-            sid,
-            data,
-            ChatEvent,
-            lambda service, user, event: service.mark_read(user, event.chat_id, event.message_id),
+    async def typing(service: MessengerService, user: User, event: ChatEvent) -> Any:
+        if not await service.is_member(event.chat_id, user.id):
+            raise NotFoundError("No such chat.")
+        await service.typing(user, event.chat_id)
+        others = [m for m in await service.member_ids(event.chat_id) if m != user.id]
+        await service.events.emit(
+            "typing",
+            {"chat_id": str(event.chat_id), "user_id": str(user.id), "name": user.name},
+            others,
         )
+        return {"chat_id": str(event.chat_id)}
+
+    async def read(service: MessengerService, user: User, event: ChatEvent) -> Any:
+        return await service.mark_read(user, event.chat_id, event.message_id)
+
+    handler("message:send", SendEvent, send)
+    handler("typing", ChatEvent, typing)
+    handler("read", ChatEvent, read)
 
     async def announce_presence(user_id: UUID, online: bool) -> None:
         async with messenger() as service:
@@ -131,7 +199,17 @@ def register_socket_handlers(app: Litestar) -> None:
                 "presence", {"user_id": str(user_id), "online": online}, contacts
             )
 
-    sio.on("message:send", on_send)
-    sio.on("typing", on_typing)
-    sio.on("read", on_read)
     realtime.presence_listeners.append(announce_presence)
+
+
+def _origin(exc: BaseException) -> str | None:
+    """``file:line`` of the innermost frame, enough to find a bug without the message."""
+    tb = exc.__traceback__
+    if tb is None:
+        return None
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+
+
+__all__ = ["AppError", "ChatEvent", "SendEvent", "register_socket_handlers", "socket_problem"]

@@ -25,10 +25,12 @@ from uuid import UUID
 import structlog
 from redis.asyncio import Redis
 from saq.queue.base import Queue
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
+from app.domain.accounts.models import User
+from app.domain.messenger.models import ChatMember, Message, MessageAttachment
 from app.domain.telegram.models import TelegramBinding
 
 logger = structlog.get_logger("app.telegram")
@@ -137,6 +139,49 @@ class TelegramService:
     async def get_binding(self, user_id: UUID) -> TelegramBinding | None:
         return await self.session.get(TelegramBinding, user_id)
 
+    async def still_unread(
+        self, recipient_id: UUID, chat_id: UUID, message_ids: list[UUID]
+    ) -> dict[str, str] | None:
+        """The batch as it stands now: of ``message_ids``, those not deleted and not yet
+        read by the recipient (who must still be a member), summed up the way
+        :func:`compose_notification` reads it; None when nothing is left to tell."""
+        read_message = (
+            select(Message.seq)
+            .where(Message.id == ChatMember.last_read_message_id)
+            .scalar_subquery()
+        )
+        read_seq = await self.session.scalar(
+            select(func.coalesce(read_message, 0)).where(
+                ChatMember.chat_id == chat_id, ChatMember.user_id == recipient_id
+            )
+        )
+        if read_seq is None:  # no longer a member
+            return None
+        rows = (
+            await self.session.execute(
+                select(Message, User.name, MessageAttachment)
+                .outerjoin(User, User.id == Message.sender_id)
+                .outerjoin(MessageAttachment, MessageAttachment.id == Message.attachment_id)
+                .where(
+                    Message.chat_id == chat_id,
+                    Message.id.in_(message_ids),
+                    Message.deleted_at.is_(None),
+                    Message.seq > read_seq,
+                )
+                .order_by(Message.seq)
+            )
+        ).all()
+        if not rows:
+            return None
+        latest, sender, attachment = rows[-1]
+        summary = {
+            "count": str(len(rows)),
+            "sender": sender or "Deleted account",
+            "preview": _preview(latest, attachment),
+        }
+        summary.update({f"from:{name or 'Deleted account'}": "1" for _, name, _ in rows})
+        return summary
+
     async def chat_id_for(self, user_id: UUID) -> int | None:
         return await self.session.scalar(
             select(TelegramBinding.telegram_chat_id).where(TelegramBinding.user_id == user_id)
@@ -163,6 +208,8 @@ class TelegramNotifier:
         chat_title: str,
         sender_name: str,
         text_preview: str,
+        message_id: UUID | None = None,
+        direct: bool = False,
     ) -> None:
         names = {"user": recipient_id, "chat": chat_id}
         pending = PENDING_KEY.format(**names)
@@ -175,6 +222,10 @@ class TelegramNotifier:
                     "sender": sender_name,
                     "preview": text_preview[: PREVIEW_CHARS * 2],
                     f"from:{sender_name}": 1,
+                    "direct": int(direct),
+                    # The job re-reads these at send time (deleted? read?), so what it
+                    # sends is what still holds.
+                    **({f"msg:{message_id}": 1} if message_id else {}),
                 },
             )
             pipe.expire(pending, PENDING_TTL_SECONDS)
@@ -205,8 +256,16 @@ class TelegramNotifier:
             raise
 
 
+def _preview(message: Message, attachment: MessageAttachment | None) -> str:
+    if attachment is None:
+        return message.text or ""
+    label = "[photo]" if attachment.kind == "image" else f"[file: {attachment.name}]"
+    return f"{label} {message.text}" if message.text else label
+
+
 def compose_notification(summary: dict[str, str]) -> str:
-    """The Telegram text for a batch: "3 new messages from Ann in Team: <latest text>"."""
+    """The Telegram text for a batch: "3 new messages from Ann in Team: <latest text>", or
+    "3 new messages from Ann: <latest text>" in a direct chat (titled with Ann anyway)."""
     count = int(summary.get("count", "1"))
     sender = summary.get("sender", "someone")
     others = sum(1 for key in summary if key.startswith("from:") and key != f"from:{sender}")
@@ -215,5 +274,7 @@ def compose_notification(summary: dict[str, str]) -> str:
     preview = " ".join(summary.get("preview", "").split())
     if len(preview) > PREVIEW_CHARS:
         preview = preview[: PREVIEW_CHARS - 1] + "…"
-    text = f"{head} from {who} in {summary.get('chat_title', 'a chat')}"
+    text = f"{head} from {who}"
+    if summary.get("direct") != "1":
+        text += f" in {summary.get('chat_title', 'a chat')}"
     return f"{text}: {preview}" if preview else text

@@ -17,6 +17,7 @@ from app.domain.telegram.services import (
     TelegramService,
     compose_notification,
 )
+from app.lib.realtime import Presence
 from app.lib.worker import WorkerTasks
 
 if TYPE_CHECKING:
@@ -36,8 +37,14 @@ async def send_message_notification(
 
     The batch's counter moves from its "pending" Redis key to an "in flight" key of its own
     first, so messages arriving meanwhile open the next batch, and a retried attempt sends
-    the same summary again. Returns what happened: ``sent``, ``unbound``, ``logged``
-    (no bot token), ``blocked`` (the user blocked the bot; the binding is dropped) or
+    the same summary again.
+
+    At send time the batch is checked against what holds now: nothing is sent to a user
+    who is online again (``online``), and the count, senders and preview come from the
+    batch's messages that are neither deleted nor read (``nothing_unread`` when none are).
+
+    Returns what happened: ``sent``, ``unbound``, ``logged`` (no bot token), ``blocked``
+    (the user blocked the bot; the binding is dropped), ``online``, ``nothing_unread`` or
     ``empty``.
     """
     settings: Settings = ctx["settings"]
@@ -58,10 +65,38 @@ async def send_message_notification(
         if telegram_chat_id is None:
             await redis.delete(inflight)
             return "unbound"
+        message_ids = [UUID(key[4:]) for key in summary if key.startswith("msg:")]
+        if message_ids:
+            presence = Presence(redis, "", settings.presence_ttl_seconds)
+            if await presence.online([UUID(recipient_id)]):
+                await redis.delete(inflight)
+                logger.info(
+                    "telegram_notification_skipped", recipient_id=recipient_id, reason="online"
+                )
+                return "online"
+            current = await service.still_unread(UUID(recipient_id), UUID(chat_id), message_ids)
+            if current is None:
+                await redis.delete(inflight)
+                logger.info(
+                    "telegram_notification_skipped",
+                    recipient_id=recipient_id,
+                    reason="nothing_unread",
+                )
+                return "nothing_unread"
+            summary = {
+                key: value
+                for key, value in summary.items()
+                if not key.startswith(("from:", "msg:"))
+            } | current
         text = compose_notification(summary)
         bot: Bot | None = ctx.get("telegram_bot")
         if bot is None:
-            logger.info("telegram_notification_logged", recipient_id=recipient_id, text=text)
+            # Never the message text in the log: who and how many only.
+            logger.info(
+                "telegram_notification_logged",
+                recipient_id=recipient_id,
+                count=summary.get("count"),
+            )
             await redis.delete(inflight)
             return "logged"
         from aiogram.exceptions import TelegramForbiddenError

@@ -6,7 +6,7 @@ name_key). Existing rows get their key; names already repeated in one language a
 apart by a " (2)", " (3)"... suffix, so the constraint can be created.
 
 Revision ID: 0008_achievements_rules
-Revises: 0006_accounts_sessions
+Revises: 0007_messenger_seq
 Create Date: 2026-12-01 20:59:16.129035
 
 """
@@ -49,7 +49,7 @@ sa.OneTimeCode = OneTimeCode
 
 # revision identifiers, used by Alembic.
 revision = '0008_achievements_rules'
-down_revision = '0006_accounts_sessions'
+down_revision = '0007_messenger_seq'
 branch_labels = None
 depends_on = None
 

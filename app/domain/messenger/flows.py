@@ -1,0 +1,94 @@
+"""Flows around the messenger's writes: rate limits, the per-chat sequence, and after the
+commit the Socket.IO events and offline notifications (Dispatch's ``flows.py``).
+
+Writes commit first and announce afterwards (see :mod:`app.domain.messenger.events`), so a
+client never hears of a message that could still be rolled back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import datetime
+from uuid import UUID
+
+import structlog
+from redis.exceptions import RedisError
+from sqlalchemy import update
+
+from app.domain.messenger.models import Chat, Message
+from app.domain.messenger.views import CHAT_NOT_FOUND, ChatViews, _now
+from app.lib.errors import NotFoundError
+from app.lib.ratelimit import RateLimiter
+
+logger = structlog.get_logger("app.messenger")
+
+
+class MessengerFlows(ChatViews):
+    """What happens around a write: the per-user rate limits before it, the chat's next
+    ``seq`` inside its transaction, and after the commit the events to the members
+    (computed once for all of them) and the notifications to those offline.
+
+    One owner of the transaction: the services flush and queue what to announce; the
+    request's handler (a controller, a Socket.IO handler) calls :meth:`commit`, which
+    commits and only then announces. A write that fails is never announced.
+    """
+
+    def _after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+        self.outbox.append(action)
+
+    async def commit(self) -> None:
+        await self.session.commit()
+        announcements, self.outbox = self.outbox, []
+        for announce in announcements:
+            try:
+                await announce()
+            except Exception:
+                # Committed already: a failed announcement must not turn it into an error.
+                logger.exception("announce_failed")
+
+    async def _limit(self, name: str, user_id: UUID, per_minute: int) -> None:
+        """Count one ``name`` action of the user; 429 past the limit. With Redis down the
+        limit is not enforced (logged): messages still go through while the database is
+        up, as they did before limits existed."""
+        redis = getattr(self.events.state, "redis", None)
+        if redis is None or per_minute <= 0:
+            return
+        try:
+            await RateLimiter(redis, f"messenger-{name}", per_minute, 60).hit(str(user_id))
+        except (RedisError, OSError) as exc:
+            logger.warning("rate_limit_unavailable", limit=name, error=type(exc).__name__)
+
+    async def _next_seq(self, chat: Chat, at: datetime) -> int:
+        """The chat's next message number. The UPDATE locks the chat's row until this
+        transaction ends, so writers of one chat commit in the order of their numbers."""
+        seq = await self.session.scalar(
+            update(Chat)
+            .where(Chat.id == chat.id)
+            .values(last_seq=Chat.last_seq + 1, last_activity_at=at)
+            .returning(Chat.last_seq)
+        )
+        if seq is None:
+            raise NotFoundError(CHAT_NOT_FOUND)
+        chat.last_activity_at = at
+        return int(seq)
+
+    # --- membership -----------------------------------------------------------------------
+
+    async def _system_message(self, chat: Chat, text: str) -> Message:
+        now = _now()
+        seq = await self._next_seq(chat, now)
+        message = Message(
+            chat_id=chat.id, seq=seq, sender_id=None, type="system", text=text, created_at=now
+        )
+        self.session.add(message)
+        return message
+
+    async def _announce_system(self, message: Message, recipients: Iterable[UUID]) -> None:
+        await self.events.emit("message:new", self._message_view(message, None), recipients)
+
+    async def _emit_chat(self, event: str, chat_id: UUID, user_ids: Iterable[UUID]) -> None:
+        """Each recipient's view of the chat, for a group of 500 in a handful of queries:
+        the shared part (chat, members, last message) once, then the per-viewer fields
+        (pin, mute, unread count, a direct chat's title, liked by me) in one query each."""
+        for user_id, view in (await self.chat_views_for(chat_id, user_ids)).items():
+            await self.events.emit(event, view, [user_id])

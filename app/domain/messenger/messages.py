@@ -1,0 +1,425 @@
+"""Messages: send, edit, delete, likes, history, read markers and attachments."""
+
+from __future__ import annotations
+
+import mimetypes
+import re
+from uuid import UUID
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.domain.accounts.models import User
+from app.domain.messenger.flows import MessengerFlows
+from app.domain.messenger.models import (
+    DIRECT,
+    GROUP,
+    ChatMember,
+    Message,
+    MessageAttachment,
+    MessageLike,
+)
+from app.domain.messenger.schemas import (
+    AttachmentUpload,
+    LikeOut,
+    MessageOut,
+    MessagePage,
+    NewMessage,
+    ReadOut,
+)
+from app.domain.messenger.views import (
+    MESSAGE_NOT_FOUND,
+    PREVIEW_SIDE,
+    _now,
+    _preview_text,
+    _read_seq,
+    _without_viewer,
+)
+from app.lib.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from app.lib.images import check_image_async, decode_base64_payload, preview_async
+from app.lib.storage import Blob, BlobStore
+
+_LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*\r?\n)+")
+
+
+def clean_text(text: str, *, what: str = "The text") -> str:
+    """A message's text as stored: NUL characters refused (PostgreSQL cannot store them),
+    blank refused, trailing whitespace and leading blank lines dropped, but the leading
+    spaces of the first line kept (indented code)."""
+    if "\x00" in text:
+        raise InvalidInputError(f"{what} must not contain NUL characters.")
+    cleaned = _LEADING_BLANK_LINES.sub("", text.rstrip())
+    if not cleaned.strip():
+        raise InvalidInputError(f"{what} must not be blank.")
+    return cleaned
+
+
+Cursor = UUID | int
+
+
+class MessageService(MessengerFlows):
+    """Messages: sending (idempotent on ``client_id``), history pages on ``seq``, edits,
+    tombstones, likes, read markers and attachments."""
+
+    async def typing(self, user: User, chat_id: UUID) -> None:
+        """Counts a typing notice against the user's limit (the caller relays it)."""
+        await self._limit("typing", user.id, self.settings.typing_events_per_minute)
+
+    # --- the per-chat sequence ------------------------------------------------------------
+
+    async def history(
+        self,
+        user: User,
+        chat_id: UUID,
+        *,
+        before: Cursor | None,
+        after: Cursor | None,
+        limit: int,
+    ) -> MessagePage:
+        """Newest first from ``before`` (or from the newest message); with ``after``, the
+        messages that follow it, oldest first (catching up after a reconnect).
+
+        A cursor is a message id or a ``seq``; either way the page is cut on ``seq``, the
+        commit order, so a message that committed after the reader's page is never
+        skipped, whatever its id."""
+        await self._membership(chat_id, user.id)
+        statement = select(Message).where(Message.chat_id == chat_id)
+        if after is not None:
+            statement = statement.where(
+                Message.seq > await self._cursor_seq(chat_id, after)
+            ).order_by(Message.seq.asc())
+        else:
+            if before is not None:
+                statement = statement.where(Message.seq < await self._cursor_seq(chat_id, before))
+            statement = statement.order_by(Message.seq.desc())
+        messages = list((await self.session.scalars(statement.limit(limit + 1))).all())
+        more = len(messages) > limit
+        messages = messages[:limit]
+        return MessagePage(
+            items=await self.message_views(messages, user.id),
+            next_cursor=messages[-1].id if more and messages else None,
+            next_seq=messages[-1].seq if more and messages else None,
+        )
+
+    async def _cursor_seq(self, chat_id: UUID, cursor: Cursor) -> int:
+        if isinstance(cursor, int):
+            return cursor
+        seq = await self.session.scalar(
+            select(Message.seq).where(Message.id == cursor, Message.chat_id == chat_id)
+        )
+        if seq is None:
+            raise InvalidInputError(
+                "The cursor is not a message of this chat.",
+                errors=[{"field": "cursor", "source": "query", "message": "unknown message"}],
+            )
+        return int(seq)
+
+    async def send_message(self, user: User, chat_id: UUID, data: NewMessage) -> MessageOut:
+        chat, membership = await self._membership(chat_id, user.id)
+        if data.type == "text":
+            if data.text is None or not data.text.strip():
+                raise InvalidInputError("A text message needs non-blank text.")
+            if data.attachment is not None:
+                raise InvalidInputError("A text message has no attachment; use type image or file.")
+        elif data.attachment is None:
+            raise InvalidInputError(f"A {data.type} message needs an attachment.")
+        text = clean_text(data.text) if data.text and data.text.strip() else None
+        if data.attachment is not None and data.attachment.name and "\x00" in data.attachment.name:
+            raise InvalidInputError("The file name must not contain NUL characters.")
+        if data.client_id is not None and (
+            stored := await self._sent_before(chat.id, user.id, data.client_id)
+        ):
+            return stored
+        await self._limit("messages", user.id, self.settings.messages_per_minute)
+        attachment = None
+        if data.attachment is not None:
+            attachment = await self._store_attachment(data.type, data.attachment)
+        now = _now()
+        seq = await self._next_seq(chat, now)
+        if data.client_id is not None and (
+            stored := await self._sent_before(chat.id, user.id, data.client_id)
+        ):
+            # The same send, retried while the first was still committing: it holds now.
+            await self.session.rollback()
+            return stored
+        message = Message(
+            chat_id=chat.id,
+            seq=seq,
+            sender_id=user.id,
+            client_id=data.client_id,
+            type=data.type,
+            text=text,
+            attachment_id=attachment.id if attachment else None,
+            created_at=now,
+        )
+        self.session.add(message)
+        await self.session.flush()
+        # Your own message is read by you.
+        membership.last_read_message_id = message.id
+        # The recipients as of this transaction; read before the commit, which saves the
+        # round trips of a second transaction on this hot path.
+        members = (
+            await self.session.execute(
+                select(ChatMember.user_id, ChatMember.muted).where(ChatMember.chat_id == chat.id)
+            )
+        ).all()
+        await self.session.flush()
+        view = self._message_view(message, attachment)
+        self._after_commit(lambda: self.events.emit("message:new", view, [m for m, _ in members]))
+        self._after_commit(
+            lambda: self.events.notify_offline(
+                recipients=[m for m, muted in members if m != user.id and not muted],
+                chat_id=chat.id,
+                chat_title=chat.title if chat.type == GROUP and chat.title else user.name,
+                sender_name=user.name,
+                text=_preview_text(message, attachment),
+                message_id=message.id,
+                direct=chat.type == DIRECT,
+            )
+        )
+        return view
+
+    async def _store_attachment(self, kind: str, upload: AttachmentUpload) -> MessageAttachment:
+        blobs = BlobStore(self.session)
+        if kind == "image":
+            raw = decode_base64_payload(upload.data, self.settings.max_image_bytes)
+            checked = await check_image_async(raw, self.settings.max_image_pixels)
+            small, width, height = await preview_async(
+                raw, PREVIEW_SIDE, self.settings.max_image_pixels
+            )
+            original = await blobs.put(raw, checked.content_type)
+            preview_blob: Blob | None = await blobs.put(small, "image/webp")
+            extension = mimetypes.guess_extension(checked.content_type) or ""
+            name = upload.name or f"image{extension}"
+            content_type = checked.content_type
+            width, height = checked.width, checked.height
+        else:
+            raw = decode_base64_payload(upload.data, self.settings.max_file_bytes)
+            content_type = (
+                upload.content_type
+                or mimetypes.guess_type(upload.name or "")[0]
+                or "application/octet-stream"
+            )
+            original = await blobs.put(raw, content_type)
+            preview_blob = None
+            name = upload.name or "file"
+            width = height = None  # type: ignore[assignment]
+        attachment = MessageAttachment(
+            kind=kind,
+            name=name.replace("/", "_").replace("\\", "_")[:255],
+            content_type=content_type,
+            size=len(raw),
+            width=width,
+            height=height,
+            blob_id=original.id,
+            preview_blob_id=preview_blob.id if preview_blob else None,
+        )
+        self.session.add(attachment)
+        await self.session.flush()
+        return attachment
+
+    async def _sent_before(
+        self, chat_id: UUID, sender_id: UUID, client_id: str
+    ) -> MessageOut | None:
+        message = await self.session.scalar(
+            select(Message).where(
+                Message.chat_id == chat_id,
+                Message.sender_id == sender_id,
+                Message.client_id == client_id,
+            )
+        )
+        if message is None:
+            return None
+        return (await self.message_views([message], sender_id))[0]
+
+    async def _authored_message(self, user: User, message_id: UUID) -> Message:
+        message = await self._visible_message(user, message_id)
+        if message.sender_id != user.id:
+            raise ForbiddenError("Only the author can change this message.")
+        if message.deleted_at is not None:
+            raise ConflictError("This message was deleted.")
+        return message
+
+    async def _visible_message(self, user: User, message_id: UUID) -> Message:
+        message = await self.session.scalar(
+            select(Message)
+            .join(ChatMember, ChatMember.chat_id == Message.chat_id)
+            .where(Message.id == message_id, ChatMember.user_id == user.id)
+        )
+        if message is None:
+            raise NotFoundError(MESSAGE_NOT_FOUND)
+        return message
+
+    async def edit_message(self, user: User, message_id: UUID, text: str) -> MessageOut:
+        message = await self._authored_message(user, message_id)
+        message.text = clean_text(text)
+        message.edited_at = _now()
+        await self.session.flush()
+        view = (await self.message_views([message], user.id))[0]
+        members = await self.member_ids(message.chat_id)
+        self._after_commit(
+            lambda: self.events.emit("message:updated", _without_viewer(view), members)
+        )
+        return view
+
+    async def delete_message(self, user: User, message_id: UUID) -> None:
+        """Leaves a tombstone: the message keeps its place in history without content."""
+        message = await self._authored_message(user, message_id)
+        message.deleted_at = _now()
+        message.text = None
+        attachment_id, message.attachment_id = message.attachment_id, None
+        await self.session.execute(delete(MessageLike).where(MessageLike.message_id == message.id))
+        if attachment_id is not None:
+            attachment = await self.session.get(MessageAttachment, attachment_id)
+            if attachment is not None:
+                blob_ids = [attachment.blob_id, attachment.preview_blob_id]
+                await self.session.delete(attachment)
+                await self.session.flush()
+                await BlobStore(self.session).delete(blob_ids)
+        await self.session.flush()
+        members = await self.member_ids(message.chat_id)
+        payload = {"id": str(message.id), "chat_id": str(message.chat_id)}
+        self._after_commit(lambda: self.events.emit("message:deleted", payload, members))
+
+    async def set_like(self, user: User, message_id: UUID, liked: bool) -> LikeOut:
+        message = await self._visible_message(user, message_id)
+        if message.deleted_at is not None:
+            raise ConflictError("This message was deleted.")
+        if liked:
+            try:
+                async with self.session.begin_nested():
+                    self.session.add(MessageLike(message_id=message.id, user_id=user.id))
+            except IntegrityError:
+                pass  # already liked: PUT is idempotent
+        else:
+            await self.session.execute(
+                delete(MessageLike).where(
+                    MessageLike.message_id == message.id, MessageLike.user_id == user.id
+                )
+            )
+        await self.session.flush()
+        likes = int(
+            await self.session.scalar(
+                select(func.count()).where(MessageLike.message_id == message.id)
+            )
+            or 0
+        )
+        members = await self.member_ids(message.chat_id)
+        liked_event = {
+            "message_id": str(message.id),
+            "chat_id": str(message.chat_id),
+            "user_id": str(user.id),
+            "liked": liked,
+            "likes": likes,
+        }
+        self._after_commit(lambda: self.events.emit("message:liked", liked_event, members))
+        return LikeOut(
+            message_id=message.id, chat_id=message.chat_id, likes=likes, liked_by_me=liked
+        )
+
+    async def mark_read(self, user: User, chat_id: UUID, message_id: UUID | None) -> ReadOut:
+        """Moves the read marker forward (never back) to ``message_id`` or the newest message."""
+        _, membership = await self._membership(chat_id, user.id)
+        if message_id is None:
+            message_id = await self.session.scalar(
+                select(Message.id)
+                .where(Message.chat_id == chat_id)
+                .order_by(Message.seq.desc())
+                .limit(1)
+            )
+        elif not await self.session.scalar(
+            select(Message.id).where(Message.id == message_id, Message.chat_id == chat_id)
+        ):
+            raise NotFoundError(MESSAGE_NOT_FOUND)
+        if message_id is not None:
+            await self.session.execute(
+                update(ChatMember)
+                .where(
+                    ChatMember.id == membership.id,
+                    _read_seq(ChatMember.last_read_message_id)
+                    < select(Message.seq).where(Message.id == message_id).scalar_subquery(),
+                )
+                .values(last_read_message_id=message_id)
+            )
+        await self.session.flush()
+        await self.session.refresh(membership)
+        view = await self.chat_view(chat_id, user.id)
+        if message_id is not None:
+            members = await self.member_ids(chat_id)
+            read_event = {
+                "chat_id": str(chat_id),
+                "user_id": str(user.id),
+                "message_id": str(membership.last_read_message_id),
+            }
+            self._after_commit(lambda: self.events.emit("read", read_event, members))
+        return ReadOut(
+            chat_id=chat_id,
+            last_read_message_id=membership.last_read_message_id,
+            unread_count=view.unread_count,
+        )
+
+    async def search(
+        self,
+        user: User,
+        query: str,
+        *,
+        chat_id: UUID | None,
+        before: UUID | None,
+        limit: int,
+    ) -> MessagePage:
+        """Messages of the user's chats (or of one chat) matching ``query``, newest first:
+        PostgreSQL full text search (every word, any form of it: ``simple`` configuration, so
+        any language); a case-insensitive substring on SQLite. Tombstones never match."""
+        words = query.strip()
+        if not words or "\x00" in words:
+            raise InvalidInputError("The search needs some words (and no NUL characters).")
+        if chat_id is not None:
+            await self._membership(chat_id, user.id)
+            scope = select(ChatMember.chat_id).where(
+                ChatMember.user_id == user.id, ChatMember.chat_id == chat_id
+            )
+        else:
+            scope = select(ChatMember.chat_id).where(ChatMember.user_id == user.id)
+        if self.settings.is_sqlite:
+            escaped = words.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches = Message.text.ilike(f"%{escaped}%", escape="\\")
+        else:
+            matches = func.to_tsvector("simple", Message.text).op("@@")(
+                func.plainto_tsquery("simple", words)
+            )
+        statement = select(Message).where(
+            Message.chat_id.in_(scope),
+            Message.deleted_at.is_(None),
+            Message.type != "system",
+            matches,
+        )
+        if before is not None:
+            statement = statement.where(Message.id < before)
+        found = list(
+            await self.session.scalars(statement.order_by(Message.id.desc()).limit(limit + 1))
+        )
+        more = len(found) > limit
+        found = found[:limit]
+        return MessagePage(
+            items=await self.message_views(found, user.id),
+            next_cursor=found[-1].id if more and found else None,
+        )
+
+    async def attachment_blob(
+        self, user: User, attachment_id: UUID, *, preview: bool
+    ) -> tuple[MessageAttachment, Blob, bytes]:
+        attachment = await self.session.scalar(
+            select(MessageAttachment)
+            .join(Message, Message.attachment_id == MessageAttachment.id)
+            .join(ChatMember, ChatMember.chat_id == Message.chat_id)
+            .where(MessageAttachment.id == attachment_id, ChatMember.user_id == user.id)
+        )
+        if attachment is None:
+            raise NotFoundError("No such attachment.")
+        blob_id = attachment.preview_blob_id if preview else attachment.blob_id
+        found = await BlobStore(self.session).read(blob_id) if blob_id else None
+        if found is None:
+            raise NotFoundError(
+                "This attachment has no preview." if preview else "No such attachment."
+            )
+        return attachment, found[0], found[1]

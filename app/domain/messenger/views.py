@@ -1,0 +1,406 @@
+"""The messenger's read model: chat lists and message views, per viewer.
+
+Every query is scoped by the viewer's memberships, so non-members cannot even learn that
+a chat (or a message, or an attachment) exists: they get 404.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.config import Settings
+from app.domain.accounts.services import AccountService
+from app.domain.messenger.events import MessengerEvents
+from app.domain.messenger.models import (
+    GROUP,
+    OWNER,
+    Chat,
+    ChatMember,
+    Message,
+    MessageAttachment,
+    MessageLike,
+)
+from app.domain.messenger.schemas import (
+    AttachmentOut,
+    ChatOut,
+    MemberOut,
+    MessageOut,
+)
+from app.lib.errors import NotFoundError
+
+PREVIEW_SIDE = 320
+CHAT_NOT_FOUND = "No such chat."
+MESSAGE_NOT_FOUND = "No such message."
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class ChatViews:
+    """The read model: what a viewer sees of chats and messages (their pins, unread counts,
+    likes), and the membership lookups every rule starts from."""
+
+    session: AsyncSession
+    settings: Settings
+    events: MessengerEvents
+    # What to announce once the transaction commits (see flows.MessengerFlows.commit).
+    outbox: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def accounts(self) -> AccountService:
+        return AccountService(self.session, self.settings)
+
+    # --- rate limits (per user, shared by every replica) ---------------------------------------
+    async def _membership(self, chat_id: UUID, user_id: UUID) -> tuple[Chat, ChatMember]:
+        row = (
+            await self.session.execute(
+                select(Chat, ChatMember)
+                .join(ChatMember, ChatMember.chat_id == Chat.id)
+                .where(Chat.id == chat_id, ChatMember.user_id == user_id)
+            )
+        ).first()
+        if row is None:
+            raise NotFoundError(CHAT_NOT_FOUND)
+        return row[0], row[1]
+
+    async def member_ids(self, chat_id: UUID) -> list[UUID]:
+        return list(
+            await self.session.scalars(
+                select(ChatMember.user_id).where(ChatMember.chat_id == chat_id)
+            )
+        )
+
+    async def is_member(self, chat_id: UUID, user_id: UUID) -> bool:
+        found = await self.session.scalar(
+            select(ChatMember.id).where(
+                ChatMember.chat_id == chat_id, ChatMember.user_id == user_id
+            )
+        )
+        return found is not None
+
+    async def contacts_of(self, user_id: UUID) -> list[UUID]:
+        """Everyone who shares a chat with the user (for presence announcements)."""
+        mine = select(ChatMember.chat_id).where(ChatMember.user_id == user_id)
+        rows = await self.session.scalars(
+            select(ChatMember.user_id)
+            .where(ChatMember.chat_id.in_(mine), ChatMember.user_id != user_id)
+            .distinct()
+        )
+        return list(rows)
+
+    # --- views ------------------------------------------------------------------------------
+
+    async def message_views(self, messages: Sequence[Message], viewer_id: UUID) -> list[MessageOut]:
+        if not messages:
+            return []
+        ids = [message.id for message in messages]
+        attachment_ids = [m.attachment_id for m in messages if m.attachment_id is not None]
+        attachments: dict[UUID, MessageAttachment] = {}
+        if attachment_ids:
+            attachments = {
+                a.id: a
+                for a in await self.session.scalars(
+                    select(MessageAttachment).where(MessageAttachment.id.in_(attachment_ids))
+                )
+            }
+        counts = dict(
+            (
+                await self.session.execute(
+                    select(MessageLike.message_id, func.count())
+                    .where(MessageLike.message_id.in_(ids))
+                    .group_by(MessageLike.message_id)
+                )
+            ).all()
+        )
+        mine = set(
+            await self.session.scalars(
+                select(MessageLike.message_id).where(
+                    MessageLike.message_id.in_(ids), MessageLike.user_id == viewer_id
+                )
+            )
+        )
+        return [
+            self._message_view(
+                m,
+                attachments.get(m.attachment_id) if m.attachment_id else None,
+                likes=int(counts.get(m.id, 0)),
+                liked_by_me=m.id in mine,
+            )
+            for m in messages
+        ]
+
+    @staticmethod
+    def _message_view(
+        message: Message,
+        attachment: MessageAttachment | None,
+        *,
+        likes: int = 0,
+        liked_by_me: bool = False,
+    ) -> MessageOut:
+        deleted = message.deleted_at is not None
+        return MessageOut(
+            id=message.id,
+            chat_id=message.chat_id,
+            sender_id=message.sender_id,
+            type=message.type,
+            text=None if deleted else message.text,
+            attachment=None if deleted or attachment is None else _attachment_view(attachment),
+            likes=0 if deleted else likes,
+            liked_by_me=False if deleted else liked_by_me,
+            created_at=message.created_at,
+            edited_at=message.edited_at,
+            deleted=deleted,
+            seq=message.seq,
+            client_id=message.client_id,
+        )
+
+    async def chat_views(self, chat_ids: Sequence[UUID] | None, viewer_id: UUID) -> list[ChatOut]:
+        """Views of the viewer's chats (all of them when ``chat_ids`` is None), in the chat
+        list's order: pinned first (most recently pinned first), then by last activity.
+
+        Every query is scoped by a membership subquery rather than a list of ids, so the
+        database joins instead of the driver expanding hundreds of parameters per query.
+        """
+        scope = select(ChatMember.chat_id).where(ChatMember.user_id == viewer_id)
+        if chat_ids is not None:
+            scope = scope.where(ChatMember.chat_id.in_(chat_ids))
+        rows = (
+            await self.session.execute(
+                select(Chat, ChatMember)
+                .join(ChatMember, ChatMember.chat_id == Chat.id)
+                .where(ChatMember.user_id == viewer_id, Chat.id.in_(scope))
+            )
+        ).all()
+        if not rows:
+            return []
+
+        latest = (
+            select(Message.id)
+            .where(Message.chat_id == Chat.id)
+            .order_by(Message.seq.desc())
+            .limit(1)
+            .correlate(Chat)
+            .scalar_subquery()
+        )
+        last_messages = (
+            await self.session.scalars(
+                select(Message).where(
+                    Message.id.in_(select(latest).where(Chat.id.in_(scope)).scalar_subquery())
+                )
+            )
+        ).all()
+        last_views = {v.chat_id: v for v in await self.message_views(last_messages, viewer_id)}
+
+        unread = dict(
+            (
+                await self.session.execute(
+                    select(Message.chat_id, func.count())
+                    .join(
+                        ChatMember,
+                        and_(
+                            ChatMember.chat_id == Message.chat_id, ChatMember.user_id == viewer_id
+                        ),
+                    )
+                    .where(
+                        Message.chat_id.in_(scope),
+                        Message.seq > _read_seq(ChatMember.last_read_message_id),
+                        # Unread means what others wrote: not mine, not system notices.
+                        Message.sender_id != viewer_id,
+                        Message.deleted_at.is_(None),
+                    )
+                    .group_by(Message.chat_id)
+                )
+            ).all()
+        )
+
+        members = (
+            await self.session.execute(
+                select(ChatMember.chat_id, ChatMember.user_id, ChatMember.role).where(
+                    ChatMember.chat_id.in_(scope)
+                )
+            )
+        ).all()
+        users = await self.accounts.member_cards(
+            select(ChatMember.user_id).where(ChatMember.chat_id.in_(scope))
+        )
+        online = await self.events.online(users)
+        by_chat: dict[UUID, list[MemberOut]] = {}
+        for chat_id, user_id, role in members:
+            card = users.get(user_id)
+            if card is None:
+                continue
+            by_chat.setdefault(chat_id, []).append(
+                MemberOut(
+                    id=card.id,
+                    name=card.name,
+                    username=card.username,
+                    role=role,
+                    online=card.id in online,
+                    avatar_url=card.avatar_url,
+                )
+            )
+
+        views = []
+        for chat, membership in rows:
+            chat_members = by_chat.get(chat.id, [])
+            views.append(
+                ChatOut(
+                    id=chat.id,
+                    type=chat.type,
+                    title=_title(chat, chat_members, viewer_id),
+                    owner_id=chat.owner_id,
+                    created_at=chat.created_at,
+                    last_activity_at=chat.last_activity_at,
+                    pinned=membership.pinned_at is not None,
+                    pinned_at=membership.pinned_at,
+                    muted=membership.muted,
+                    unread_count=int(unread.get(chat.id, 0)),
+                    last_message=last_views.get(chat.id),
+                    members=sorted(chat_members, key=lambda m: (m.role != OWNER, m.name)),
+                )
+            )
+        views.sort(key=_chat_order)
+        return views
+
+    async def list_chats(self, viewer_id: UUID) -> list[ChatOut]:
+        return await self.chat_views(None, viewer_id)
+
+    async def chat_view(self, chat_id: UUID, viewer_id: UUID) -> ChatOut:
+        views = await self.chat_views([chat_id], viewer_id)
+        if not views:
+            raise NotFoundError(CHAT_NOT_FOUND)
+        return views[0]
+
+    async def chat_views_for(self, chat_id: UUID, user_ids: Iterable[UUID]) -> dict[UUID, ChatOut]:
+        recipients = list(dict.fromkeys(user_ids))
+        memberships = {
+            row.user_id: row
+            for row in (
+                await self.session.execute(
+                    select(ChatMember.user_id, ChatMember.pinned_at, ChatMember.muted).where(
+                        ChatMember.chat_id == chat_id
+                    )
+                )
+            ).all()
+        }
+        recipients = [r for r in recipients if r in memberships]
+        if not recipients:
+            return {}
+        base_views = await self.chat_views([chat_id], recipients[0])
+        if not base_views:
+            return {}
+        base = base_views[0]
+        unread = dict(
+            (
+                await self.session.execute(
+                    select(ChatMember.user_id, func.count(Message.id))
+                    .join(Message, Message.chat_id == ChatMember.chat_id)
+                    .where(
+                        ChatMember.chat_id == chat_id,
+                        Message.seq > _read_seq(ChatMember.last_read_message_id),
+                        Message.sender_id != ChatMember.user_id,
+                        Message.deleted_at.is_(None),
+                    )
+                    .group_by(ChatMember.user_id)
+                )
+            ).all()
+        )
+        likers: set[UUID] = set()
+        if base.last_message is not None:
+            likers = set(
+                await self.session.scalars(
+                    select(MessageLike.user_id).where(
+                        MessageLike.message_id == base.last_message.id
+                    )
+                )
+            )
+        views: dict[UUID, ChatOut] = {}
+        for user_id in recipients:
+            membership = memberships[user_id]
+            last = base.last_message
+            if last is not None and not last.deleted:
+                last = msgspec.structs.replace(last, liked_by_me=user_id in likers)
+            views[user_id] = msgspec.structs.replace(
+                base,
+                title=_view_title(base, user_id),
+                pinned=membership.pinned_at is not None,
+                pinned_at=membership.pinned_at,
+                muted=membership.muted,
+                unread_count=int(unread.get(user_id, 0)),
+                last_message=last,
+            )
+        return views
+
+    # --- creating and managing chats ----------------------------------------------------------
+
+
+def _read_seq(last_read_message_id: Any) -> Any:
+    """The seq of a read marker (0 when nothing was read), for comparisons on seq."""
+    read = aliased(Message, name="read_message")
+    return func.coalesce(
+        select(read.seq)
+        .where(read.id == last_read_message_id)
+        .correlate_except(read)
+        .scalar_subquery(),
+        0,
+    )
+
+
+def _attachment_view(attachment: MessageAttachment) -> AttachmentOut:
+    url = f"/api/v1/attachments/{attachment.id}"
+    return AttachmentOut(
+        id=attachment.id,
+        kind=attachment.kind,
+        name=attachment.name,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        width=attachment.width,
+        height=attachment.height,
+        url=url,
+        preview_url=f"{url}/preview" if attachment.preview_blob_id else None,
+    )
+
+
+def _view_title(view: ChatOut, viewer_id: UUID) -> str:
+    if view.type == GROUP:
+        return view.title
+    others = [m.name for m in view.members if m.id != viewer_id]
+    return others[0] if others else "Direct chat"
+
+
+def _title(chat: Chat, members: list[MemberOut], viewer_id: UUID) -> str:
+    if chat.type == GROUP:
+        return chat.title or "Group"
+    others = [m.name for m in members if m.id != viewer_id]
+    return others[0] if others else "Direct chat"
+
+
+def _chat_order(chat: ChatOut) -> tuple[int, float]:
+    if chat.pinned_at is not None:
+        return 0, -chat.pinned_at.timestamp()
+    return 1, -chat.last_activity_at.timestamp()
+
+
+def _preview_text(message: Message, attachment: MessageAttachment | None) -> str:
+    if attachment is None:
+        return message.text or ""
+    label = "[photo]" if attachment.kind == "image" else f"[file: {attachment.name}]"
+    return f"{label} {message.text}" if message.text else label
+
+
+def _without_viewer(view: MessageOut) -> dict[str, Any]:
+    """An event goes to everyone, so it carries no per-viewer ``liked_by_me``."""
+    data: dict[str, Any] = msgspec.to_builtins(view)
+    data.pop("liked_by_me", None)
+    return data

@@ -1,0 +1,95 @@
+"""A group event reaches every member with their own view of the chat, computed in a
+handful of queries rather than a chat-list query per member."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from app.config import Settings
+from app.domain.accounts.models import User
+from app.lib.auth import issue_access_token
+from app.lib.db import create_sqlalchemy_config
+from tests.accounts.api import register
+from tests.messenger.sockets import connect
+from tests.messenger.test_realtime import litestar_app
+from tests.support import LiveServer
+
+MEMBERS = 150
+
+
+async def silent_members(settings: Settings, count: int) -> list[User]:
+    """Accounts made as rows (signing up 150 users would hit the registration limit)."""
+    config = create_sqlalchemy_config(settings, pooled=False)
+    async with config.get_session() as session:
+        users = [
+            User(phone=f"+7999{n:07d}", name=f"Member {n:03d}", password_hash="!")
+            for n in range(count)
+        ]
+        session.add_all(users)
+        await session.commit()
+    await config.get_engine().dispose()
+    return users
+
+
+@pytest.fixture
+def statements(live_server: LiveServer) -> Iterator[list[str]]:
+    engine = litestar_app(live_server).state.db_config.get_engine().sync_engine
+    seen: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    yield seen
+    event.remove(engine, "before_cursor_execute", count)
+
+
+async def test_renaming_a_large_group_costs_a_few_queries_and_each_member_gets_their_view(
+    client: httpx.AsyncClient,
+    live_server: LiveServer,
+    migrated_database: Settings,
+    statements: list[str],
+) -> None:
+    owner = await register(client, name="Owner")
+    members = await silent_members(migrated_database, MEMBERS)
+    created = await client.post(
+        "/api/v1/chats",
+        headers=owner.headers,
+        json={"type": "group", "title": "Big", "member_ids": [str(u.id) for u in members]},
+    )
+    assert created.status_code == 201, created.text
+    chat_id = created.json()["id"]
+    pinner = members[0]
+    token = issue_access_token(migrated_database.secret_key, UUID(str(pinner.id)), 600).token
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await client.put(f"/api/v1/chats/{chat_id}/pin", headers=headers)).status_code == 200
+    hello = await client.post(
+        f"/api/v1/chats/{chat_id}/messages", headers=owner.headers, json={"text": "hello all"}
+    )
+    assert hello.status_code == 201
+    socket = await connect(live_server.url, token)
+    try:
+        statements.clear()
+        renamed = await client.patch(
+            f"/api/v1/chats/{chat_id}", headers=owner.headers, json={"title": "Bigger"}, timeout=120
+        )
+        assert renamed.status_code == 200, renamed.text
+        queries = len(statements)
+        view = await socket.wait_for("chat:updated", timeout=60, id=chat_id, title="Bigger")
+    finally:
+        await socket.close()
+    print(f"rename of a {MEMBERS + 1}-member group: {queries} SQL statements")
+    assert queries <= 40, queries
+    # The member's own view: pinned by them, the owner's message unread (system notices
+    # never count).
+    assert view["pinned"] is True
+    assert view["unread_count"] == 1
+    assert len(view["members"]) == MEMBERS + 1
+    assert renamed.json()["pinned"] is False
+    assert renamed.json()["unread_count"] == 0
