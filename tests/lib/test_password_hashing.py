@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from app.config import ConfigurationError, Settings
 from app.lib import passwords
 from app.lib.passwords import configure_password_hashing, hash_password, verify_password
 
-STRONG = {
-    "secret_key": "k" * 8 + "9f3a1c7e5b2d4f60a8c1e3b5d7f9a2c4",
-    "admin_api_key": "a1b2c3d4e5f6a7b8c9",
-}
+STRONG = {"secret_key": secrets.token_hex(32), "admin_api_key": secrets.token_hex(20)}
 
 
 @pytest.fixture(autouse=True)
