@@ -287,6 +287,7 @@ PARAMETER_DESCRIPTIONS = {
     "attachment_id": "The attachment's id (a UUID)",
     "player_id": "The player's id (a UUID)",
     "achievement_id": "The achievement's id (a UUID)",
+    "session_id": "The session's id (a UUID, from GET /api/v1/auth/sessions)",
     "size": "50, 100 or 400 (a square WebP of that many pixels), or original",
     "search": "Part of a name, the start of an @username, or a phone number",
     "limit": "Page size",

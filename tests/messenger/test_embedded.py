@@ -19,7 +19,10 @@ from tests.support import LiveServer, free_port, make_settings
 @pytest.fixture
 def embedded_server(tmp_path: Path) -> Iterator[LiveServer]:
     settings = make_settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}", redis_url=None
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}",
+        redis_url=None,
+        # No grace window, so the second use of a refresh token below is reuse at once.
+        refresh_reuse_grace_seconds=0,
     )
     assert settings.embedded
     server = LiveServer(create_asgi(settings), free_port()).start()

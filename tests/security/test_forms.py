@@ -263,6 +263,18 @@ SCRIPT_FORMS: dict[str, ScriptForm] = {
         "bearer token in the Socket.IO handshake",
         socket_probe,
     ),
+    "rename-form": ScriptForm(
+        "js/chat.js",
+        'api("/chats/" + state.current.id, { method: "PATCH"',
+        "bearer token",
+        rest_probe("PATCH", f"/api/v1/chats/{NO_SUCH_ID}", json={"title": "forged"}),
+    ),
+    "profile-form": ScriptForm(
+        "js/chat.js",
+        'api("/users/me", {',
+        "bearer token",
+        rest_probe("PATCH", "/api/v1/users/me", json={"name": "forged"}),
+    ),
     "audio-user-form": ScriptForm(
         "js/audio.js", '"/api/v1/audio/users"', "none: creating a user grants nothing", None
     ),

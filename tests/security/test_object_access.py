@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 
 from app.config import Settings
 from tests.accounts.api import Account, data_url, image_bytes, register
@@ -166,6 +167,11 @@ def message(suffix: str = "") -> Path:
     return lambda w: f"/api/v1/messages/{w.message}{suffix}"
 
 
+def session_of(account: Account) -> str:
+    """The session id an access token carries (its ``sid`` claim)."""
+    return str(jwt.decode(account.access_token, options={"verify_signature": False})["sid"])
+
+
 STRANGERS = (Attempt("stranger", 404), Attempt("former member", 404), Attempt("anonymous", 401))
 OWNER_ONLY = (*STRANGERS, Attempt("member", 403))
 ADMIN_ONLY = (Attempt("no admin key", 401), Attempt("wrong admin key", 401))
@@ -193,6 +199,13 @@ ROUTES: dict[str, Route] = {
         chat("/messages"), STRANGERS, body=lambda w: {"type": "text", "text": "intruder"}
     ),
     "POST /api/v1/chats/{chat_id}/read": Route(chat("/read"), STRANGERS),
+    "GET /api/v1/chats/{chat_id}/messages/search": Route(
+        chat(f"/messages/search?q={SECRET_TEXT.split()[1]}"), STRANGERS
+    ),
+    "DELETE /api/v1/auth/sessions/{session_id}": Route(
+        lambda w: f"/api/v1/auth/sessions/{session_of(w.alice)}",
+        (Attempt("stranger", 404), Attempt("anonymous", 401)),
+    ),
     "PATCH /api/v1/messages/{message_id}": Route(
         message(), OWNER_ONLY, body=lambda w: {"text": "pwned"}
     ),
