@@ -35,7 +35,7 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.lib.auth import decode_access_claims
+from app.lib.auth import SessionRevocations, check_access_token
 from app.lib.errors import UnauthorizedError
 from app.lib.ids import new_uuid7
 
@@ -322,8 +322,10 @@ class Realtime:
         if not isinstance(token, str) or not token:
             logger.info("socket_refused", reason="no token", address=_client_address(environ))
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
+        revocations = SessionRevocations(self.presence.redis, self.settings.access_token_ttl_seconds)
         try:
-            claims = decode_access_claims(self.settings.secret_key, token)
+            # The same answer as REST: a signed-out session's token opens no connection.
+            claims = await check_access_token(self.settings.secret_key, token, revocations)
         except UnauthorizedError as exc:
             # The reason only: never the token.
             logger.info("socket_refused", reason=exc.detail, address=_client_address(environ))
@@ -352,6 +354,8 @@ class Realtime:
                 )
             came_online = await self.presence.connected(user_id, sid)
             await self.presence.remember(sid, user_id)
+            # So that signing this session out closes this connection (accounts.connections).
+            await revocations.remember_socket(claims.session_id, sid)
         except socketio.exceptions.ConnectionRefusedError:
             raise
         except Exception as exc:

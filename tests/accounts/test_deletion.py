@@ -119,8 +119,7 @@ async def test_nobody_can_start_a_chat_with_a_deleted_account(client: httpx.Asyn
     direct = await client.post(
         "/api/v1/chats", headers=alice.headers, json={"type": "direct", "member_id": bob.id}
     )
-    # The messenger answers "no such user" (422 today; issue 12 asks for 404).
-    assert direct.status_code in (404, 422), direct.text
+    assert direct.status_code == 404, direct.text
     group = await client.post(
         "/api/v1/chats",
         headers=alice.headers,

@@ -38,7 +38,7 @@ async def test_direct_chat_with_yourself_or_nobody_is_refused(client: httpx.Asyn
     nobody = await client.post(
         "/api/v1/chats", headers=alice.headers, json={"type": "direct", "member_id": UNKNOWN}
     )
-    assert nobody.status_code == 422
+    assert nobody.status_code == 404
 
 
 async def test_create_chat_refuses_an_unknown_type(client: httpx.AsyncClient) -> None:

@@ -266,6 +266,31 @@ async def test_an_image_message_that_is_not_an_image_is_refused(
     assert accepted == []
 
 
+async def test_an_image_message_is_stored_upright_without_exif_for_every_reader(
+    client: httpx.AsyncClient,
+) -> None:
+    """A phone photo sent in a chat: the other member downloads no GPS position."""
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
+    response = await client.post(
+        f"/api/v1/chats/{chat['id']}/messages",
+        headers=alice.headers,
+        json={"type": "image", "attachment": {"data": data_url(quadrant_photo(orientation=6))}},
+    )
+    assert response.status_code == 201, response.text
+    attachment = response.json()["attachment"]
+    original = await client.get(attachment["url"], headers=bob.headers)
+    assert original.status_code == 200
+    image = Image.open(io.BytesIO(original.content))
+    assert (image.format, image.size) == ("JPEG", (480, 640))
+    assert dict(image.getexif()) == {}
+    assert b"PhoneMaker" not in original.content
+    preview = await client.get(attachment["preview_url"], headers=bob.headers)
+    assert (
+        Image.open(io.BytesIO(preview.content)).size[0]
+        < Image.open(io.BytesIO(preview.content)).size[1]
+    ), "the preview is upright too"
+
+
 # --- audio ----------------------------------------------------------------------------------
 
 

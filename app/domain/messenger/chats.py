@@ -56,10 +56,8 @@ class ChatService(MessengerFlows):
         if existing is not None:
             return await self.chat_view(existing, user.id), False
         if not await self.accounts.get_many([other_id]):
-            raise InvalidInputError(
-                "No such user.",
-                errors=[{"field": "member_id", "source": "body", "message": "unknown user"}],
-            )
+            # Unknown and deleted accounts alike: there is nobody to talk to.
+            raise NotFoundError("No such user.")
         chat = Chat(type=DIRECT, direct_key=key)
         try:
             async with self.session.begin_nested():

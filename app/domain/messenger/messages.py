@@ -184,10 +184,11 @@ class MessageService(MessengerFlows):
         if kind == "image":
             raw = decode_base64_payload(upload.data, self.settings.max_image_bytes)
             checked = await check_image_async(raw, self.settings.max_image_pixels)
+            # The stored original is the checked one: upright, without EXIF/GPS metadata.
             small, width, height = await preview_async(
-                raw, PREVIEW_SIDE, self.settings.max_image_pixels
+                checked.data, PREVIEW_SIDE, self.settings.max_image_pixels
             )
-            original = await blobs.put(raw, checked.content_type)
+            original = await blobs.put(checked.data, checked.content_type)
             preview_blob: Blob | None = await blobs.put(small, "image/webp")
             extension = mimetypes.guess_extension(checked.content_type) or ""
             name = upload.name or f"image{extension}"

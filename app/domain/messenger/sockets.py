@@ -110,7 +110,8 @@ def register_socket_handlers(app: Litestar) -> None:
 
     async def account_exists(user_id: UUID) -> bool:
         async with state.db_config.get_session() as session:
-            return await session.get(User, user_id) is not None
+            user = await session.get(User, user_id)
+            return user is not None and user.deleted_at is None
 
     realtime.account_exists = account_exists
 
@@ -130,7 +131,7 @@ def register_socket_handlers(app: Litestar) -> None:
                     raise InvalidInputError(_validation_detail(exc)) from None
                 async with messenger() as service:
                     user = await service.session.get(User, user_id)
-                    if user is None:
+                    if user is None or user.deleted_at is not None:
                         raise UnauthorizedError("The account no longer exists.")
                     answer = to_json(await action(service, user, parsed))
                     # The handler owns the transaction: commit, then announce.
