@@ -104,7 +104,10 @@ class FixationSafeSessionConfig(ServerSideSessionConfig):
         if not session_id or session_id == "null" or "app" not in scope:
             return
         backend = self._backend_class(config=self)
-        data = await backend.get(session_id, store=self.get_store_from_app(scope["app"]))
+        try:
+            data = await backend.get(session_id, store=self.get_store_from_app(scope["app"]))
+        except Exception:  # the store (Redis) is down: that is the error being shown
+            return
         if data is not None:
             scope["session"] = backend.deserialize_data(data)
 

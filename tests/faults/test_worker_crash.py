@@ -145,7 +145,7 @@ async def test_a_worker_killed_mid_notification_is_retried_and_notifies_once(
             assert await job_worker(redis) != running
 
         delivered = [m["text"] for m in bot_api.delivered()]
-        assert delivered == ["New message from Bob in Bob: are you there?"]
+        assert delivered == ["New message from Bob: are you there?"]
         assert [c.outcome for c in bot_api.attempts()] == ["held", "ok"]
         # The batch is done: its in-flight counter is gone.
         assert await redis.keys(INFLIGHT_KEY.format(user=alice.id, chat="*", batch="*")) == []
