@@ -14,11 +14,9 @@ from pathlib import Path
 import httpx
 
 from app.config import Settings
-from tests.support import free_port
+from tests.support import READY_SECONDS, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-READY_SECONDS = 120
-
 # Loaded by a replica started with ``clock_behind_seconds``: its UUIDv7 ids are made from a
 # clock that lags, as on a node whose NTP has drifted. Only the id library's clock is
 # moved; everything else in that process is real.

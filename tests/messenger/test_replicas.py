@@ -4,13 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,79 +13,21 @@ import pytest
 from app.config import Settings
 from tests.accounts.api import register
 from tests.messenger.api import direct_chat
+from tests.messenger.processes import ApiProcess, start_all
 from tests.messenger.sockets import connect
-from tests.support import READY_SECONDS, free_port
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-class ServerProcess:
-    def __init__(self, settings: Settings, presence_ttl: int) -> None:
-        self.port = free_port()
-        env = {
-            **os.environ,
-            "APP_ENV": "test",
-            "DATABASE_URL": settings.database_url,
-            "REDIS_URL": settings.redis_url or "",
-            "PRESENCE_TTL_SECONDS": str(presence_ttl),
-            "LOG_LEVEL": "WARNING",
-        }
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.asgi:create_asgi",
-                "--factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    self.process.stderr.read().decode() if self.process.stderr else ""
-                )
-            try:
-                if httpx.get(f"{self.url}/health/live", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError("server process did not start")
-
-    def kill(self) -> None:
-        """Die without a goodbye, as a crashed replica does."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-
 @pytest.fixture
-def two_servers(migrated_database: Settings) -> Iterator[tuple[ServerProcess, ServerProcess]]:
-    servers = (ServerProcess(migrated_database, 2), ServerProcess(migrated_database, 2))
+def two_servers(migrated_database: Settings) -> Iterator[tuple[ApiProcess, ApiProcess]]:
+    presence = {"PRESENCE_TTL_SECONDS": "2"}
+    servers = (
+        ApiProcess(migrated_database, env=presence),
+        ApiProcess(migrated_database, env=presence),
+    )
     try:
-        for server in servers:
-            server.wait_ready()
+        start_all(list(servers))
         yield servers
     finally:
         for server in servers:
@@ -98,7 +35,7 @@ def two_servers(migrated_database: Settings) -> Iterator[tuple[ServerProcess, Se
 
 
 async def test_a_message_sent_on_one_process_reaches_a_client_of_the_other(
-    two_servers: tuple[ServerProcess, ServerProcess],
+    two_servers: tuple[ApiProcess, ApiProcess],
 ) -> None:
     first, second = two_servers
     async with (
@@ -132,7 +69,7 @@ async def test_a_message_sent_on_one_process_reaches_a_client_of_the_other(
 
 
 async def test_users_of_a_dead_replica_go_offline_when_their_heartbeat_expires(
-    two_servers: tuple[ServerProcess, ServerProcess],
+    two_servers: tuple[ApiProcess, ApiProcess],
 ) -> None:
     first, second = two_servers
     async with httpx.AsyncClient(base_url=first.url, timeout=20) as one:
