@@ -322,7 +322,9 @@ class Realtime:
         if not isinstance(token, str) or not token:
             logger.info("socket_refused", reason="no token", address=_client_address(environ))
             raise socketio.exceptions.ConnectionRefusedError("authentication required")
-        revocations = SessionRevocations(self.presence.redis, self.settings.access_token_ttl_seconds)
+        revocations = SessionRevocations(
+            self.presence.redis, self.settings.access_token_ttl_seconds
+        )
         try:
             # The same answer as REST: a signed-out session's token opens no connection.
             claims = await check_access_token(self.settings.secret_key, token, revocations)
