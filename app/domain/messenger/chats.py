@@ -120,7 +120,9 @@ class ChatService(MessengerFlows):
         ``user`` add them; nobody is added then, nobody silently dropped."""
         refused = await self.accounts.refusing_group_adds(user.id, ids)
         if refused:
-            names = ", ".join(str(i) for i in refused)
+            names = ", ".join(str(i) for i in refused[:10])
+            if len(refused) > 10:
+                names += f" and {len(refused) - 10} more (see errors)"
             raise ForbiddenError(
                 f"These users do not let you add them to a group: {names}",
                 errors=[
