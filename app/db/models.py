@@ -1,6 +1,6 @@
 """Every domain's models, imported in one place for the metadata and Alembic."""
 
-from app.domain.accounts.models import AuthSession, RefreshToken, User
+from app.domain.accounts.models import AuthSession, RefreshToken, User, UserBlock
 from app.domain.achievements.models import (
     Achievement,
     AchievementTranslation,
@@ -35,4 +35,5 @@ __all__ = [
     "TelegramBinding",
     "TriviaQuestion",
     "User",
+    "UserBlock",
 ]

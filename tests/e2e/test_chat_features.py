@@ -22,7 +22,7 @@ from tests.e2e.chat_helpers import (
     page_errors,
     send_in_page,
 )
-from tests.messenger.api import direct_chat, group_chat, send_text
+from tests.messenger.api import allow_group_adds, direct_chat, group_chat, send_text
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -165,6 +165,7 @@ async def test_a_group_is_renamed_grown_shrunk_and_left_in_the_page(
         bob = await account(http, "Bob")
         carol = await account(http, "Carol")
         group = await group_chat(http, alice, [bob], title="Trip")
+        await allow_group_adds(http, carol)  # a stranger to Alice until she adds her
 
         alice_context = await browser.new_context()
         bob_context = await browser.new_context()

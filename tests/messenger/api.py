@@ -26,9 +26,20 @@ async def alice_and_bob_in_a_direct_chat(
     return alice, bob, await direct_chat(client, alice, bob)
 
 
+async def allow_group_adds(client: httpx.AsyncClient, *accounts: Account) -> None:
+    """Lets anyone add these accounts to groups (the default allows only contacts)."""
+    for account in accounts:
+        response = await client.patch(
+            "/api/v1/users/me", headers=account.headers, json={"group_adds": "everyone"}
+        )
+        assert response.status_code == 200, response.text
+
+
 async def group_chat(
     client: httpx.AsyncClient, owner: Account, members: list[Account], title: str = "Team"
 ) -> dict[str, Any]:
+    """A group of fresh accounts: the members first let anyone add them to groups."""
+    await allow_group_adds(client, *members)
     response = await client.post(
         "/api/v1/chats",
         headers=owner.headers,

@@ -5,7 +5,13 @@ from __future__ import annotations
 import httpx
 
 from tests.accounts.api import register
-from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
+from tests.messenger.api import (
+    alice_and_bob_in_a_direct_chat,
+    allow_group_adds,
+    direct_chat,
+    group_chat,
+    send_text,
+)
 
 UNKNOWN = "0190a000-0000-7000-8000-000000000000"
 
@@ -105,6 +111,7 @@ async def test_owner_adds_and_removes_members(client: httpx.AsyncClient) -> None
     bob = await register(client, name="Bob")
     carol = await register(client, name="Carol")
     chat = await group_chat(client, alice, [bob])
+    await allow_group_adds(client, carol)
     added = await client.post(
         f"/api/v1/chats/{chat['id']}/members", headers=alice.headers, json={"user_ids": [carol.id]}
     )

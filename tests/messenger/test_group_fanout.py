@@ -28,7 +28,12 @@ async def silent_members(settings: Settings, count: int) -> list[User]:
     config = create_sqlalchemy_config(settings, pooled=False)
     async with config.get_session() as session:
         users = [
-            User(phone=f"+7999{n:07d}", name=f"Member {n:03d}", password_hash="!")
+            User(
+                phone=f"+7999{n:07d}",
+                name=f"Member {n:03d}",
+                password_hash="!",
+                group_adds="everyone",
+            )
             for n in range(count)
         ]
         session.add_all(users)

@@ -224,6 +224,15 @@ ROUTES: dict[str, Route] = {
         (Attempt("anonymous", 401),),
         public="the people directory of signed-in users (to start chats); no phone in it",
     ),
+    "PUT /api/v1/users/{user_id}/block": Route(
+        lambda w: f"/api/v1/users/{w.alice.id}/block",
+        (Attempt("anonymous", 401),),
+        # Nobody's object: blocking acts on the caller's own list, and a stranger blocking
+        # Alice changes nothing Alice sees.
+    ),
+    "DELETE /api/v1/users/{user_id}/block": Route(
+        lambda w: f"/api/v1/users/{w.alice.id}/block", (Attempt("anonymous", 401),)
+    ),
     "GET /api/v1/users/{user_id}/avatar/{size}": Route(
         lambda w: f"/api/v1/users/{w.alice.id}/avatar/original",
         (),

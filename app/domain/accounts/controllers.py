@@ -189,7 +189,8 @@ class UserController(Controller):
         self, request: UserRequest, data: JSONBody[ProfileUpdate], accounts: AccountsDep
     ) -> Me:
         """Changes only the fields sent. 409 when the username is taken (case-insensitive);
-        422 for a blank name. ``phone_discovery`` says who finds me by my phone number."""
+        422 for a blank name. ``phone_discovery`` says who finds me by my phone number,
+        ``group_adds`` who may add me to a group (everyone, contacts or nobody)."""
         return me_view(await accounts.update_profile(request.user, data))
 
     @put("/me/avatar", summary="Upload my avatar")
@@ -248,6 +249,34 @@ class UserController(Controller):
         users = await accounts.search(search, viewer=request.user.id)
         online = await request.app.state.realtime.presence.online(user.id for user in users)
         return [profile_view(user, online=user.id in online) for user in users]
+
+    @get("/me/blocked", summary="The users I blocked")
+    async def blocked(self, request: UserRequest, accounts: AccountsDep) -> list[UserProfile]:
+        """The accounts the caller blocked, most recently blocked first."""
+        return [profile_view(user) for user in await accounts.blocked(request.user)]
+
+    @put("/{user_id:uuid}/block", summary="Block a user", status_code=HTTP_204_NO_CONTENT)
+    async def block(
+        self,
+        request: UserRequest,
+        user_id: Annotated[UUID, Parameter(description="The user to block")],
+        accounts: AccountsDep,
+    ) -> None:
+        """Neither side can then send into their direct chat (403); the blocked user cannot
+        open a direct chat with the caller (404) nor add them to a group (403), does not
+        find them in search and gets no presence events of them. Idempotent; 404 for an
+        unknown user, 422 for oneself."""
+        await accounts.block(request.user, user_id)
+
+    @delete("/{user_id:uuid}/block", summary="Unblock a user", status_code=HTTP_204_NO_CONTENT)
+    async def unblock(
+        self,
+        request: UserRequest,
+        user_id: Annotated[UUID, Parameter(description="The user to unblock")],
+        accounts: AccountsDep,
+    ) -> None:
+        """Lifts the caller's block of the user; idempotent."""
+        await accounts.unblock(request.user, user_id)
 
     @get("/{user_id:uuid}", summary="A user's public profile")
     async def get_user(

@@ -8,13 +8,15 @@ from uuid import UUID
 
 from advanced_alchemy.base import UUIDv7AuditBase, UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 AVATAR_SIZES = (400, 100, 50)
 DELETED_ACCOUNT_NAME = "Deleted account"
 PhoneDiscovery = Literal["everyone", "contacts", "nobody"]
 PHONE_DISCOVERY_VALUES: tuple[PhoneDiscovery, ...] = ("everyone", "contacts", "nobody")
+# Who may add this account to a group (the same three circles as phone discovery).
+GroupAdds = PhoneDiscovery
 
 
 class User(UUIDv7AuditBase):
@@ -48,6 +50,11 @@ class User(UUIDv7AuditBase):
     # Who may find this account by its full phone number in search.
     phone_discovery: Mapped[str] = mapped_column(
         String(10), nullable=False, default="everyone", server_default="everyone"
+    )
+    # Who may add this account to a group: everyone, contacts (people who already share a
+    # chat with it) or nobody.
+    group_adds: Mapped[str] = mapped_column(
+        String(10), nullable=False, default="contacts", server_default="contacts"
     )
     deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
 
@@ -97,3 +104,23 @@ class RefreshToken(UUIDv7Base):
     expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)
     used_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+
+
+class UserBlock(UUIDv7Base):
+    """``blocker_id`` blocked ``blocked_id``: no direct messages either way, the blocked user
+    cannot open a direct chat with the blocker nor add them to groups, does not find them in
+    search and hears no presence of them."""
+
+    __tablename__ = "user_block"
+    __table_args__ = (
+        UniqueConstraint("blocker_id", "blocked_id", name="uq_user_block_pair"),
+        Index("ix_user_block_blocked_id", "blocked_id"),
+    )
+
+    blocker_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
+    )
+    blocked_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True), nullable=False)

@@ -34,6 +34,13 @@ PhoneDiscovery = Annotated[
         "signed in, contacts (people who share a chat with it) or nobody"
     ),
 ]
+GroupAdds = Annotated[
+    Literal["everyone", "contacts", "nobody"],
+    Meta(
+        description="Who may add this account to a group: everyone signed in, contacts "
+        "(people who already share a chat with it) or nobody"
+    ),
+]
 Name = Annotated[str, Meta(min_length=1, max_length=64, examples=["Alice"])]
 Bio = Annotated[str, Meta(max_length=500, examples=["Backend developer"])]
 Username = Annotated[
@@ -68,6 +75,7 @@ class ProfileUpdate(Struct, forbid_unknown_fields=True):
     bio: Bio | UnsetType = UNSET
     username: Username | UnsetType | None = UNSET
     phone_discovery: PhoneDiscovery | UnsetType = UNSET
+    group_adds: GroupAdds | UnsetType = UNSET
 
 
 class AccountDeletion(Struct, forbid_unknown_fields=True):
@@ -116,6 +124,7 @@ class Me(Struct):
     avatar: Avatar | None
     created_at: datetime
     phone_discovery: PhoneDiscovery = "everyone"
+    group_adds: GroupAdds = "contacts"
 
 
 class SessionOut(Struct):

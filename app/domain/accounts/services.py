@@ -24,6 +24,7 @@ from app.domain.accounts.models import (
     AuthSession,
     RefreshToken,
     User,
+    UserBlock,
 )
 from app.domain.accounts.schemas import (
     Avatar,
@@ -150,6 +151,18 @@ _SYSTEMS = (
 )
 
 
+def contacts_of(user_id: UUID) -> Select[UUID]:
+    """The ids of the user's contacts: everyone who shares a chat with them (the user too).
+    The one meaning of "contacts" for the privacy settings (phone discovery, group adds)."""
+    mine = select(ChatMember.chat_id).where(ChatMember.user_id == user_id)
+    return select(ChatMember.user_id).where(ChatMember.chat_id.in_(mine))
+
+
+def blockers_of(user_id: UUID) -> Select[UUID]:
+    """The ids of the users who blocked ``user_id``."""
+    return select(UserBlock.blocker_id).where(UserBlock.blocked_id == user_id)
+
+
 def _hash_refresh_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -182,6 +195,7 @@ def me_view(user: User) -> Me:
         avatar=avatar_urls(user),
         created_at=user.created_at,
         phone_discovery=user.phone_discovery,  # type: ignore[arg-type]
+        group_adds=user.group_adds,  # type: ignore[arg-type]
     )
 
 
@@ -456,6 +470,8 @@ class AccountService:
             user.bio = changes.bio
         if isinstance(changes.phone_discovery, str):
             user.phone_discovery = changes.phone_discovery
+        if isinstance(changes.group_adds, str):
+            user.group_adds = changes.group_adds
         if changes.username is None or isinstance(changes.username, str):
             username = changes.username.lower() if changes.username else None
             if username and await self.session.scalar(
@@ -472,8 +488,8 @@ class AccountService:
     async def search(self, query: str, *, viewer: UUID) -> Sequence[User]:
         """People whose name contains the query, whose username starts with it, or whose
         phone number it spells, if they let the viewer find them by phone: everyone,
-        their contacts (people who share a chat with them) or nobody. Deleted accounts and
-        the viewer are never found."""
+        their contacts (people who share a chat with them) or nobody. Deleted accounts, the
+        viewer and those who blocked the viewer are never found."""
         query = query.strip()
         if not query:
             return []
@@ -483,8 +499,7 @@ class AccountService:
         ]
         phone = phone_query(query, self.region)
         if phone is not None:
-            mine = select(ChatMember.chat_id).where(ChatMember.user_id == viewer)
-            contacts = select(ChatMember.user_id).where(ChatMember.chat_id.in_(mine))
+            contacts = contacts_of(viewer)
             conditions.append(
                 and_(
                     User.phone == phone,
@@ -496,10 +511,96 @@ class AccountService:
             )
         statement = (
             select(User)
-            .where(or_(*conditions), User.id != viewer, User.deleted_at.is_(None))
+            .where(
+                or_(*conditions),
+                User.id != viewer,
+                User.deleted_at.is_(None),
+                User.id.not_in(blockers_of(viewer)),
+            )
             .order_by(User.name, User.id)
         )
         return (await self.session.scalars(statement.limit(SEARCH_LIMIT))).all()
+
+    # --- privacy: group adds and blocks --------------------------------------------------
+
+    async def refusing_group_adds(self, adder_id: UUID, user_ids: Iterable[UUID]) -> list[UUID]:
+        """Those of ``user_ids`` who do not let ``adder_id`` add them to a group: their
+        ``group_adds`` is nobody, or contacts and the adder shares no chat with them, or
+        they blocked the adder. In the order given."""
+        ids = list(dict.fromkeys(user_ids))
+        if not ids:
+            return []
+        allowed = set(
+            await self.session.scalars(
+                select(User.id).where(
+                    User.id.in_(ids),
+                    User.id.not_in(blockers_of(adder_id)),
+                    or_(
+                        User.group_adds == "everyone",
+                        and_(User.group_adds == "contacts", User.id.in_(contacts_of(adder_id))),
+                    ),
+                )
+            )
+        )
+        return [i for i in ids if i not in allowed]
+
+    async def is_blocked_between(self, a: UUID, b: UUID) -> bool:
+        """Whether either of the two blocked the other."""
+        found = await self.session.scalar(
+            select(UserBlock.id).where(
+                or_(
+                    and_(UserBlock.blocker_id == a, UserBlock.blocked_id == b),
+                    and_(UserBlock.blocker_id == b, UserBlock.blocked_id == a),
+                )
+            )
+        )
+        return found is not None
+
+    async def has_blocked(self, blocker_id: UUID, blocked_id: UUID) -> bool:
+        found = await self.session.scalar(
+            select(UserBlock.id).where(
+                UserBlock.blocker_id == blocker_id, UserBlock.blocked_id == blocked_id
+            )
+        )
+        return found is not None
+
+    async def block(self, user: User, target_id: UUID) -> None:
+        """Blocks ``target_id`` (idempotent); 422 for oneself, 404 for an unknown account."""
+        if target_id == user.id:
+            raise InvalidInputError("You cannot block yourself.")
+        if not await self.get_many([target_id]):
+            raise NotFoundError("No such user.")
+        if await self.has_blocked(user.id, target_id):
+            return
+        try:
+            async with self.session.begin_nested():
+                self.session.add(
+                    UserBlock(
+                        blocker_id=user.id, blocked_id=target_id, created_at=datetime.now(UTC)
+                    )
+                )
+                await self.session.flush()
+        except IntegrityError:
+            pass  # a concurrent request blocked them already
+
+    async def unblock(self, user: User, target_id: UUID) -> None:
+        """Lifts a block (idempotent)."""
+        await self.session.execute(
+            delete(UserBlock).where(
+                UserBlock.blocker_id == user.id, UserBlock.blocked_id == target_id
+            )
+        )
+
+    async def blocked(self, user: User) -> Sequence[User]:
+        """The accounts the user blocked, most recently blocked first."""
+        return (
+            await self.session.scalars(
+                select(User)
+                .join(UserBlock, UserBlock.blocked_id == User.id)
+                .where(UserBlock.blocker_id == user.id)
+                .order_by(UserBlock.created_at.desc(), UserBlock.id.desc())
+            )
+        ).all()
 
     # --- avatars ------------------------------------------------------------------------
 

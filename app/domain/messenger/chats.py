@@ -51,6 +51,9 @@ class ChatService(MessengerFlows):
         if other_id == user.id:
             raise InvalidInputError("A direct chat needs another user.")
         await self._limit("chats", user.id, self.settings.chats_created_per_minute)
+        if await self.accounts.has_blocked(other_id, user.id):
+            # Blocked by them: as if they did not exist.
+            raise NotFoundError("No such user.")
         key = direct_key(user.id, other_id)
         existing = await self.session.scalar(select(Chat.id).where(Chat.direct_key == key))
         if existing is not None:
@@ -89,6 +92,7 @@ class ChatService(MessengerFlows):
         title = clean_title(title)
         await self._limit("chats", user.id, self.settings.chats_created_per_minute)
         users = await self._existing_users(others, field="member_ids")
+        await self._check_group_adds(user, others, field="member_ids")
         chat = Chat(type=GROUP, title=title, owner_id=user.id)
         self.session.add(chat)
         await self.session.flush()
@@ -110,6 +114,21 @@ class ChatService(MessengerFlows):
                 errors=[{"field": field, "source": "body", "message": "unknown user"}],
             )
         return [users[i] for i in ids]
+
+    async def _check_group_adds(self, user: User, ids: list[UUID], *, field: str) -> None:
+        """403 naming every user whose ``group_adds`` setting (or block) does not let
+        ``user`` add them; nobody is added then, nobody silently dropped."""
+        refused = await self.accounts.refusing_group_adds(user.id, ids)
+        if refused:
+            names = ", ".join(str(i) for i in refused[:10])
+            if len(refused) > 10:
+                names += f" and {len(refused) - 10} more (see errors)"
+            raise ForbiddenError(
+                f"These users do not let you add them to a group: {names}",
+                errors=[
+                    {"field": field, "source": "body", "message": f"refused: {i}"} for i in refused
+                ],
+            )
 
     async def _owned_group(self, chat_id: UUID, user: User) -> tuple[Chat, ChatMember]:
         chat, membership = await self._membership(chat_id, user.id)
@@ -140,6 +159,7 @@ class ChatService(MessengerFlows):
         if len(current) + len(wanted) > MAX_GROUP_MEMBERS:
             raise InvalidInputError(f"A group has at most {MAX_GROUP_MEMBERS} members.")
         users = await self._existing_users(wanted, field="user_ids")
+        await self._check_group_adds(user, wanted, field="user_ids")
         if not users:
             return await self.chat_view(chat.id, user.id)
         await self._limit("membership", user.id, self.settings.membership_changes_per_minute)

@@ -116,6 +116,10 @@ class MessageService(MessengerFlows):
 
     async def send_message(self, user: User, chat_id: UUID, data: NewMessage) -> MessageOut:
         chat, membership = await self._membership(chat_id, user.id)
+        if chat.type == DIRECT:
+            other = [m for m in await self.member_ids(chat.id) if m != user.id]
+            if other and await self.accounts.is_blocked_between(user.id, other[0]):
+                raise ForbiddenError("You cannot message this user")
         if data.type == "text":
             if data.text is None or not data.text.strip():
                 raise InvalidInputError("A text message needs non-blank text.")

@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.config import Settings
-from app.domain.accounts.services import AccountService
+from app.domain.accounts.models import UserBlock
+from app.domain.accounts.services import AccountService, contacts_of
 from app.domain.messenger.events import MessengerEvents
 from app.domain.messenger.models import (
     GROUP,
@@ -90,11 +91,12 @@ class ChatViews:
         return found is not None
 
     async def contacts_of(self, user_id: UUID) -> list[UUID]:
-        """Everyone who shares a chat with the user (for presence announcements)."""
-        mine = select(ChatMember.chat_id).where(ChatMember.user_id == user_id)
+        """Everyone who shares a chat with the user, except those the user blocked (for
+        presence announcements: a blocked user hears nothing of the blocker)."""
+        blocked = select(UserBlock.blocked_id).where(UserBlock.blocker_id == user_id)
         rows = await self.session.scalars(
-            select(ChatMember.user_id)
-            .where(ChatMember.chat_id.in_(mine), ChatMember.user_id != user_id)
+            contacts_of(user_id)
+            .where(ChatMember.user_id != user_id, ChatMember.user_id.not_in(blocked))
             .distinct()
         )
         return list(rows)
