@@ -1,5 +1,6 @@
 """Ending live Socket.IO connections when their sign-in ends: all of a user's (account
-deleted, signed out everywhere) or those of one session (logout, session revoked).
+deleted, signed out everywhere) or those of one session (logout, session revoked); and
+telling a user's open pages when a block changes what they may see of someone's presence.
 
 The connections of one user may sit on any replica. Their ids are in the user's presence set
 in Redis (members ``<replica>:<sid>``, see :class:`app.lib.realtime.Presence`); those of one
@@ -63,3 +64,16 @@ async def _disconnect(realtime: Realtime, sids: set[str]) -> None:
     for sid in sids:
         with contextlib.suppress(Exception):  # already gone
             await realtime.sio.disconnect(sid)
+
+
+async def show_presence_to(
+    realtime: Realtime, subject_id: UUID, viewer_id: UUID, *, visible: bool
+) -> None:
+    """After ``subject_id`` blocked (``visible=False``) or unblocked ``viewer_id``: when the
+    subject is online, the viewer's pages hear ``presence`` offline (a blocker looks offline
+    to the one they blocked) or online again. Nothing changes when the subject is offline."""
+    with contextlib.suppress(Exception):  # Redis down: the next page load shows the truth
+        if await realtime.presence.online([subject_id]):
+            await realtime.emit_to_users(
+                "presence", {"user_id": str(subject_id), "online": visible}, [viewer_id]
+            )

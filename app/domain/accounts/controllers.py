@@ -11,7 +11,11 @@ from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
-from app.domain.accounts.connections import close_session_sockets, close_user_sockets
+from app.domain.accounts.connections import (
+    close_session_sockets,
+    close_user_sockets,
+    show_presence_to,
+)
 from app.domain.accounts.models import User
 from app.domain.accounts.schemas import (
     AccountDeletion,
@@ -53,6 +57,14 @@ def provide_account_service(
 
 def user_agent(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("user-agent", "")
+
+
+async def visible_online(
+    request: UserRequest, accounts: AccountService, user_ids: list[UUID]
+) -> set[UUID]:
+    """Who of ``user_ids`` the caller sees online: online, and not blocking the caller."""
+    online = await request.app.state.realtime.presence.online(user_ids)
+    return online - await accounts.hidden_presence(request.user.id, online)
 
 
 class AuthController(Controller):
@@ -247,7 +259,7 @@ class UserController(Controller):
                 str(request.user.id)
             )
         users = await accounts.search(search, viewer=request.user.id)
-        online = await request.app.state.realtime.presence.online(user.id for user in users)
+        online = await visible_online(request, accounts, [user.id for user in users])
         return [profile_view(user, online=user.id in online) for user in users]
 
     @get("/me/blocked", summary="The users I blocked")
@@ -261,12 +273,17 @@ class UserController(Controller):
         request: UserRequest,
         user_id: Annotated[UUID, Parameter(description="The user to block")],
         accounts: AccountsDep,
+        db_session: DbSessionDep,
     ) -> None:
         """Neither side can then send into their direct chat (403); the blocked user cannot
         open a direct chat with the caller (404) nor add them to a group (403), does not
-        find them in search and gets no presence events of them. Idempotent; 404 for an
+        find them in search, sees them offline everywhere (profiles, chats, ``presence``:
+        their open pages hear them go offline now), cannot like messages in their direct
+        chat (403) and exchanges no typing or read events with them. Idempotent; 404 for an
         unknown user, 422 for oneself."""
         await accounts.block(request.user, user_id)
+        await db_session.commit()
+        await show_presence_to(request.app.state.realtime, request.user.id, user_id, visible=False)
 
     @delete("/{user_id:uuid}/block", summary="Unblock a user", status_code=HTTP_204_NO_CONTENT)
     async def unblock(
@@ -274,17 +291,22 @@ class UserController(Controller):
         request: UserRequest,
         user_id: Annotated[UUID, Parameter(description="The user to unblock")],
         accounts: AccountsDep,
+        db_session: DbSessionDep,
     ) -> None:
-        """Lifts the caller's block of the user; idempotent."""
+        """Lifts the caller's block of the user; idempotent. The user sees the caller's
+        presence again (their open pages hear ``presence`` online when the caller is)."""
         await accounts.unblock(request.user, user_id)
+        await db_session.commit()
+        await show_presence_to(request.app.state.realtime, request.user.id, user_id, visible=True)
 
     @get("/{user_id:uuid}", summary="A user's public profile")
     async def get_user(
         self, request: UserRequest, user_id: FromPath[UUID], accounts: AccountsDep
     ) -> UserProfile:
-        """Another user's public profile (no phone number) and whether they are online."""
+        """Another user's public profile (no phone number) and whether they are online
+        (never to a user they blocked)."""
         user = await accounts.get(user_id)
-        online = await request.app.state.realtime.presence.online([user.id])
+        online = await visible_online(request, accounts, [user.id])
         return profile_view(user, online=user.id in online)
 
 

@@ -556,6 +556,31 @@ class AccountService:
         )
         return found is not None
 
+    async def blocked_either_way(self, user_id: UUID, others: Iterable[UUID]) -> set[UUID]:
+        """Those of ``others`` with a block between them and ``user_id``, whoever blocked
+        whom: typing is not relayed between them (in any chat)."""
+        ids = list(set(others))
+        if not ids:
+            return set()
+        rows = await self.session.execute(
+            select(UserBlock.blocker_id, UserBlock.blocked_id).where(
+                or_(
+                    and_(UserBlock.blocker_id == user_id, UserBlock.blocked_id.in_(ids)),
+                    and_(UserBlock.blocked_id == user_id, UserBlock.blocker_id.in_(ids)),
+                )
+            )
+        )
+        return {blocked if blocker == user_id else blocker for blocker, blocked in rows}
+
+    async def hidden_presence(self, viewer_id: UUID, user_ids: Iterable[UUID]) -> set[UUID]:
+        """Those of ``user_ids`` who blocked ``viewer_id``: the viewer sees them offline."""
+        ids = list(set(user_ids))
+        if not ids:
+            return set()
+        return set(
+            await self.session.scalars(blockers_of(viewer_id).where(UserBlock.blocker_id.in_(ids)))
+        )
+
     async def has_blocked(self, blocker_id: UUID, blocked_id: UUID) -> bool:
         found = await self.session.scalar(
             select(UserBlock.id).where(

@@ -14,6 +14,7 @@ from app.domain.messenger.flows import MessengerFlows
 from app.domain.messenger.models import (
     DIRECT,
     GROUP,
+    Chat,
     ChatMember,
     Message,
     MessageAttachment,
@@ -39,6 +40,9 @@ from app.lib.errors import ConflictError, ForbiddenError, InvalidInputError, Not
 from app.lib.images import check_image_async, decode_base64_payload, preview_async
 from app.lib.storage import Blob, BlobStore
 
+MESSAGING_BLOCKED = "You cannot message this user"
+LIKING_BLOCKED = "You cannot like messages in a chat with this user"
+
 _LEADING_BLANK_LINES = re.compile(r"^(?:[ \t]*\r?\n)+")
 
 
@@ -61,9 +65,34 @@ class MessageService(MessengerFlows):
     """Messages: sending (idempotent on ``client_id``), history pages on ``seq``, edits,
     tombstones, likes, read markers and attachments."""
 
-    async def typing(self, user: User, chat_id: UUID) -> None:
-        """Counts a typing notice against the user's limit (the caller relays it)."""
+    async def typing(self, user: User, chat_id: UUID) -> list[UUID]:
+        """Counts a typing notice against the user's limit and answers who hears it: the
+        other members, except those with a block between them and the user (either way).
+        404 outside the chat; 403 in a direct chat with a block, as for messages."""
+        chat, _ = await self._membership(chat_id, user.id)
+        await self._refuse_if_blocked(chat, user, MESSAGING_BLOCKED)
         await self._limit("typing", user.id, self.settings.typing_events_per_minute)
+        others = [m for m in await self.member_ids(chat_id) if m != user.id]
+        withheld = await self.accounts.blocked_either_way(user.id, others)
+        return [m for m in others if m not in withheld]
+
+    async def _direct_peer(self, chat: Chat, user: User) -> UUID | None:
+        """The other member of a direct chat (None for a group, or when they are gone)."""
+        if chat.type != DIRECT:
+            return None
+        return next((m for m in await self.member_ids(chat.id) if m != user.id), None)
+
+    async def _blocked_peer(self, chat: Chat, user: User) -> UUID | None:
+        """The other member of a direct chat when either of the two blocked the other."""
+        peer = await self._direct_peer(chat, user)
+        if peer is not None and await self.accounts.is_blocked_between(user.id, peer):
+            return peer
+        return None
+
+    async def _refuse_if_blocked(self, chat: Chat, user: User, detail: str) -> None:
+        """403 in a direct chat where either member blocked the other."""
+        if await self._blocked_peer(chat, user) is not None:
+            raise ForbiddenError(detail)
 
     # --- the per-chat sequence ------------------------------------------------------------
 
@@ -116,10 +145,7 @@ class MessageService(MessengerFlows):
 
     async def send_message(self, user: User, chat_id: UUID, data: NewMessage) -> MessageOut:
         chat, membership = await self._membership(chat_id, user.id)
-        if chat.type == DIRECT:
-            other = [m for m in await self.member_ids(chat.id) if m != user.id]
-            if other and await self.accounts.is_blocked_between(user.id, other[0]):
-                raise ForbiddenError("You cannot message this user")
+        await self._refuse_if_blocked(chat, user, MESSAGING_BLOCKED)
         if data.type == "text":
             if data.text is None or not data.text.strip():
                 raise InvalidInputError("A text message needs non-blank text.")
@@ -290,6 +316,9 @@ class MessageService(MessengerFlows):
         message = await self._visible_message(user, message_id)
         if message.deleted_at is not None:
             raise ConflictError("This message was deleted.")
+        chat = await self.session.get(Chat, message.chat_id)
+        if chat is not None:
+            await self._refuse_if_blocked(chat, user, LIKING_BLOCKED)
         if liked:
             try:
                 async with self.session.begin_nested():
@@ -324,7 +353,7 @@ class MessageService(MessengerFlows):
 
     async def mark_read(self, user: User, chat_id: UUID, message_id: UUID | None) -> ReadOut:
         """Moves the read marker forward (never back) to ``message_id`` or the newest message."""
-        _, membership = await self._membership(chat_id, user.id)
+        chat, membership = await self._membership(chat_id, user.id)
         if message_id is None:
             message_id = await self.session.scalar(
                 select(Message.id)
@@ -350,7 +379,9 @@ class MessageService(MessengerFlows):
         await self.session.refresh(membership)
         view = await self.chat_view(chat_id, user.id)
         if message_id is not None:
-            members = await self.member_ids(chat_id)
+            # In a direct chat with a block neither side hears the other's read marker.
+            withheld = await self._blocked_peer(chat, user)
+            members = [m for m in await self.member_ids(chat_id) if m != withheld]
             read_event = {
                 "chat_id": str(chat_id),
                 "user_id": str(user.id),

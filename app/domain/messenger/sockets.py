@@ -13,8 +13,10 @@ Logs carry the user id, the event and the status, never message text or tokens.
 
 ``message:send`` stores the message through the same service as the REST API; the other
 members hear it as ``message:new`` once it is committed. ``typing`` and ``read`` are relayed
-to the chat's members. Online and offline changes reach everyone who shares a chat with
-the user as ``presence``.
+to the chat's members, but not between two users one of whom blocked the other (typing in
+any chat; read markers in their direct chat, where typing is refused with 403 as sending
+is). Online and offline changes reach everyone who shares a chat with the user as
+``presence``, except those the user blocked.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from app.domain.messenger.services import MessengerService
 from app.lib.errors import (
     AppError,
     InvalidInputError,
-    NotFoundError,
     ServiceUnavailableError,
     UnauthorizedError,
     as_app_error,
@@ -175,14 +176,11 @@ def register_socket_handlers(app: Litestar) -> None:
         )
 
     async def typing(service: MessengerService, user: User, event: ChatEvent) -> Any:
-        if not await service.is_member(event.chat_id, user.id):
-            raise NotFoundError("No such chat.")
-        await service.typing(user, event.chat_id)
-        others = [m for m in await service.member_ids(event.chat_id) if m != user.id]
+        recipients = await service.typing(user, event.chat_id)
         await service.events.emit(
             "typing",
             {"chat_id": str(event.chat_id), "user_id": str(user.id), "name": user.name},
-            others,
+            recipients,
         )
         return {"chat_id": str(event.chat_id)}
 

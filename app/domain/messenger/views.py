@@ -167,9 +167,17 @@ class ChatViews:
             client_id=message.client_id,
         )
 
-    async def chat_views(self, chat_ids: Sequence[UUID] | None, viewer_id: UUID) -> list[ChatOut]:
+    async def chat_views(
+        self,
+        chat_ids: Sequence[UUID] | None,
+        viewer_id: UUID,
+        *,
+        hide_blockers: bool = True,
+    ) -> list[ChatOut]:
         """Views of the viewer's chats (all of them when ``chat_ids`` is None), in the chat
         list's order: pinned first (most recently pinned first), then by last activity.
+        Members who blocked the viewer look offline to them (unless ``hide_blockers`` is
+        False: a view shared by many viewers, see :meth:`chat_views_for`).
 
         Every query is scoped by a membership subquery rather than a list of ids, so the
         database joins instead of the driver expanding hundreds of parameters per query.
@@ -237,6 +245,8 @@ class ChatViews:
             select(ChatMember.user_id).where(ChatMember.chat_id.in_(scope))
         )
         online = await self.events.online(users)
+        if hide_blockers:
+            online -= (await self._presence_hidden_from([viewer_id], online)).get(viewer_id, set())
         by_chat: dict[UUID, list[MemberOut]] = {}
         for chat_id, user_id, role in members:
             card = users.get(user_id)
@@ -299,7 +309,7 @@ class ChatViews:
         recipients = [r for r in recipients if r in memberships]
         if not recipients:
             return {}
-        base_views = await self.chat_views([chat_id], recipients[0])
+        base_views = await self.chat_views([chat_id], recipients[0], hide_blockers=False)
         if not base_views:
             return {}
         base = base_views[0]
@@ -327,6 +337,9 @@ class ChatViews:
                     )
                 )
             )
+        hidden = await self._presence_hidden_from(
+            recipients, [m.id for m in base.members if m.online]
+        )
         views: dict[UUID, ChatOut] = {}
         for user_id in recipients:
             membership = memberships[user_id]
@@ -341,8 +354,27 @@ class ChatViews:
                 muted=membership.muted,
                 unread_count=int(unread.get(user_id, 0)),
                 last_message=last,
+                members=_offline(base.members, hidden.get(user_id, set())),
             )
         return views
+
+    async def _presence_hidden_from(
+        self, viewer_ids: Iterable[UUID], user_ids: Iterable[UUID]
+    ) -> dict[UUID, set[UUID]]:
+        """For each viewer, those of ``user_ids`` who blocked them (and so look offline to
+        them), in one query."""
+        viewers, users = list(set(viewer_ids)), list(set(user_ids))
+        if not viewers or not users:
+            return {}
+        rows = await self.session.execute(
+            select(UserBlock.blocked_id, UserBlock.blocker_id).where(
+                UserBlock.blocked_id.in_(viewers), UserBlock.blocker_id.in_(users)
+            )
+        )
+        hidden: dict[UUID, set[UUID]] = {}
+        for viewer_id, blocker_id in rows:
+            hidden.setdefault(viewer_id, set()).add(blocker_id)
+        return hidden
 
     # --- creating and managing chats ----------------------------------------------------------
 
@@ -372,6 +404,13 @@ def _attachment_view(attachment: MessageAttachment) -> AttachmentOut:
         url=url,
         preview_url=f"{url}/preview" if attachment.preview_blob_id else None,
     )
+
+
+def _offline(members: list[MemberOut], hidden: set[UUID]) -> list[MemberOut]:
+    """The members with those in ``hidden`` shown offline."""
+    if not hidden:
+        return members
+    return [msgspec.structs.replace(m, online=False) if m.id in hidden else m for m in members]
 
 
 def _view_title(view: ChatOut, viewer_id: UUID) -> str:
