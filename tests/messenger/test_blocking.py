@@ -83,9 +83,7 @@ async def test_the_blocker_looks_offline_to_the_blocked_user_everywhere(
         )
         assert renamed.status_code == 200, renamed.text
         for_bob = await b.wait_for("chat:updated", timeout=WAIT, id=group["id"], title="Renamed")
-        for_carol = await c.wait_for(
-            "chat:updated", timeout=WAIT, id=group["id"], title="Renamed"
-        )
+        for_carol = await c.wait_for("chat:updated", timeout=WAIT, id=group["id"], title="Renamed")
         assert member_online(for_bob, alice) is False
         assert member_online(for_carol, alice) is True
 

@@ -467,6 +467,7 @@
     $("chat-title").textContent = "Pick a chat";
     $("chat-subtitle").textContent = "";
     $("older-button").hidden = true;
+    renderBlockButton();
     showPane(false);
     const modal = $("manage-modal");
     if (modal.classList.contains("show")) window.bootstrap.Modal.getOrCreateInstance(modal).hide();
@@ -483,6 +484,7 @@
     $("pin-button").textContent = chat.pinned ? "Unpin" : "Pin";
     $("mute-button").textContent = chat.muted ? "Unmute" : "Mute";
     $("manage-button").hidden = chat.type !== "group";
+    renderBlockButton();
   }
 
   async function loadOlder() {
@@ -1249,6 +1251,117 @@
     }
   }
 
+  // --- privacy settings and blocking -------------------------------------------------------------
+  // Who finds me by my phone number and who may add me to groups (saved as soon as a select
+  // changes), and the people I blocked: blocked or unblocked from our direct chat's header,
+  // unblocked from the list in my profile.
+  const blocking = { ids: new Set(), users: [] };
+
+  async function loadBlocked() {
+    try {
+      blocking.users = await api("/users/me/blocked");
+    } catch (error) {
+      if (!(error instanceof SessionEnded)) notice("Could not load the people you blocked: " + error.message);
+      return;
+    }
+    blocking.ids = new Set(blocking.users.map((user) => user.id));
+    renderBlockButton();
+    renderBlockedList();
+  }
+
+  function directPeer(chat) {
+    if (!chat || chat.type !== "direct" || !state.me) return null;
+    return chat.members.find((member) => member.id !== state.me.id) || null;
+  }
+
+  function renderBlockButton() {
+    const peer = directPeer(state.current);
+    const blocked = Boolean(peer && blocking.ids.has(peer.id));
+    $("block-button").hidden = !peer;
+    $("block-button").textContent = blocked ? "Unblock" : "Block";
+    $("block-note").hidden = !blocked;
+    $("block-note").textContent = blocked
+      ? "You blocked " + peer.name + ". Neither of you can write here until you unblock them." : "";
+  }
+
+  async function setBlocked(user, blocked) {
+    await api("/users/" + user.id + "/block", { method: blocked ? "PUT" : "DELETE" });
+    await loadBlocked();
+  }
+
+  $("block-button").addEventListener("click", async () => {
+    const peer = directPeer(state.current);
+    if (!peer) return;
+    const block = !blocking.ids.has(peer.id);
+    if (block && !window.confirm("Block " + peer.name + "? Neither of you will be able to write in this chat, and they will not see when you are online.")) return;
+    try {
+      await setBlocked(peer, block);
+    } catch (error) { notice(error.message); }
+  });
+
+  function renderBlockedList() {
+    const list = $("blocked-list");
+    list.replaceChildren();
+    if (!blocking.users.length) {
+      const empty = document.createElement("li");
+      empty.className = "list-group-item px-0 text-body-secondary";
+      empty.textContent = "Nobody.";
+      list.append(empty);
+    }
+    for (const user of blocking.users) {
+      const item = document.createElement("li");
+      item.className = "list-group-item d-flex align-items-center gap-2 px-0";
+      item.dataset.userId = user.id;
+      const name = document.createElement("span");
+      name.className = "me-auto text-truncate";
+      name.textContent = user.name + (user.username ? " @" + user.username : "");
+      const unblock = document.createElement("button");
+      unblock.type = "button";
+      unblock.className = "btn btn-sm btn-outline-secondary";
+      unblock.textContent = "Unblock";
+      unblock.dataset.testid = "unblock-user";
+      unblock.addEventListener("click", async () => {
+        profileError("");
+        try { await setBlocked(user, false); } catch (error) { profileError(error.message); }
+      });
+      item.append(name, unblock);
+      list.append(item);
+    }
+  }
+
+  function privacyStatus(text) {
+    $("privacy-status").textContent = text;
+  }
+
+  function renderPrivacy() {
+    document.querySelectorAll("[data-privacy]").forEach((select) => {
+      select.value = state.me[select.dataset.privacy];
+    });
+  }
+
+  document.querySelectorAll("[data-privacy]").forEach((select) => {
+    select.addEventListener("change", async () => {
+      const field = select.dataset.privacy;
+      profileError("");
+      privacyStatus("saving…");
+      try {
+        state.me = await api("/users/me", { method: "PATCH", body: { [field]: select.value } });
+        privacyStatus("saved");
+      } catch (error) {
+        privacyStatus("");
+        profileError("The setting was not saved: " + error.message);
+      }
+      renderPrivacy();
+    });
+  });
+
+  $("profile-modal").addEventListener("show.bs.modal", () => {
+    privacyStatus("");
+    renderPrivacy();
+    renderBlockedList();
+    loadBlocked();
+  });
+
   // --- start ------------------------------------------------------------------------------------
   let starting = false;
   async function start() {
@@ -1265,6 +1378,7 @@
       starting = false;
     }
     renderMe();
+    loadBlocked();
     $("auth-view").hidden = true;
     $("auth-notice").hidden = true;
     $("app-view").hidden = false;
