@@ -41,6 +41,7 @@ from app.domain.audio.pages import AudioPageController
 from app.domain.board.controllers import BoardAccountController, BoardMessageController
 from app.domain.home.controllers import HomeController
 from app.domain.messenger.asyncapi import AsyncAPIController
+from app.domain.messenger.asyncapi_page import AsyncAPIPageController
 from app.domain.messenger.controllers import (
     AttachmentController,
     ChatController,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             MessageController,
             AttachmentController,
             AsyncAPIController,
+            AsyncAPIPageController,
             ChatPageController,
             PlayerController,
             AchievementController,

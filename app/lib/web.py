@@ -62,7 +62,8 @@ field validation, `errors`.
 * **messenger**: authenticate with `POST /api/v1/auth/login`, then press *Authorize* and
   paste the `access_token` (Bearer).
   Its real-time events (Socket.IO) are described by the AsyncAPI 3 document at
-  [/docs/asyncapi.json](/docs/asyncapi.json).
+  [/docs/asyncapi.json](/docs/asyncapi.json), rendered as a page at
+  [/docs/asyncapi: the Socket.IO events](/docs/asyncapi).
 * **achievements**: writes need the admin key in `X-API-Key`: press *Authorize* and paste
   `ADMIN_API_KEY` into *AdminApiKey*. The embedded default (`make run`) uses `dev-admin-key`.
 * **audio**: uploads carry the user's id and UUID token in the form.

@@ -169,9 +169,13 @@ async def test_docs_can_be_turned_off(
         async with httpx.AsyncClient(base_url=server.url) as http:
             page = await http.get("/docs/")
             schema = await http.get("/docs/openapi.json")
+            events = await http.get("/docs/asyncapi.json")
+            events_page = await http.get("/docs/asyncapi")
             api = await http.get("/api/v1/achievements")
     finally:
         server.stop()
     assert page.status_code == 404
     assert schema.status_code == 404
+    assert events.status_code == 404
+    assert events_page.status_code == 404
     assert api.status_code == 200

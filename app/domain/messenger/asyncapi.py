@@ -1,4 +1,5 @@
-"""The messenger's real-time API as an AsyncAPI 3 document, served at /docs/asyncapi.json.
+"""The messenger's real-time API as an AsyncAPI 3 document, served at /docs/asyncapi.json
+(and rendered for people at /docs/asyncapi, see :mod:`.asyncapi_page`).
 
 Payload schemas are generated from the same msgspec structs the handlers parse and answer
 with, so the document cannot drift from the code.
@@ -14,6 +15,8 @@ from litestar import Controller, get
 
 from app.domain.messenger.schemas import ChatOut, MessageOut, ReadOut
 from app.domain.messenger.sockets import ChatEvent, SendEvent
+from app.lib.dependencies import SettingsDep
+from app.lib.errors import NotFoundError
 
 
 class Problem(msgspec.Struct):
@@ -85,9 +88,20 @@ SERVER_EVENTS: dict[str, tuple[type[Any], str]] = {
     "chat:new": (ChatOut, "You are in a new chat (your view of it)."),
     "chat:updated": (ChatOut, "A chat's title or members changed (your view of it)."),
     "chat:removed": (ChatRemoved, "You left or were removed from a group."),
-    "typing": (Typing, "Another member is typing."),
-    "read": (Read, "A member's read marker moved."),
-    "presence": (Presence, "A contact came online or went offline (once per change)."),
+    "typing": (
+        Typing,
+        "Another member is typing (never relayed between two users one of whom blocked the other).",
+    ),
+    "read": (
+        Read,
+        "A member's read marker moved (in a direct chat with a block, not to the other side).",
+    ),
+    "presence": (
+        Presence,
+        "A contact came online or went offline (once per change). A user who blocked you "
+        "looks offline: you hear `online: false` when they block you, `true` again when "
+        "they unblock you while online.",
+    ),
     "session:expired": (SessionExpired, "Your access token expired; refresh and reconnect."),
 }
 # name: (payload, acknowledgement on success, summary)
@@ -97,7 +111,11 @@ CLIENT_EVENTS: dict[str, tuple[type[Any], type[Any], str]] = {
         MessageOut,
         "Store a message (idempotent on `client_id`); members hear `message:new`.",
     ),
-    "typing": (ChatEvent, TypingAck, "Tell the chat's other members you are typing."),
+    "typing": (
+        ChatEvent,
+        TypingAck,
+        "Tell the chat's other members you are typing (403 in a direct chat with a block).",
+    ),
     "read": (ChatEvent, ReadOut, "Move your read marker (to `message_id` or the newest)."),
 }
 
@@ -146,8 +164,8 @@ def asyncapi_document() -> dict[str, Any]:
         messages[ack_name] = {
             "name": f"{event} acknowledgement",
             "summary": "The stored or resulting object, or `{error: <problem>}` (422 bad "
-            "input, 401, 404 outside your chats, 429 with `retry_after`, 503 while the "
-            "database or Redis is down).",
+            "input, 401, 403 refused (a block), 404 outside your chats, 429 with "
+            "`retry_after`, 503 while the database or Redis is down).",
             "payload": {"oneOf": [ref("schemas", ack.__name__), ref("schemas", "ErrorAck")]},
         }
         channel_messages[name] = ref("messages", name)
@@ -199,7 +217,11 @@ def asyncapi_document() -> dict[str, Any]:
                     "scheme": "bearer",
                     "bearerFormat": "JWT",
                     "description": "The access_token from /api/v1/auth/login, passed in "
-                    "the Socket.IO connect `auth` object as `token` (not in a header).",
+                    "the Socket.IO connect `auth` object as `token` (not in a header): "
+                    "`io({auth: {token}})`. A missing, invalid, expired or signed-out token "
+                    "is refused at the handshake (`connect_error`, its `message` says why). "
+                    "At the token's expiry the server emits `session:expired` and "
+                    "disconnects: refresh the token and connect again.",
                 }
             },
         },
@@ -211,5 +233,8 @@ class AsyncAPIController(Controller):
     include_in_schema = False
 
     @get("/", summary="The AsyncAPI 3 document of the Socket.IO events")
-    async def document(self) -> dict[str, Any]:
+    async def document(self, settings: SettingsDep) -> dict[str, Any]:
+        """Rendered for people at /docs/asyncapi; 404 with DOCS_ENABLED=false, like /docs/."""
+        if not settings.docs_enabled:
+            raise NotFoundError("Not found")
         return asyncapi_document()
