@@ -110,7 +110,9 @@ class UserProfile(Struct):
     username: str | None
     bio: str
     avatar: Avatar | None
-    online: bool = False
+    online: Annotated[
+        bool, Meta(description="Connected now; always false for a user who blocked you")
+    ] = False
     # True for a deleted account: its name reads "Deleted account" and nothing else is left.
     deleted: bool = False
 

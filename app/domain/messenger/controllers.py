@@ -296,7 +296,8 @@ class MessageController(_MessengerController):
     async def like(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
-        """Likes a message in one of my chats; liking again changes nothing."""
+        """Likes a message in one of my chats; liking again changes nothing. 403 in a direct
+        chat where either of the two blocked the other."""
         result = await messenger.set_like(request.user, message_id, True)
         await messenger.commit()
         return result
@@ -305,7 +306,7 @@ class MessageController(_MessengerController):
     async def unlike(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
-        """Takes my like off a message."""
+        """Takes my like off a message (403 in a direct chat with a block, as liking)."""
         result = await messenger.set_like(request.user, message_id, False)
         await messenger.commit()
         return result

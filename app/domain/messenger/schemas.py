@@ -119,7 +119,9 @@ class MemberOut(Struct):
     name: str
     username: str | None
     role: str
-    online: bool
+    online: Annotated[
+        bool, Meta(description="Connected now; always false for a member who blocked you")
+    ]
     avatar_url: str | None
 
 
