@@ -12,7 +12,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, get
 
-from app.domain.messenger.schemas import ChatOut, MessageOut, ReadOut
+from app.domain.messenger.schemas import ChatOut, DeliveredOut, MessageOut, ReadOut
 from app.domain.messenger.sockets import ChatEvent, SendEvent
 
 
@@ -65,6 +65,8 @@ class Read(msgspec.Struct):
     chat_id: UUID
     user_id: UUID
     message_id: UUID
+    # The read message's seq: a direct chat's messages up to it show the "read" tick.
+    seq: int
 
 
 class Presence(msgspec.Struct):
@@ -87,6 +89,10 @@ SERVER_EVENTS: dict[str, tuple[type[Any], str]] = {
     "chat:removed": (ChatRemoved, "You left or were removed from a group."),
     "typing": (Typing, "Another member is typing."),
     "read": (Read, "A member's read marker moved."),
+    "message:delivered": (
+        DeliveredOut,
+        "Another member's client received the chat up to `seq` (the delivered tick).",
+    ),
     "presence": (Presence, "A contact came online or went offline (once per change)."),
     "session:expired": (SessionExpired, "Your access token expired; refresh and reconnect."),
 }
@@ -95,10 +101,18 @@ CLIENT_EVENTS: dict[str, tuple[type[Any], type[Any], str]] = {
     "message:send": (
         SendEvent,
         MessageOut,
-        "Store a message (idempotent on `client_id`); members hear `message:new`.",
+        "Store a message (idempotent on `client_id`); members hear `message:new`. "
+        "`reply_to_id` quotes a message of the chat (422 otherwise); `forward_from_id` "
+        "alone forwards one you can read (404 otherwise, 409 once deleted).",
     ),
     "typing": (ChatEvent, TypingAck, "Tell the chat's other members you are typing."),
     "read": (ChatEvent, ReadOut, "Move your read marker (to `message_id` or the newest)."),
+    "message:delivered": (
+        ChatEvent,
+        DeliveredOut,
+        "Your client received the chat up to `message_id` (or the newest): send it on "
+        "`message:new` and after catching up; the others hear `message:delivered`.",
+    ),
 }
 
 

@@ -21,6 +21,7 @@ from app.domain.messenger.models import (
 )
 from app.domain.messenger.schemas import (
     AttachmentUpload,
+    DeliveredOut,
     LikeOut,
     MessageOut,
     MessagePage,
@@ -52,6 +53,19 @@ def clean_text(text: str, *, what: str = "The text") -> str:
     if not cleaned.strip():
         raise InvalidInputError(f"{what} must not be blank.")
     return cleaned
+
+
+def _check_content(data: NewMessage) -> None:
+    """A new message's own content matches its type."""
+    if data.type == "text":
+        if data.text is None or not data.text.strip():
+            raise InvalidInputError("A text message needs non-blank text.")
+        if data.attachment is not None:
+            raise InvalidInputError("A text message has no attachment; use type image or file.")
+    elif data.attachment is None:
+        raise InvalidInputError(f"A {data.type} message needs an attachment.")
+    if data.attachment is not None and data.attachment.name and "\x00" in data.attachment.name:
+        raise InvalidInputError("The file name must not contain NUL characters.")
 
 
 Cursor = UUID | int
@@ -120,23 +134,26 @@ class MessageService(MessengerFlows):
             other = [m for m in await self.member_ids(chat.id) if m != user.id]
             if other and await self.accounts.is_blocked_between(user.id, other[0]):
                 raise ForbiddenError("You cannot message this user")
-        if data.type == "text":
-            if data.text is None or not data.text.strip():
-                raise InvalidInputError("A text message needs non-blank text.")
-            if data.attachment is not None:
-                raise InvalidInputError("A text message has no attachment; use type image or file.")
-        elif data.attachment is None:
-            raise InvalidInputError(f"A {data.type} message needs an attachment.")
-        text = clean_text(data.text) if data.text and data.text.strip() else None
-        if data.attachment is not None and data.attachment.name and "\x00" in data.attachment.name:
-            raise InvalidInputError("The file name must not contain NUL characters.")
+        source = None
+        if data.forward_from_id is not None:
+            source = await self._forward_source(user, data.forward_from_id, data)
+            kind, text = source.type, source.text
+        else:
+            _check_content(data)
+            kind = data.type
+            text = clean_text(data.text) if data.text and data.text.strip() else None
+        if data.reply_to_id is not None:
+            await self._check_reply_target(chat.id, data.reply_to_id)
         if data.client_id is not None and (
             stored := await self._sent_before(chat.id, user.id, data.client_id)
         ):
             return stored
         await self._limit("messages", user.id, self.settings.messages_per_minute)
         attachment = None
-        if data.attachment is not None:
+        if source is not None and source.attachment_id is not None:
+            # A forward shares the original's attachment (and its blobs): no bytes copied.
+            attachment = await self.session.get(MessageAttachment, source.attachment_id)
+        elif data.attachment is not None:
             attachment = await self._store_attachment(data.type, data.attachment)
         now = _now()
         seq = await self._next_seq(chat, now)
@@ -151,10 +168,14 @@ class MessageService(MessengerFlows):
             seq=seq,
             sender_id=user.id,
             client_id=data.client_id,
-            type=data.type,
+            type=kind,
             text=text,
             attachment_id=attachment.id if attachment else None,
             created_at=now,
+            reply_to_id=data.reply_to_id,
+            forwarded_from_user_id=(source.forwarded_from_user_id or source.sender_id)
+            if source is not None
+            else None,
         )
         self.session.add(message)
         await self.session.flush()
@@ -168,7 +189,15 @@ class MessageService(MessengerFlows):
             )
         ).all()
         await self.session.flush()
-        view = self._message_view(message, attachment)
+        replies, forwarders = await self._message_references([message])
+        view = self._message_view(
+            message,
+            attachment,
+            reply_to=replies.get(data.reply_to_id) if data.reply_to_id else None,
+            forwarded_from=forwarders.get(message.forwarded_from_user_id)
+            if message.forwarded_from_user_id
+            else None,
+        )
         self._after_commit(lambda: self.events.emit("message:new", view, [m for m, _ in members]))
         self._after_commit(
             lambda: self.events.notify_offline(
@@ -182,6 +211,43 @@ class MessageService(MessengerFlows):
             )
         )
         return view
+
+    async def _forward_source(self, user: User, source_id: UUID, data: NewMessage) -> Message:
+        """The message to forward: one the user can read (404 otherwise), not deleted (409),
+        not a system notice; the forward carries nothing of its own but a reply."""
+        if data.text is not None or data.attachment is not None:
+            raise InvalidInputError(
+                "A forward copies the original message: give no text or attachment.",
+                errors=[
+                    {
+                        "field": "forward_from_id",
+                        "source": "body",
+                        "message": "no text or attachment with a forward",
+                    }
+                ],
+            )
+        source = await self._visible_message(user, source_id)
+        if source.deleted_at is not None:
+            raise ConflictError("A deleted message cannot be forwarded.")
+        if source.type == "system":
+            raise InvalidInputError("A system notice cannot be forwarded.")
+        return source
+
+    async def _check_reply_target(self, chat_id: UUID, reply_to_id: UUID) -> None:
+        found = await self.session.scalar(
+            select(Message.id).where(Message.id == reply_to_id, Message.chat_id == chat_id)
+        )
+        if found is None:
+            raise InvalidInputError(
+                "A reply quotes a message of the same chat.",
+                errors=[
+                    {
+                        "field": "reply_to_id",
+                        "source": "body",
+                        "message": "not a message of this chat",
+                    }
+                ],
+            )
 
     async def _store_attachment(self, kind: str, upload: AttachmentUpload) -> MessageAttachment:
         blobs = BlobStore(self.session)
@@ -274,7 +340,8 @@ class MessageService(MessengerFlows):
         message.text = None
         attachment_id, message.attachment_id = message.attachment_id, None
         await self.session.execute(delete(MessageLike).where(MessageLike.message_id == message.id))
-        if attachment_id is not None:
+        await self.session.flush()
+        if attachment_id is not None and not await self._attachment_in_use(attachment_id):
             attachment = await self.session.get(MessageAttachment, attachment_id)
             if attachment is not None:
                 blob_ids = [attachment.blob_id, attachment.preview_blob_id]
@@ -285,6 +352,13 @@ class MessageService(MessengerFlows):
         members = await self.member_ids(message.chat_id)
         payload = {"id": str(message.id), "chat_id": str(message.chat_id)}
         self._after_commit(lambda: self.events.emit("message:deleted", payload, members))
+
+    async def _attachment_in_use(self, attachment_id: UUID) -> bool:
+        """Whether another message (a forward) still shows this attachment."""
+        found = await self.session.scalar(
+            select(Message.id).where(Message.attachment_id == attachment_id).limit(1)
+        )
+        return found is not None
 
     async def set_like(self, user: User, message_id: UUID, liked: bool) -> LikeOut:
         message = await self._visible_message(user, message_id)
@@ -351,10 +425,14 @@ class MessageService(MessengerFlows):
         view = await self.chat_view(chat_id, user.id)
         if message_id is not None:
             members = await self.member_ids(chat_id)
+            read_seq = await self.session.scalar(
+                select(Message.seq).where(Message.id == membership.last_read_message_id)
+            )
             read_event = {
                 "chat_id": str(chat_id),
                 "user_id": str(user.id),
                 "message_id": str(membership.last_read_message_id),
+                "seq": int(read_seq or 0),
             }
             self._after_commit(lambda: self.events.emit("read", read_event, members))
         return ReadOut(
@@ -362,6 +440,37 @@ class MessageService(MessengerFlows):
             last_read_message_id=membership.last_read_message_id,
             unread_count=view.unread_count,
         )
+
+    async def mark_delivered(
+        self, user: User, chat_id: UUID, message_id: UUID | None
+    ) -> DeliveredOut:
+        """The user's client has received the chat up to ``message_id`` (or its newest
+        message): moves the delivered marker forward (never back) and, when it moved, tells
+        the other members (``message:delivered``) so their ticks turn without a reload."""
+        chat, membership = await self._membership(chat_id, user.id)
+        if message_id is None:
+            seq: int | None = chat.last_seq
+        else:
+            seq = await self.session.scalar(
+                select(Message.seq).where(Message.id == message_id, Message.chat_id == chat_id)
+            )
+            if seq is None:
+                raise NotFoundError(MESSAGE_NOT_FOUND)
+        before = membership.last_delivered_seq
+        await self.session.execute(
+            update(ChatMember)
+            .where(ChatMember.id == membership.id, ChatMember.last_delivered_seq < seq)
+            .values(last_delivered_seq=seq)
+        )
+        await self.session.flush()
+        await self.session.refresh(membership)
+        delivered = DeliveredOut(
+            chat_id=chat_id, user_id=user.id, seq=membership.last_delivered_seq
+        )
+        if membership.last_delivered_seq > before:
+            others = [m for m in await self.member_ids(chat_id) if m != user.id]
+            self._after_commit(lambda: self.events.emit("message:delivered", delivered, others))
+        return delivered
 
     async def search(
         self,
