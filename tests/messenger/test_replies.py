@@ -11,9 +11,13 @@ import httpx
 import pytest
 
 from tests.accounts.api import Account, register
+from tests.messenger import test_group_fanout
 from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
 from tests.support import LiveServer
+
+# The SQL statements the live server runs (a fixture of the fan-out tests).
+statements = test_group_fanout.statements
 
 
 @pytest.fixture
@@ -128,6 +132,47 @@ async def test_a_reply_to_a_message_of_another_chat_is_refused(
     assert await history(client, bob, chat["id"]) == []
 
 
+async def test_history_loads_quotes_and_forwards_in_a_fixed_number_of_queries(
+    client: httpx.AsyncClient, statements: list[str]
+) -> None:
+    alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
+    photo = await client.post(
+        f"/api/v1/chats/{chat['id']}/messages",
+        headers=alice.headers,
+        json={
+            "type": "file",
+            "attachment": {"data": base64.b64encode(b"x").decode(), "name": "a.txt"},
+        },
+    )
+    assert photo.status_code == 201, photo.text
+    texts = [await send_text(client, alice, chat["id"], f"text {i}") for i in range(10)]
+
+    async def reply(to: dict[str, Any]) -> None:
+        response = await client.post(
+            f"/api/v1/chats/{chat['id']}/messages",
+            headers=bob.headers,
+            json={"text": "re", "reply_to_id": to["id"]},
+        )
+        assert response.status_code == 201, response.text
+
+    async def history_statements() -> int:
+        statements.clear()
+        items = await history(client, bob, chat["id"])
+        assert any(item["reply_to"] for item in items)
+        assert any(item["forwarded_from"] for item in items)
+        return len(statements)
+
+    await reply(photo.json())
+    assert (await forward(client, bob, chat["id"], texts[0]["id"])).status_code == 201
+    few = await history_statements()
+    for message in texts:
+        await reply(message)
+        assert (await forward(client, bob, chat["id"], message["id"])).status_code == 201
+    many = await history_statements()
+    print(f"history with 2 and with 22 quotes or forwards: {few} and {many} SQL statements")
+    assert many == few
+
+
 # --- forwards --------------------------------------------------------------------------------
 
 
@@ -168,6 +213,11 @@ async def test_a_forward_names_the_original_author_and_shares_the_attachment(
     assert seen["forwarded_from"]["name"] == "Alice"
     again = await forward(client, carol, bob_and_carol["id"], forwarded["id"])
     assert again.json()["forwarded_from"] == {"user_id": alice.id, "name": "Alice"}
+    # A forward keeps the original's words: Bob cannot edit them.
+    edited = await client.patch(
+        f"/api/v1/messages/{forwarded['id']}", headers=bob.headers, json={"text": "my plan"}
+    )
+    assert edited.status_code == 409, edited.text
 
     # Alice deleting her message leaves the forwarded file readable for Carol.
     assert (
@@ -304,3 +354,19 @@ async def test_delivered_over_rest_never_moves_back_and_is_announced_once(
     outsider = await register(client, name="Eve")
     refused = await client.post(url, headers=outsider.headers)
     assert refused.status_code == 404
+
+
+async def test_the_docs_describe_replies_forwards_and_ticks(client: httpx.AsyncClient) -> None:
+    asyncapi = (await client.get("/docs/asyncapi.json")).json()
+    messages = asyncapi["components"]["messages"]
+    assert messages["server_message_delivered"]["payload"]["$ref"].endswith("/DeliveredOut")
+    assert messages["client_message_delivered"]["payload"]["$ref"].endswith("/ChatEvent")
+    schemas = asyncapi["components"]["schemas"]
+    assert {"reply_to", "forwarded_from"} <= set(schemas["MessageOut"]["properties"])
+    assert {"reply_to_id", "forward_from_id"} <= set(schemas["SendEvent"]["properties"])
+    assert "seq" in schemas["Read"]["required"]
+    assert {"peer_delivered_seq", "peer_read_seq"} <= set(schemas["ChatOut"]["properties"])
+    openapi = (await client.get("/docs/openapi.json")).json()
+    assert "post" in openapi["paths"]["/api/v1/chats/{chat_id}/delivered"]
+    new_message = openapi["components"]["schemas"]["NewMessage"]["properties"]
+    assert {"reply_to_id", "forward_from_id"} <= set(new_message)

@@ -307,7 +307,8 @@ class MessageController(_MessengerController):
         data: JSONBody[MessageEdit],
         messenger: MessengerDep,
     ) -> MessageOut:
-        """404 outside your chats, 403 when you are not the author, 409 once deleted."""
+        """404 outside your chats, 403 when you are not the author, 409 once deleted (or for
+        a forward, which keeps the original's words)."""
         result = await messenger.edit_message(request.user, message_id, data.text)
         await messenger.commit()
         return result

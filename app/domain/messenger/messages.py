@@ -323,6 +323,8 @@ class MessageService(MessengerFlows):
 
     async def edit_message(self, user: User, message_id: UUID, text: str) -> MessageOut:
         message = await self._authored_message(user, message_id)
+        if message.forwarded_from_user_id is not None:
+            raise ConflictError("A forwarded message keeps the original's words.")
         message.text = clean_text(text)
         message.edited_at = _now()
         await self.session.flush()

@@ -582,7 +582,7 @@
   // My own messages can be edited (text) and deleted; the events update every other page.
   function ownActions(message, bubble) {
     const actions = [];
-    if (message.type === "text") {
+    if (message.type === "text" && !message.forwarded_from) {
       const edit = document.createElement("button");
       edit.type = "button";
       edit.className = "btn btn-sm btn-link p-0 ms-2 edit-button";
