@@ -12,7 +12,12 @@ import pytest
 
 from tests.accounts.api import Account, register
 from tests.messenger import test_group_fanout
-from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, send_text
+from tests.messenger.api import (
+    alice_and_bob_in_a_direct_chat,
+    direct_chat,
+    group_chat,
+    send_text,
+)
 from tests.messenger.sockets import SocketUser, connect
 from tests.support import LiveServer
 
@@ -119,6 +124,7 @@ async def test_a_reply_to_a_message_of_another_chat_is_refused(
     problem = response.json()
     assert problem["status"] == 422
     assert problem["errors"][0]["field"] == "reply_to_id"
+    assert problem["errors"][0]["message"] == "not a message of this chat"
 
     a = await connect(live_server.url, alice.access_token)
     sockets.append(a)
@@ -370,3 +376,17 @@ async def test_the_docs_describe_replies_forwards_and_ticks(client: httpx.AsyncC
     assert "post" in openapi["paths"]["/api/v1/chats/{chat_id}/delivered"]
     new_message = openapi["components"]["schemas"]["NewMessage"]["properties"]
     assert {"reply_to_id", "forward_from_id"} <= set(new_message)
+
+
+async def test_a_group_has_no_ticks_but_keeps_each_delivered_marker(
+    client: httpx.AsyncClient,
+) -> None:
+    alice = await register(client)
+    bob = await register(client, name="Bob")
+    team = await group_chat(client, alice, [bob])
+    sent = await send_text(client, alice, team["id"], "hello team")
+    delivered = await client.post(f"/api/v1/chats/{team['id']}/delivered", headers=bob.headers)
+    assert delivered.json()["seq"] == sent["seq"]
+    view = await chat_of(client, alice, team["id"])
+    assert view["peer_delivered_seq"] is None
+    assert view["peer_read_seq"] is None

@@ -91,7 +91,7 @@ SERVER_EVENTS: dict[str, tuple[type[Any], str]] = {
     "read": (Read, "A member's read marker moved."),
     "message:delivered": (
         DeliveredOut,
-        "Another member's client received the chat up to `seq` (the delivered tick).",
+        "The other member of a direct chat received it up to `seq` (the delivered tick).",
     ),
     "presence": (Presence, "A contact came online or went offline (once per change)."),
     "session:expired": (SessionExpired, "Your access token expired; refresh and reconnect."),
@@ -111,7 +111,8 @@ CLIENT_EVENTS: dict[str, tuple[type[Any], type[Any], str]] = {
         ChatEvent,
         DeliveredOut,
         "Your client received the chat up to `message_id` (or the newest): send it on "
-        "`message:new` and after catching up; the others hear `message:delivered`.",
+        "`message:new` and after catching up; in a direct chat the other member hears "
+        "`message:delivered`.",
     ),
 }
 

@@ -272,7 +272,7 @@ class ChatController(_MessengerController):
     ) -> DeliveredOut:
         """My client has received the chat up to ``message_id`` (or its newest message):
         the delivered marker moves forward, never back, and the other members hear
-        ``message:delivered``. In a direct chat it is the other side's "delivered" tick
+        ``message:delivered`` (direct chats only). It is the other side's "delivered" tick
         (``peer_delivered_seq`` of the chat view)."""
         result = await messenger.mark_delivered(
             request.user, chat_id, data.message_id if data else None

@@ -447,8 +447,9 @@ class MessageService(MessengerFlows):
         self, user: User, chat_id: UUID, message_id: UUID | None
     ) -> DeliveredOut:
         """The user's client has received the chat up to ``message_id`` (or its newest
-        message): moves the delivered marker forward (never back) and, when it moved, tells
-        the other members (``message:delivered``) so their ticks turn without a reload."""
+        message): moves the delivered marker forward (never back) and, when it moved in a
+        direct chat, tells the other member (``message:delivered``) so the ticks turn
+        without a reload."""
         chat, membership = await self._membership(chat_id, user.id)
         if message_id is None:
             seq: int | None = chat.last_seq
@@ -469,7 +470,9 @@ class MessageService(MessengerFlows):
         delivered = DeliveredOut(
             chat_id=chat_id, user_id=user.id, seq=membership.last_delivered_seq
         )
-        if membership.last_delivered_seq > before:
+        # Ticks are a direct chat's: a group's members acknowledging each message would
+        # send every member an event per member.
+        if chat.type == DIRECT and membership.last_delivered_seq > before:
             others = [m for m in await self.member_ids(chat_id) if m != user.id]
             self._after_commit(lambda: self.events.emit("message:delivered", delivered, others))
         return delivered

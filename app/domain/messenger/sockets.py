@@ -15,8 +15,9 @@ Logs carry the user id, the event and the status, never message text or tokens.
 members hear it as ``message:new`` once it is committed (with ``reply_to_id`` it quotes a
 message of the chat; with ``forward_from_id`` it copies one from any chat of the user's).
 ``typing`` and ``read`` are relayed to the chat's members; ``message:delivered`` (the client
-received the chat up to a message) reaches the others when the marker moves. Online and offline changes reach everyone who shares a chat with
-the user as ``presence``.
+received the chat up to a message) reaches the other member of a direct chat when the marker
+moves. Online and offline changes reach everyone who shares a chat with the user as
+``presence``.
 """
 
 from __future__ import annotations

@@ -1025,7 +1025,8 @@
   function listenForReceipts(socket) {
     socket.on("connect", () => catchUp().then(acknowledgeChats));
     socket.on("message:new", (message) => {
-      if (message.sender_id && message.sender_id !== state.me.id) {
+      const chat = findChat(message.chat_id);
+      if (chat && chat.type === "direct" && message.sender_id && message.sender_id !== state.me.id) {
         socket.emit("message:delivered", { chat_id: message.chat_id, message_id: message.id });
       }
     });
