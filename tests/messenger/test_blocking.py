@@ -135,7 +135,7 @@ async def test_typing_is_not_relayed_between_a_blocked_pair(
             await user.close()
 
 
-async def test_read_markers_are_not_relayed_in_the_direct_chat_of_a_blocked_pair(
+async def test_read_and_delivered_markers_are_not_shared_in_the_direct_chat_of_a_blocked_pair(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
     alice = await register(client)
@@ -146,7 +146,13 @@ async def test_read_markers_are_not_relayed_in_the_direct_chat_of_a_blocked_pair
     await send_text(client, alice, direct["id"], "from alice")
     await send_text(client, bob, direct["id"], "from bob")
     await send_text(client, carol, group["id"], "in the group")
+    # Before the block each sees the other's ticks (the other's own message was read).
+    for viewer in (alice, bob):
+        assert (await chat_seen_by(client, viewer, direct["id"]))["peer_read_seq"] is not None
     await block(client, alice, bob)
+    for viewer in (alice, bob):
+        view = await chat_seen_by(client, viewer, direct["id"])
+        assert (view["peer_read_seq"], view["peer_delivered_seq"]) == (None, None)
     opened: list[SocketUser] = []
     try:
         a = await connect(live_server.url, alice.access_token)
@@ -160,6 +166,13 @@ async def test_read_markers_are_not_relayed_in_the_direct_chat_of_a_blocked_pair
         # ... and their own connection hears it: the event went out, without the other.
         await a.wait_for("read", timeout=WAIT, chat_id=direct["id"], user_id=alice.id)
         await b.wait_for("read", timeout=WAIT, chat_id=direct["id"], user_id=bob.id)
+        # Delivered markers move too, without telling the other side.
+        for user in (a, b):
+            ack = await user.client.call(
+                "message:delivered", {"chat_id": direct["id"]}, timeout=WAIT
+            )
+            assert ack["chat_id"] == direct["id"], ack
+            assert "error" not in ack
         # In the group the read marker is the group's record: Alice hears Bob's.
         await b.client.call("read", {"chat_id": group["id"]}, timeout=WAIT)
         await a.wait_for("read", timeout=WAIT, chat_id=group["id"], user_id=bob.id)
@@ -167,6 +180,8 @@ async def test_read_markers_are_not_relayed_in_the_direct_chat_of_a_blocked_pair
         for user in (a, b):
             await user.wait_for("message:new", timeout=WAIT, text="after the reads")
         assert [r for r in b.named("read") if r["user_id"] == alice.id] == []
+        assert a.named("message:delivered") == []
+        assert b.named("message:delivered") == []
         assert [
             r for r in a.named("read") if r["user_id"] == bob.id and r["chat_id"] == direct["id"]
         ] == []

@@ -30,6 +30,8 @@ async def test_sent_message_has_the_documented_shape(client: httpx.AsyncClient) 
         "deleted",
         "seq",
         "client_id",
+        "reply_to",
+        "forwarded_from",
     }
     assert message["chat_id"] == chat["id"]
     assert message["sender_id"] == alice.id

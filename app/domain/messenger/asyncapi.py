@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, get
 
-from app.domain.messenger.schemas import ChatOut, MessageOut, ReadOut
+from app.domain.messenger.schemas import ChatOut, DeliveredOut, MessageOut, ReadOut
 from app.domain.messenger.sockets import ChatEvent, SendEvent
 from app.lib.dependencies import SettingsDep
 from app.lib.errors import NotFoundError
@@ -68,6 +68,8 @@ class Read(msgspec.Struct):
     chat_id: UUID
     user_id: UUID
     message_id: UUID
+    # The read message's seq: a direct chat's messages up to it show the "read" tick.
+    seq: int
 
 
 class Presence(msgspec.Struct):
@@ -96,6 +98,11 @@ SERVER_EVENTS: dict[str, tuple[type[Any], str]] = {
         Read,
         "A member's read marker moved (in a direct chat with a block, not to the other side).",
     ),
+    "message:delivered": (
+        DeliveredOut,
+        "The other member of a direct chat received it up to `seq` (the delivered tick; "
+        "not sent in a direct chat with a block).",
+    ),
     "presence": (
         Presence,
         "A contact came online or went offline (once per change). A user who blocked you "
@@ -109,7 +116,9 @@ CLIENT_EVENTS: dict[str, tuple[type[Any], type[Any], str]] = {
     "message:send": (
         SendEvent,
         MessageOut,
-        "Store a message (idempotent on `client_id`); members hear `message:new`.",
+        "Store a message (idempotent on `client_id`); members hear `message:new`. "
+        "`reply_to_id` quotes a message of the chat (422 otherwise); `forward_from_id` "
+        "alone forwards one you can read (404 otherwise, 409 once deleted).",
     ),
     "typing": (
         ChatEvent,
@@ -117,6 +126,13 @@ CLIENT_EVENTS: dict[str, tuple[type[Any], type[Any], str]] = {
         "Tell the chat's other members you are typing (403 in a direct chat with a block).",
     ),
     "read": (ChatEvent, ReadOut, "Move your read marker (to `message_id` or the newest)."),
+    "message:delivered": (
+        ChatEvent,
+        DeliveredOut,
+        "Your client received the chat up to `message_id` (or the newest): send it on "
+        "`message:new` and after catching up; in a direct chat the other member hears "
+        "`message:delivered`.",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ from app.domain.messenger.events import MessengerEvents
 from app.domain.messenger.schemas import (
     ChatOut,
     ChatUpdate,
+    DeliveredOut,
     LikeOut,
     MessageEdit,
     MessageOut,
@@ -233,7 +234,12 @@ class ChatController(_MessengerController):
     ) -> MessageOut:
         """Types: ``text`` (text), ``image`` (attachment: base64 or data URL of a JPEG, PNG
         or WebP; a 320 px preview is made) and ``file`` (attachment with name and content
-        type). Members receive it over Socket.IO as ``message:new`` once it is stored."""
+        type). Members receive it over Socket.IO as ``message:new`` once it is stored.
+
+        ``reply_to_id`` quotes a message of this chat (422 otherwise): the view carries its
+        preview as ``reply_to``. ``forward_from_id`` alone forwards a message of any chat of
+        mine here (404 when I cannot read it, 409 once deleted), sharing its attachment; the
+        view names the original's author in ``forwarded_from``."""
         result = await messenger.send_message(request.user, chat_id, data)
         await messenger.commit()
         return result
@@ -249,6 +255,28 @@ class ChatController(_MessengerController):
         """Moves my read marker forward (never back) to ``message_id``, or to the newest
         message when the body is empty."""
         result = await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+        await messenger.commit()
+        return result
+
+    @post(
+        "/{chat_id:uuid}/delivered",
+        summary="Acknowledge received messages",
+        status_code=HTTP_200_OK,
+    )
+    async def mark_delivered(
+        self,
+        request: UserRequest,
+        chat_id: ChatId,
+        messenger: MessengerDep,
+        data: JSONBody[ReadMarker | None] = None,
+    ) -> DeliveredOut:
+        """My client has received the chat up to ``message_id`` (or its newest message):
+        the delivered marker moves forward, never back, and the other members hear
+        ``message:delivered`` (direct chats only). It is the other side's "delivered" tick
+        (``peer_delivered_seq`` of the chat view)."""
+        result = await messenger.mark_delivered(
+            request.user, chat_id, data.message_id if data else None
+        )
         await messenger.commit()
         return result
 
@@ -279,7 +307,8 @@ class MessageController(_MessengerController):
         data: JSONBody[MessageEdit],
         messenger: MessengerDep,
     ) -> MessageOut:
-        """404 outside your chats, 403 when you are not the author, 409 once deleted."""
+        """404 outside your chats, 403 when you are not the author, 409 once deleted (or for
+        a forward, which keeps the original's words)."""
         result = await messenger.edit_message(request.user, message_id, data.text)
         await messenger.commit()
         return result

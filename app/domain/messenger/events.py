@@ -22,6 +22,11 @@ logger = structlog.get_logger("app.messenger.events")
 PREVIEW_LENGTH = 120
 
 
+def shorten_preview(text: str) -> str:
+    """A message's text cut to ``PREVIEW_LENGTH`` characters (notifications, quotes)."""
+    return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
 def to_json(value: Any) -> Any:
     """msgspec Structs as plain JSON-ready data (UUIDs and datetimes as strings)."""
     return msgspec.to_builtins(value)
@@ -72,7 +77,7 @@ class MessengerEvents:
         except Exception:
             logger.exception("presence_lookup_failed")
             return
-        preview = text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+        preview = shorten_preview(text)
         for recipient_id in candidates:
             if recipient_id in online:
                 continue

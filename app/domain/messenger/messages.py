@@ -22,6 +22,7 @@ from app.domain.messenger.models import (
 )
 from app.domain.messenger.schemas import (
     AttachmentUpload,
+    DeliveredOut,
     LikeOut,
     MessageOut,
     MessagePage,
@@ -56,6 +57,19 @@ def clean_text(text: str, *, what: str = "The text") -> str:
     if not cleaned.strip():
         raise InvalidInputError(f"{what} must not be blank.")
     return cleaned
+
+
+def _check_content(data: NewMessage) -> None:
+    """A new message's own content matches its type."""
+    if data.type == "text":
+        if data.text is None or not data.text.strip():
+            raise InvalidInputError("A text message needs non-blank text.")
+        if data.attachment is not None:
+            raise InvalidInputError("A text message has no attachment; use type image or file.")
+    elif data.attachment is None:
+        raise InvalidInputError(f"A {data.type} message needs an attachment.")
+    if data.attachment is not None and data.attachment.name and "\x00" in data.attachment.name:
+        raise InvalidInputError("The file name must not contain NUL characters.")
 
 
 Cursor = UUID | int
@@ -146,23 +160,26 @@ class MessageService(MessengerFlows):
     async def send_message(self, user: User, chat_id: UUID, data: NewMessage) -> MessageOut:
         chat, membership = await self._membership(chat_id, user.id)
         await self._refuse_if_blocked(chat, user, MESSAGING_BLOCKED)
-        if data.type == "text":
-            if data.text is None or not data.text.strip():
-                raise InvalidInputError("A text message needs non-blank text.")
-            if data.attachment is not None:
-                raise InvalidInputError("A text message has no attachment; use type image or file.")
-        elif data.attachment is None:
-            raise InvalidInputError(f"A {data.type} message needs an attachment.")
-        text = clean_text(data.text) if data.text and data.text.strip() else None
-        if data.attachment is not None and data.attachment.name and "\x00" in data.attachment.name:
-            raise InvalidInputError("The file name must not contain NUL characters.")
+        source = None
+        if data.forward_from_id is not None:
+            source = await self._forward_source(user, data.forward_from_id, data)
+            kind, text = source.type, source.text
+        else:
+            _check_content(data)
+            kind = data.type
+            text = clean_text(data.text) if data.text and data.text.strip() else None
+        if data.reply_to_id is not None:
+            await self._check_reply_target(chat.id, data.reply_to_id)
         if data.client_id is not None and (
             stored := await self._sent_before(chat.id, user.id, data.client_id)
         ):
             return stored
         await self._limit("messages", user.id, self.settings.messages_per_minute)
         attachment = None
-        if data.attachment is not None:
+        if source is not None and source.attachment_id is not None:
+            # A forward shares the original's attachment (and its blobs): no bytes copied.
+            attachment = await self.session.get(MessageAttachment, source.attachment_id)
+        elif data.attachment is not None:
             attachment = await self._store_attachment(data.type, data.attachment)
         now = _now()
         seq = await self._next_seq(chat, now)
@@ -177,10 +194,14 @@ class MessageService(MessengerFlows):
             seq=seq,
             sender_id=user.id,
             client_id=data.client_id,
-            type=data.type,
+            type=kind,
             text=text,
             attachment_id=attachment.id if attachment else None,
             created_at=now,
+            reply_to_id=data.reply_to_id,
+            forwarded_from_user_id=(source.forwarded_from_user_id or source.sender_id)
+            if source is not None
+            else None,
         )
         self.session.add(message)
         await self.session.flush()
@@ -194,7 +215,15 @@ class MessageService(MessengerFlows):
             )
         ).all()
         await self.session.flush()
-        view = self._message_view(message, attachment)
+        replies, forwarders = await self._message_references([message])
+        view = self._message_view(
+            message,
+            attachment,
+            reply_to=replies.get(data.reply_to_id) if data.reply_to_id else None,
+            forwarded_from=forwarders.get(message.forwarded_from_user_id)
+            if message.forwarded_from_user_id
+            else None,
+        )
         self._after_commit(lambda: self.events.emit("message:new", view, [m for m, _ in members]))
         self._after_commit(
             lambda: self.events.notify_offline(
@@ -208,6 +237,43 @@ class MessageService(MessengerFlows):
             )
         )
         return view
+
+    async def _forward_source(self, user: User, source_id: UUID, data: NewMessage) -> Message:
+        """The message to forward: one the user can read (404 otherwise), not deleted (409),
+        not a system notice; the forward carries nothing of its own but a reply."""
+        if data.text is not None or data.attachment is not None:
+            raise InvalidInputError(
+                "A forward copies the original message: give no text or attachment.",
+                errors=[
+                    {
+                        "field": "forward_from_id",
+                        "source": "body",
+                        "message": "no text or attachment with a forward",
+                    }
+                ],
+            )
+        source = await self._visible_message(user, source_id)
+        if source.deleted_at is not None:
+            raise ConflictError("A deleted message cannot be forwarded.")
+        if source.type == "system":
+            raise InvalidInputError("A system notice cannot be forwarded.")
+        return source
+
+    async def _check_reply_target(self, chat_id: UUID, reply_to_id: UUID) -> None:
+        found = await self.session.scalar(
+            select(Message.id).where(Message.id == reply_to_id, Message.chat_id == chat_id)
+        )
+        if found is None:
+            raise InvalidInputError(
+                "A reply quotes a message of the same chat.",
+                errors=[
+                    {
+                        "field": "reply_to_id",
+                        "source": "body",
+                        "message": "not a message of this chat",
+                    }
+                ],
+            )
 
     async def _store_attachment(self, kind: str, upload: AttachmentUpload) -> MessageAttachment:
         blobs = BlobStore(self.session)
@@ -283,6 +349,8 @@ class MessageService(MessengerFlows):
 
     async def edit_message(self, user: User, message_id: UUID, text: str) -> MessageOut:
         message = await self._authored_message(user, message_id)
+        if message.forwarded_from_user_id is not None:
+            raise ConflictError("A forwarded message keeps the original's words.")
         message.text = clean_text(text)
         message.edited_at = _now()
         await self.session.flush()
@@ -300,7 +368,8 @@ class MessageService(MessengerFlows):
         message.text = None
         attachment_id, message.attachment_id = message.attachment_id, None
         await self.session.execute(delete(MessageLike).where(MessageLike.message_id == message.id))
-        if attachment_id is not None:
+        await self.session.flush()
+        if attachment_id is not None and not await self._attachment_in_use(attachment_id):
             attachment = await self.session.get(MessageAttachment, attachment_id)
             if attachment is not None:
                 blob_ids = [attachment.blob_id, attachment.preview_blob_id]
@@ -311,6 +380,13 @@ class MessageService(MessengerFlows):
         members = await self.member_ids(message.chat_id)
         payload = {"id": str(message.id), "chat_id": str(message.chat_id)}
         self._after_commit(lambda: self.events.emit("message:deleted", payload, members))
+
+    async def _attachment_in_use(self, attachment_id: UUID) -> bool:
+        """Whether another message (a forward) still shows this attachment."""
+        found = await self.session.scalar(
+            select(Message.id).where(Message.attachment_id == attachment_id).limit(1)
+        )
+        return found is not None
 
     async def set_like(self, user: User, message_id: UUID, liked: bool) -> LikeOut:
         message = await self._visible_message(user, message_id)
@@ -382,10 +458,14 @@ class MessageService(MessengerFlows):
             # In a direct chat with a block neither side hears the other's read marker.
             withheld = await self._blocked_peer(chat, user)
             members = [m for m in await self.member_ids(chat_id) if m != withheld]
+            read_seq = await self.session.scalar(
+                select(Message.seq).where(Message.id == membership.last_read_message_id)
+            )
             read_event = {
                 "chat_id": str(chat_id),
                 "user_id": str(user.id),
                 "message_id": str(membership.last_read_message_id),
+                "seq": int(read_seq or 0),
             }
             self._after_commit(lambda: self.events.emit("read", read_event, members))
         return ReadOut(
@@ -393,6 +473,45 @@ class MessageService(MessengerFlows):
             last_read_message_id=membership.last_read_message_id,
             unread_count=view.unread_count,
         )
+
+    async def mark_delivered(
+        self, user: User, chat_id: UUID, message_id: UUID | None
+    ) -> DeliveredOut:
+        """The user's client has received the chat up to ``message_id`` (or its newest
+        message): moves the delivered marker forward (never back) and, when it moved in a
+        direct chat, tells the other member (``message:delivered``) so the ticks turn
+        without a reload."""
+        chat, membership = await self._membership(chat_id, user.id)
+        if message_id is None:
+            seq: int | None = chat.last_seq
+        else:
+            seq = await self.session.scalar(
+                select(Message.seq).where(Message.id == message_id, Message.chat_id == chat_id)
+            )
+            if seq is None:
+                raise NotFoundError(MESSAGE_NOT_FOUND)
+        before = membership.last_delivered_seq
+        await self.session.execute(
+            update(ChatMember)
+            .where(ChatMember.id == membership.id, ChatMember.last_delivered_seq < seq)
+            .values(last_delivered_seq=seq)
+        )
+        await self.session.flush()
+        await self.session.refresh(membership)
+        delivered = DeliveredOut(
+            chat_id=chat_id, user_id=user.id, seq=membership.last_delivered_seq
+        )
+        # Ticks are a direct chat's: a group's members acknowledging each message would
+        # send every member an event per member.
+        # Not to the other side of a block (neither sees the other's ticks).
+        if (
+            chat.type == DIRECT
+            and membership.last_delivered_seq > before
+            and await self._blocked_peer(chat, user) is None
+        ):
+            others = [m for m in await self.member_ids(chat_id) if m != user.id]
+            self._after_commit(lambda: self.events.emit("message:delivered", delivered, others))
+        return delivered
 
     async def search(
         self,

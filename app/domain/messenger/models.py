@@ -71,6 +71,11 @@ class ChatMember(UUIDv7Base):
     muted: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # The newest message this member has read; unread = later messages by others.
     last_read_message_id: Mapped[UUID | None] = mapped_column(nullable=True)
+    # The seq up to which this member's client has received the chat's messages (it
+    # acknowledges with message:delivered): the "delivered" tick of a direct chat.
+    last_delivered_seq: Mapped[int] = mapped_column(
+        BigInteger, nullable=False, default=0, server_default="0"
+    )
 
 
 class MessageAttachment(UUIDv7Base):
@@ -118,6 +123,14 @@ class Message(UUIDv7Base):
     )
     edited_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True), nullable=True)
+    # The message of the same chat this one quotes (its preview is shown above the text).
+    reply_to_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("message.id", ondelete="SET NULL"), nullable=True
+    )
+    # Who wrote the original of a forwarded message (kept through forwards of forwards).
+    forwarded_from_user_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
+    )
 
 
 class MessageLike(UUIDv7Base):

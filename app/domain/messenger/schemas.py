@@ -57,13 +57,28 @@ ClientId = Annotated[
 ]
 
 
+ReplyToId = Annotated[
+    UUID, Meta(description="the message of the same chat this one replies to (quotes)")
+]
+ForwardFromId = Annotated[
+    UUID,
+    Meta(
+        description="forward this message (of any chat of mine) here: its text and "
+        "attachment are copied; give no text or attachment of your own"
+    ),
+]
+
+
 class NewMessage(Struct, forbid_unknown_fields=True):
-    """``text`` needs ``text``; ``image`` and ``file`` need ``attachment`` (text is a caption)."""
+    """``text`` needs ``text``; ``image`` and ``file`` need ``attachment`` (text is a caption).
+    ``forward_from_id`` alone copies another message (``type`` is then the original's)."""
 
     type: Literal["text", "image", "file"] = "text"
     text: Text | None = None
     attachment: AttachmentUpload | None = None
     client_id: ClientId | None = None
+    reply_to_id: ReplyToId | None = None
+    forward_from_id: ForwardFromId | None = None
 
 
 class MessageEdit(Struct, forbid_unknown_fields=True):
@@ -88,6 +103,24 @@ class AttachmentOut(Struct):
     preview_url: str | None
 
 
+class ReplyPreview(Struct):
+    """The quoted message, short: no text once it was deleted (``deleted: true``)."""
+
+    id: UUID
+    sender_id: UUID | None
+    sender_name: str | None
+    type: str
+    text: str | None
+    deleted: bool
+
+
+class ForwardedFrom(Struct):
+    """Who wrote the original of a forwarded message."""
+
+    user_id: UUID | None
+    name: str | None
+
+
 class MessageOut(Struct):
     id: UUID
     chat_id: UUID
@@ -103,6 +136,8 @@ class MessageOut(Struct):
     # The message's number in its chat, in commit order: the catch-up cursor.
     seq: int = 0
     client_id: str | None = None
+    reply_to: ReplyPreview | None = None
+    forwarded_from: ForwardedFrom | None = None
 
 
 class MessagePage(Struct):
@@ -138,6 +173,10 @@ class ChatOut(Struct):
     unread_count: int
     last_message: MessageOut | None
     members: list[MemberOut]
+    # Direct chats: how far the other member got (seq), for my messages' ticks: delivered
+    # when ``seq <= peer_delivered_seq``, read when ``seq <= peer_read_seq``. Null in groups.
+    peer_delivered_seq: int | None = None
+    peer_read_seq: int | None = None
 
 
 class LikeOut(Struct):
@@ -151,3 +190,12 @@ class ReadOut(Struct):
     chat_id: UUID
     last_read_message_id: UUID | None
     unread_count: int
+
+
+class DeliveredOut(Struct):
+    """How far a member's client has received a chat (the ``message:delivered`` event and
+    its acknowledgement)."""
+
+    chat_id: UUID
+    user_id: UUID
+    seq: int

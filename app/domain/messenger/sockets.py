@@ -12,11 +12,14 @@ Nothing is left unanswered and no handler's exception escapes into the event loo
 Logs carry the user id, the event and the status, never message text or tokens.
 
 ``message:send`` stores the message through the same service as the REST API; the other
-members hear it as ``message:new`` once it is committed. ``typing`` and ``read`` are relayed
-to the chat's members, but not between two users one of whom blocked the other (typing in
-any chat; read markers in their direct chat, where typing is refused with 403 as sending
-is). Online and offline changes reach everyone who shares a chat with the user as
-``presence``, except those the user blocked.
+members hear it as ``message:new`` once it is committed (with ``reply_to_id`` it quotes a
+message of the chat; with ``forward_from_id`` it copies one from any chat of the user's).
+``typing`` and ``read`` are relayed to the chat's members; ``message:delivered`` (the client
+received the chat up to a message) reaches the other member of a direct chat when the marker
+moves. Between two users one of whom blocked the other nothing of this is relayed: typing in
+no chat, read and delivered markers not in their direct chat (where typing is refused with
+403, as sending is). Online and offline changes reach everyone who shares a chat with the
+user as ``presence``, except those the user blocked.
 """
 
 from __future__ import annotations
@@ -33,7 +36,14 @@ from litestar import Litestar
 
 from app.domain.accounts.models import User
 from app.domain.messenger.events import MessengerEvents, to_json
-from app.domain.messenger.schemas import AttachmentUpload, ClientId, NewMessage, Text
+from app.domain.messenger.schemas import (
+    AttachmentUpload,
+    ClientId,
+    ForwardFromId,
+    NewMessage,
+    ReplyToId,
+    Text,
+)
 from app.domain.messenger.services import MessengerService
 from app.lib.errors import (
     AppError,
@@ -56,6 +66,8 @@ class SendEvent(msgspec.Struct, forbid_unknown_fields=True):
     # Chosen by the client; a retried send with the same id answers the stored message
     # instead of storing it twice.
     client_id: ClientId | None = None
+    reply_to_id: ReplyToId | None = None
+    forward_from_id: ForwardFromId | None = None
 
 
 class ChatEvent(msgspec.Struct):
@@ -172,6 +184,8 @@ def register_socket_handlers(app: Litestar) -> None:
                 text=event.text,
                 attachment=event.attachment,
                 client_id=event.client_id,
+                reply_to_id=event.reply_to_id,
+                forward_from_id=event.forward_from_id,
             ),
         )
 
@@ -190,6 +204,11 @@ def register_socket_handlers(app: Litestar) -> None:
     handler("message:send", SendEvent, send)
     handler("typing", ChatEvent, typing)
     handler("read", ChatEvent, read)
+
+    async def delivered(service: MessengerService, user: User, event: ChatEvent) -> Any:
+        return await service.mark_delivered(user, event.chat_id, event.message_id)
+
+    handler("message:delivered", ChatEvent, delivered)
 
     async def announce_presence(user_id: UUID, online: bool) -> None:
         async with messenger() as service:

@@ -18,10 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.config import Settings
-from app.domain.accounts.models import UserBlock
+from app.domain.accounts.models import User, UserBlock
 from app.domain.accounts.services import AccountService, contacts_of
-from app.domain.messenger.events import MessengerEvents
+from app.domain.messenger.events import MessengerEvents, shorten_preview
 from app.domain.messenger.models import (
+    DIRECT,
     GROUP,
     OWNER,
     Chat,
@@ -33,8 +34,10 @@ from app.domain.messenger.models import (
 from app.domain.messenger.schemas import (
     AttachmentOut,
     ChatOut,
+    ForwardedFrom,
     MemberOut,
     MessageOut,
+    ReplyPreview,
 )
 from app.lib.errors import NotFoundError
 
@@ -132,15 +135,70 @@ class ChatViews:
                 )
             )
         )
+        replies, forwarders = await self._message_references(messages)
         return [
             self._message_view(
                 m,
                 attachments.get(m.attachment_id) if m.attachment_id else None,
                 likes=int(counts.get(m.id, 0)),
                 liked_by_me=m.id in mine,
+                reply_to=replies.get(m.reply_to_id) if m.reply_to_id else None,
+                forwarded_from=forwarders.get(m.forwarded_from_user_id)
+                if m.forwarded_from_user_id
+                else None,
             )
             for m in messages
         ]
+
+    async def _message_references(
+        self, messages: Sequence[Message]
+    ) -> tuple[dict[UUID, ReplyPreview], dict[UUID, ForwardedFrom]]:
+        """The quoted messages' previews and the forwarded originals' authors of a page of
+        messages, in at most three queries whatever the page's size (none without any)."""
+        reply_ids = {m.reply_to_id for m in messages if m.reply_to_id is not None}
+        forwarder_ids = {
+            m.forwarded_from_user_id for m in messages if m.forwarded_from_user_id is not None
+        }
+        if not reply_ids and not forwarder_ids:
+            return {}, {}
+        quoted: list[Message] = []
+        attachments: dict[UUID, MessageAttachment] = {}
+        if reply_ids:
+            quoted = list(
+                await self.session.scalars(select(Message).where(Message.id.in_(reply_ids)))
+            )
+            attachment_ids = [q.attachment_id for q in quoted if q.attachment_id is not None]
+            if attachment_ids:
+                attachments = {
+                    a.id: a
+                    for a in await self.session.scalars(
+                        select(MessageAttachment).where(MessageAttachment.id.in_(attachment_ids))
+                    )
+                }
+        author_ids = forwarder_ids | {q.sender_id for q in quoted if q.sender_id is not None}
+        cards = (
+            await self.accounts.member_cards(select(User.id).where(User.id.in_(author_ids)))
+            if author_ids
+            else {}
+        )
+
+        def name_of(user_id: UUID | None) -> str | None:
+            card = cards.get(user_id) if user_id else None
+            return card.name if card else None
+
+        replies = {
+            q.id: _reply_preview(
+                q,
+                attachments.get(q.attachment_id) if q.attachment_id else None,
+                name_of(q.sender_id),
+            )
+            for q in quoted
+        }
+        forwarders = {
+            user_id: ForwardedFrom(user_id=user_id, name=name_of(user_id))
+            for user_id in forwarder_ids
+        }
+        return replies, forwarders
 
     @staticmethod
     def _message_view(
@@ -149,6 +207,8 @@ class ChatViews:
         *,
         likes: int = 0,
         liked_by_me: bool = False,
+        reply_to: ReplyPreview | None = None,
+        forwarded_from: ForwardedFrom | None = None,
     ) -> MessageOut:
         deleted = message.deleted_at is not None
         return MessageOut(
@@ -165,6 +225,8 @@ class ChatViews:
             deleted=deleted,
             seq=message.seq,
             client_id=message.client_id,
+            reply_to=reply_to,
+            forwarded_from=forwarded_from,
         )
 
     async def chat_views(
@@ -263,9 +325,11 @@ class ChatViews:
                 )
             )
 
+        receipts = await self._without_blocked_peers(await self._receipt_markers(scope), viewer_id)
         views = []
         for chat, membership in rows:
             chat_members = by_chat.get(chat.id, [])
+            peer_delivered, peer_read = _peer_markers(receipts, chat.id, viewer_id)
             views.append(
                 ChatOut(
                     id=chat.id,
@@ -280,10 +344,48 @@ class ChatViews:
                     unread_count=int(unread.get(chat.id, 0)),
                     last_message=last_views.get(chat.id),
                     members=sorted(chat_members, key=lambda m: (m.role != OWNER, m.name)),
+                    peer_delivered_seq=peer_delivered,
+                    peer_read_seq=peer_read,
                 )
             )
         views.sort(key=_chat_order)
         return views
+
+    async def _receipt_markers(self, scope: Any) -> dict[UUID, list[tuple[UUID, int, int]]]:
+        """Each member's (user id, delivered seq, read seq) in the direct chats ``scope``
+        selects; having read a message means having received it."""
+        rows = await self.session.execute(
+            select(
+                ChatMember.chat_id,
+                ChatMember.user_id,
+                ChatMember.last_delivered_seq,
+                _read_seq(ChatMember.last_read_message_id),
+            )
+            .join(Chat, Chat.id == ChatMember.chat_id)
+            .where(Chat.type == DIRECT, ChatMember.chat_id.in_(scope))
+        )
+        markers: dict[UUID, list[tuple[UUID, int, int]]] = {}
+        for chat_id, user_id, delivered, read in rows:
+            markers.setdefault(chat_id, []).append(
+                (user_id, max(int(delivered), int(read)), int(read))
+            )
+        return markers
+
+    async def _without_blocked_peers(
+        self, receipts: dict[UUID, list[tuple[UUID, int, int]]], viewer_id: UUID
+    ) -> dict[UUID, list[tuple[UUID, int, int]]]:
+        """The markers without those of the direct chats where the viewer and the other
+        member blocked one another (either way): neither sees the other's ticks."""
+        peers = {
+            chat_id: user_id
+            for chat_id, markers in receipts.items()
+            for user_id, _, _ in markers
+            if user_id != viewer_id
+        }
+        blocked = await self.accounts.blocked_either_way(viewer_id, peers.values())
+        if not blocked:
+            return receipts
+        return {c: m for c, m in receipts.items() if peers.get(c) not in blocked}
 
     async def list_chats(self, viewer_id: UUID) -> list[ChatOut]:
         return await self.chat_views(None, viewer_id)
@@ -340,9 +442,13 @@ class ChatViews:
         hidden = await self._presence_hidden_from(
             recipients, [m.id for m in base.members if m.online]
         )
+        receipts = await self._without_blocked_peers(
+            await self._receipt_markers(select(Chat.id).where(Chat.id == chat_id)), recipients[0]
+        )
         views: dict[UUID, ChatOut] = {}
         for user_id in recipients:
             membership = memberships[user_id]
+            peer_delivered, peer_read = _peer_markers(receipts, chat_id, user_id)
             last = base.last_message
             if last is not None and not last.deleted:
                 last = msgspec.structs.replace(last, liked_by_me=user_id in likers)
@@ -355,6 +461,8 @@ class ChatViews:
                 unread_count=int(unread.get(user_id, 0)),
                 last_message=last,
                 members=_offline(base.members, hidden.get(user_id, set())),
+                peer_delivered_seq=peer_delivered,
+                peer_read_seq=peer_read,
             )
         return views
 
@@ -388,6 +496,30 @@ def _read_seq(last_read_message_id: Any) -> Any:
         .correlate_except(read)
         .scalar_subquery(),
         0,
+    )
+
+
+def _peer_markers(
+    receipts: dict[UUID, list[tuple[UUID, int, int]]], chat_id: UUID, viewer_id: UUID
+) -> tuple[int | None, int | None]:
+    """The other member's (delivered, read) seqs in a direct chat; (None, None) elsewhere."""
+    for user_id, delivered, read in receipts.get(chat_id, []):
+        if user_id != viewer_id:
+            return delivered, read
+    return None, None
+
+
+def _reply_preview(
+    quoted: Message, attachment: MessageAttachment | None, sender_name: str | None
+) -> ReplyPreview:
+    deleted = quoted.deleted_at is not None
+    return ReplyPreview(
+        id=quoted.id,
+        sender_id=quoted.sender_id,
+        sender_name=sender_name,
+        type=quoted.type,
+        text=None if deleted else shorten_preview(_preview_text(quoted, attachment)),
+        deleted=deleted,
     )
 
 

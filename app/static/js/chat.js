@@ -30,6 +30,7 @@
     groupMembers: new Map(),
     pendingChats: new Map(),
     readSent: new Map(), // chat id -> the message id this tab last marked read
+    replyTo: null, // the message the composer's next text quotes
   };
   const shown = new Map(); // message id -> the last representation rendered
   const channel = "BroadcastChannel" in window ? new BroadcastChannel("quintet.session") : null;
@@ -453,6 +454,7 @@
     $("pin-button").hidden = $("mute-button").hidden = false;
     renderHeader();
     renderChats();
+    cancelReply();
     showPane(true);
     await loadOlder();
     scrollToBottom();
@@ -537,6 +539,7 @@
     meta.className = "small text-body-secondary meta";
     meta.append((mine ? "You" : senderName(message)) + " · ", timeElement(message.created_at));
     if (message.edited_at) meta.append(" · edited");
+    if (mine) meta.append(...renderTicks(message));
     bubble.append(meta);
     if (message.deleted) {
       const gone = document.createElement("div");
@@ -546,6 +549,7 @@
       row.append(bubble);
       return row;
     }
+    bubble.append(...renderContext(message));
     if (message.attachment) bubble.append(renderAttachment(message.attachment));
     if (message.text) {
       const text = document.createElement("div");
@@ -571,7 +575,7 @@
         notice(error.message);
       }
     });
-    bubble.append(like);
+    bubble.append(like, ...replyActions(message));
     if (mine) bubble.append(...ownActions(message, bubble));
     row.append(bubble);
     return row;
@@ -580,7 +584,7 @@
   // My own messages can be edited (text) and deleted; the events update every other page.
   function ownActions(message, bubble) {
     const actions = [];
-    if (message.type === "text") {
+    if (message.type === "text" && !message.forwarded_from) {
       const edit = document.createElement("button");
       edit.type = "button";
       edit.className = "btn btn-sm btn-link p-0 ms-2 edit-button";
@@ -734,9 +738,8 @@
   function send(payload) {
     // While the socket is down (reconnecting), REST stores the message just the same.
     if (!state.socket || !state.socket.connected) {
-      return api("/chats/" + payload.chat_id + "/messages", {
-        method: "POST", body: { type: payload.type, text: payload.text },
-      });
+      const { chat_id: chatId, ...body } = payload;
+      return api("/chats/" + chatId + "/messages", { method: "POST", body });
     }
     return new Promise((resolve, reject) => {
       state.socket.timeout(15000).emit("message:send", payload, (err, ack) => {
@@ -754,7 +757,8 @@
     $("message-input").value = "";
     state.lastTypingSent = 0; // sending ends this burst of typing; the next keystroke starts one
     try {
-      const message = await send({ chat_id: state.current.id, type: "text", text });
+      const message = await send(withReply({ chat_id: state.current.id, type: "text", text }));
+      cancelReply();
       addMessage(message);
       applyNewMessage(message, true);
     } catch (error) {
@@ -867,6 +871,173 @@
     while (after && Date.parse(after.dataset.createdAt) > at) after = after.previousElementSibling;
     if (after) after.after(row); else items.prepend(row);
     if (atBottom || message.sender_id === state.me.id || row === items.lastElementChild) scrollToBottom();
+  }
+
+  // --- replies, forwards and ticks ------------------------------------------------------------
+  // A reply quotes a message of the open chat (shown above the composer until sent or
+  // cancelled); a forward copies a message into another chat of mine. Ticks on my messages
+  // in direct chats: ✓ sent, ✓✓ delivered (the other side's page received it), coloured ✓✓
+  // read; they follow the other member's markers (the chat view's peer_*_seq) live.
+  function quoteText(quote) {
+    return (quote.sender_name || "Someone") + ": " + (quote.deleted ? "Message deleted" : quote.text || "");
+  }
+
+  function renderContext(message) {
+    const parts = [];
+    if (message.forwarded_from) {
+      const from = document.createElement("div");
+      from.className = "small fst-italic text-body-secondary";
+      from.dataset.testid = "message-forwarded";
+      from.textContent = "Forwarded from " + (message.forwarded_from.name || "someone");
+      parts.push(from);
+    }
+    if (message.reply_to) {
+      const quote = document.createElement("div");
+      quote.className = "quote small text-truncate";
+      quote.dataset.testid = "message-quote";
+      quote.textContent = quoteText(message.reply_to);
+      quote.title = "Show the quoted message";
+      quote.addEventListener("click", () => showOriginal(message.reply_to.id));
+      parts.push(quote);
+    }
+    return parts;
+  }
+
+  function showOriginal(messageId) {
+    const row = document.querySelector('#message-items [data-message-id="' + messageId + '"]');
+    if (!row) { notice("The quoted message is further back: load older messages to see it."); return; }
+    row.scrollIntoView({ block: "center" });
+    row.classList.add("flash");
+    setTimeout(() => row.classList.remove("flash"), 1500);
+  }
+
+  function replyActions(message) {
+    const reply = document.createElement("button");
+    reply.type = "button";
+    reply.className = "btn btn-sm btn-link p-0 ms-2 reply-button";
+    reply.dataset.testid = "reply-message";
+    reply.textContent = "Reply";
+    reply.addEventListener("click", () => startReply(message));
+    const forward = document.createElement("button");
+    forward.type = "button";
+    forward.className = "btn btn-sm btn-link p-0 ms-2 forward-button";
+    forward.dataset.testid = "forward-message";
+    forward.textContent = "Forward";
+    forward.addEventListener("click", () => chooseForwardTarget(message));
+    return [reply, forward];
+  }
+
+  function startReply(message) {
+    state.replyTo = message;
+    const name = message.sender_id === state.me.id ? "You" : senderName(message);
+    $("reply-bar-text").textContent = "Replying to " + quoteText({
+      sender_name: name, text: message.text || summary(message), deleted: message.deleted,
+    });
+    $("reply-bar").hidden = false;
+    $("message-input").focus();
+  }
+
+  function cancelReply() {
+    state.replyTo = null;
+    $("reply-bar").hidden = true;
+    $("reply-bar-text").textContent = "";
+  }
+
+  $("reply-cancel").addEventListener("click", cancelReply);
+
+  function withReply(payload) {
+    const quoted = state.replyTo;
+    return quoted && quoted.chat_id === payload.chat_id ? { ...payload, reply_to_id: quoted.id } : payload;
+  }
+
+  function chooseForwardTarget(message) {
+    const targets = $("forward-targets");
+    targets.replaceChildren();
+    for (const chat of state.chats) {
+      const item = document.createElement("button");
+      item.type = "button";
+      item.className = "list-group-item list-group-item-action";
+      item.dataset.testid = "forward-target";
+      item.textContent = chat.title;
+      item.addEventListener("click", () => forwardTo(chat.id, message));
+      targets.append(item);
+    }
+    window.bootstrap.Modal.getOrCreateInstance($("forward-modal")).show();
+  }
+
+  async function forwardTo(chatId, message) {
+    window.bootstrap.Modal.getOrCreateInstance($("forward-modal")).hide();
+    try {
+      const forwarded = await send({ chat_id: chatId, forward_from_id: message.id });
+      addMessage(forwarded);
+      applyNewMessage(forwarded, Boolean(state.current && state.current.id === chatId));
+    } catch (error) {
+      notice("The message was not forwarded: " + error.message);
+    }
+  }
+
+  function receiptsOf(chatId) {
+    return [findChat(chatId), state.current].filter((chat) => chat && chat.id === chatId);
+  }
+
+  function tickState(seq) {
+    const chat = state.current && receiptsOf(state.current.id)[0];
+    if (!chat || chat.type !== "direct") return null;
+    if (seq <= (chat.peer_read_seq || 0)) return "read";
+    if (seq <= (chat.peer_delivered_seq || 0)) return "delivered";
+    return "sent";
+  }
+
+  function paintTick(ticks) {
+    const tick = tickState(Number(ticks.dataset.seq));
+    ticks.dataset.state = tick || "";
+    ticks.textContent = tick === "sent" ? "✓" : tick ? "✓✓" : "";
+    ticks.title = tick || "";
+  }
+
+  function renderTicks(message) {
+    if (!tickState(message.seq)) return [];
+    const ticks = document.createElement("span");
+    ticks.className = "ticks";
+    ticks.dataset.testid = "ticks";
+    ticks.dataset.seq = message.seq;
+    paintTick(ticks);
+    return [ticks];
+  }
+
+  function moveReceipts(chatId, delivered, read) {
+    for (const chat of receiptsOf(chatId)) {
+      chat.peer_delivered_seq = Math.max(chat.peer_delivered_seq || 0, delivered || 0, read || 0);
+      if (read) chat.peer_read_seq = Math.max(chat.peer_read_seq || 0, read);
+    }
+    if (state.current && state.current.id === chatId) document.querySelectorAll("#message-items .ticks").forEach(paintTick);
+  }
+
+  // This page received what is in its chats: on each new message, and once the chats are
+  // loaded after a (re)connect, for the direct chats whose newest message is someone else's.
+  function acknowledgeChats() {
+    if (!state.socket || !state.me) return;
+    for (const chat of state.chats) {
+      if (chat.type === "direct" && chat.last_message && chat.last_message.sender_id !== state.me.id) {
+        state.socket.emit("message:delivered", { chat_id: chat.id });
+      }
+    }
+  }
+
+  function listenForReceipts(socket) {
+    socket.on("connect", () => catchUp().then(acknowledgeChats));
+    socket.on("message:new", (message) => {
+      const chat = findChat(message.chat_id);
+      if (chat && chat.type === "direct" && message.sender_id && message.sender_id !== state.me.id) {
+        socket.emit("message:delivered", { chat_id: message.chat_id, message_id: message.id });
+      }
+    });
+    socket.on("message:delivered", (event) => {
+      if (event.user_id !== state.me.id) moveReceipts(event.chat_id, event.seq, 0);
+    });
+    socket.on("read", (event) => {
+      if (event.user_id !== state.me.id) moveReceipts(event.chat_id, event.seq, event.seq);
+    });
   }
 
   // --- people and groups ----------------------------------------------------------------------
@@ -1180,6 +1351,7 @@
         renderHeader();
       }
     });
+    listenForReceipts(socket);
     socket.on("chat:new", upsertChat);
     socket.on("chat:updated", upsertChat);
     socket.on("chat:removed", (event) => removeChat(event.id));
