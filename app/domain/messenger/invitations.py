@@ -128,7 +128,9 @@ class InvitationService(MessengerFlows):
 
     async def accept_invitation(self, user: User, invitation_id: UUID) -> ChatOut:
         """Joins the group: "X joined the group" in it, ``chat:new`` to me and
-        ``chat:updated`` to the other members. 409 while the group is full."""
+        ``chat:updated`` to the other members. 409 while the group is full (the
+        invitation stays). Already a member (a race with a direct add): the invitation is
+        dropped and the group answered."""
         invitation = await self._my_invitation(user, invitation_id)
         await self._limit("membership", user.id, self.settings.membership_changes_per_minute)
         chat = await self.session.get(Chat, invitation.chat_id)
