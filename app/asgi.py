@@ -44,6 +44,7 @@ from app.domain.messenger.asyncapi import AsyncAPIController
 from app.domain.messenger.controllers import (
     AttachmentController,
     ChatController,
+    InvitationController,
     MessageController,
 )
 from app.domain.messenger.pages import ChatPageController
@@ -138,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChatController,
             MessageController,
             AttachmentController,
+            InvitationController,
             AsyncAPIController,
             ChatPageController,
             PlayerController,
