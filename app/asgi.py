@@ -45,6 +45,7 @@ from app.domain.messenger.asyncapi_page import AsyncAPIPageController
 from app.domain.messenger.controllers import (
     AttachmentController,
     ChatController,
+    InvitationController,
     MessageController,
 )
 from app.domain.messenger.pages import ChatPageController
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ChatController,
             MessageController,
             AttachmentController,
+            InvitationController,
             AsyncAPIController,
             AsyncAPIPageController,
             ChatPageController,

@@ -10,7 +10,14 @@ from app.domain.achievements.models import (
 )
 from app.domain.audio.models import AudioRecord, AudioUser
 from app.domain.board.models import BoardOwner
-from app.domain.messenger.models import Chat, ChatMember, Message, MessageAttachment, MessageLike
+from app.domain.messenger.models import (
+    Chat,
+    ChatInvitation,
+    ChatMember,
+    Message,
+    MessageAttachment,
+    MessageLike,
+)
 from app.domain.telegram.models import TelegramBinding
 from app.domain.trivia.models import TriviaQuestion
 from app.lib.storage import Blob
@@ -25,6 +32,7 @@ __all__ = [
     "Blob",
     "BoardOwner",
     "Chat",
+    "ChatInvitation",
     "ChatMember",
     "Message",
     "MessageAttachment",

@@ -42,8 +42,10 @@ class World:
     bob: Account  # a member
     carol: Account  # a former member (removed from the group)
     mallory: Account  # signed in, in no chat with anyone
+    dave: Account  # invited into the group (a stranger to Alice, so not added)
     group: str
     direct: str
+    invitation: str
     message: str
     image: dict[str, Any]
     file: dict[str, Any]
@@ -61,7 +63,13 @@ async def build_world(client: httpx.AsyncClient, settings: Settings) -> World:
     bob = await register(client, name="Bob")
     carol = await register(client, name="Carol")
     mallory = await register(client, name="Mallory")
+    dave = await register(client, name="Dave")
     group = (await group_chat(client, alice, [bob, carol], title=SECRET_TITLE))["id"]
+    invited = await client.post(
+        f"/api/v1/chats/{group}/members", headers=alice.headers, json={"user_ids": [dave.id]}
+    )
+    assert invited.json()["invited"] == [dave.id], invited.text
+    invitation = (await client.get("/api/v1/invitations", headers=dave.headers)).json()[0]["id"]
     removed = await client.delete(
         f"/api/v1/chats/{group}/members/{carol.id}", headers=alice.headers
     )
@@ -108,8 +116,10 @@ async def build_world(client: httpx.AsyncClient, settings: Settings) -> World:
         bob=bob,
         carol=carol,
         mallory=mallory,
+        dave=dave,
         group=group,
         direct=direct,
+        invitation=invitation,
         message=message,
         image=image.json()["attachment"],
         file=file.json()["attachment"],
@@ -201,6 +211,15 @@ ROUTES: dict[str, Route] = {
     "POST /api/v1/chats/{chat_id}/read": Route(chat("/read"), STRANGERS),
     "GET /api/v1/chats/{chat_id}/messages/search": Route(
         chat(f"/messages/search?q={SECRET_TEXT.split()[1]}"), STRANGERS
+    ),
+    # Only the invitee may answer an invitation; to anyone else it does not exist.
+    "POST /api/v1/invitations/{invitation_id}/accept": Route(
+        lambda w: f"/api/v1/invitations/{w.invitation}/accept",
+        (*STRANGERS, Attempt("member", 404)),
+    ),
+    "POST /api/v1/invitations/{invitation_id}/decline": Route(
+        lambda w: f"/api/v1/invitations/{w.invitation}/decline",
+        (*STRANGERS, Attempt("member", 404)),
     ),
     "DELETE /api/v1/auth/sessions/{session_id}": Route(
         lambda w: f"/api/v1/auth/sessions/{session_of(w.alice)}",
@@ -298,6 +317,7 @@ async def snapshot(client: httpx.AsyncClient, world: World) -> dict[str, Any]:
         "bob chats": ("/api/v1/chats", world.bob),
         "carol chats": ("/api/v1/chats", world.carol),
         "mallory chats": ("/api/v1/chats", world.mallory),
+        "dave invitations": ("/api/v1/invitations", world.dave),
         "group history": (f"/api/v1/chats/{world.group}/messages", world.alice),
         "direct history": (f"/api/v1/chats/{world.direct}/messages", world.alice),
         "alice": ("/api/v1/users/me", world.alice),

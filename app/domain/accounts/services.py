@@ -544,6 +544,20 @@ class AccountService:
         )
         return [i for i in ids if i not in allowed]
 
+    async def blocking(self, user_id: UUID, candidates: Iterable[UUID]) -> list[UUID]:
+        """Those of ``candidates`` who blocked ``user_id``, in the order given."""
+        ids = list(dict.fromkeys(candidates))
+        if not ids:
+            return []
+        blockers = set(
+            await self.session.scalars(
+                select(UserBlock.blocker_id).where(
+                    UserBlock.blocked_id == user_id, UserBlock.blocker_id.in_(ids)
+                )
+            )
+        )
+        return [i for i in ids if i in blockers]
+
     async def is_blocked_between(self, a: UUID, b: UUID) -> bool:
         """Whether either of the two blocked the other."""
         found = await self.session.scalar(

@@ -13,7 +13,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, get
 
-from app.domain.messenger.schemas import ChatOut, DeliveredOut, MessageOut, ReadOut
+from app.domain.messenger.schemas import ChatOut, DeliveredOut, InvitationOut, MessageOut, ReadOut
 from app.domain.messenger.sockets import ChatEvent, SendEvent
 from app.lib.dependencies import SettingsDep
 from app.lib.errors import NotFoundError
@@ -90,6 +90,11 @@ SERVER_EVENTS: dict[str, tuple[type[Any], str]] = {
     "chat:new": (ChatOut, "You are in a new chat (your view of it)."),
     "chat:updated": (ChatOut, "A chat's title or members changed (your view of it)."),
     "chat:removed": (ChatRemoved, "You left or were removed from a group."),
+    "invitation:new": (
+        InvitationOut,
+        "You were invited into a group (your `group_adds` setting refused a direct add); "
+        "accept or decline it through `/api/v1/invitations/{id}`.",
+    ),
     "typing": (
         Typing,
         "Another member is typing (never relayed between two users one of whom blocked the other).",

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from uuid import UUID
 
+import msgspec
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.accounts.models import User
-from app.domain.messenger.flows import MessengerFlows
+from app.domain.messenger.invitations import InvitationService
 from app.domain.messenger.models import (
     DIRECT,
     GROUP,
+    MAX_GROUP_MEMBERS,
     MEMBER,
     OWNER,
     Chat,
@@ -20,11 +22,10 @@ from app.domain.messenger.models import (
 )
 from app.domain.messenger.schemas import (
     ChatOut,
+    GroupChatOut,
 )
 from app.domain.messenger.views import _now
 from app.lib.errors import ForbiddenError, InvalidInputError, NotFoundError
-
-MAX_GROUP_MEMBERS = 500
 
 
 def direct_key(a: UUID, b: UUID) -> str:
@@ -43,7 +44,11 @@ def clean_title(title: str) -> str:
 Cursor = UUID | int
 
 
-class ChatService(MessengerFlows):
+def group_change(view: ChatOut, added: Iterable[UUID], invited: Iterable[UUID]) -> GroupChatOut:
+    return GroupChatOut(**msgspec.structs.asdict(view), added=list(added), invited=list(invited))
+
+
+class ChatService(InvitationService):
     """Direct chats and groups: creating them, titles, members, pins and mutes."""
 
     async def create_direct_chat(self, user: User, other_id: UUID) -> tuple[ChatOut, bool]:
@@ -85,14 +90,19 @@ class ChatService(MessengerFlows):
 
     async def create_group_chat(
         self, user: User, title: str, member_ids: Iterable[UUID]
-    ) -> ChatOut:
+    ) -> GroupChatOut:
+        """A group owned by ``user``: those who let ``user`` add them are members at once,
+        the others get an invitation (see :meth:`_check_group_adds`)."""
         others = [i for i in dict.fromkeys(member_ids) if i != user.id]
         if len(others) + 1 > MAX_GROUP_MEMBERS:
             raise InvalidInputError(f"A group has at most {MAX_GROUP_MEMBERS} members.")
         title = clean_title(title)
         await self._limit("chats", user.id, self.settings.chats_created_per_minute)
         users = await self._existing_users(others, field="member_ids")
-        await self._check_group_adds(user, others, field="member_ids")
+        invited = await self._check_group_adds(user, others, field="member_ids")
+        users = [u for u in users if u.id not in invited]
+        if invited:
+            await self._limit("membership", user.id, self.settings.membership_changes_per_minute)
         chat = Chat(type=GROUP, title=title, owner_id=user.id)
         self.session.add(chat)
         await self.session.flush()
@@ -100,10 +110,11 @@ class ChatService(MessengerFlows):
         self.session.add_all(ChatMember(chat_id=chat.id, user_id=u.id, role=MEMBER) for u in users)
         system = await self._system_message(chat, f"{user.name} created the group “{chat.title}”")
         await self.session.flush()
+        await self._invite(chat, user, invited)
         recipients = [user.id, *(u.id for u in users)]
         self._after_commit(lambda: self._emit_chat("chat:new", chat.id, recipients))
         self._after_commit(lambda: self._announce_system(system, recipients))
-        return await self.chat_view(chat.id, user.id)
+        return group_change(await self.chat_view(chat.id, user.id), recipients[1:], invited)
 
     async def _existing_users(self, ids: list[UUID], *, field: str) -> list[User]:
         users = await self.accounts.get_many(ids)
@@ -115,10 +126,13 @@ class ChatService(MessengerFlows):
             )
         return [users[i] for i in ids]
 
-    async def _check_group_adds(self, user: User, ids: list[UUID], *, field: str) -> None:
-        """403 naming every user whose ``group_adds`` setting (or block) does not let
-        ``user`` add them; nobody is added then, nobody silently dropped."""
-        refused = await self.accounts.refusing_group_adds(user.id, ids)
+    async def _check_group_adds(self, user: User, ids: list[UUID], *, field: str) -> list[UUID]:
+        """Those of ``ids`` whose ``group_adds`` setting does not let ``user`` add them
+        directly: they are to be invited instead. 403 naming every one of ``ids`` who
+        blocked ``user`` (no add, no invitation); nobody is added then, nobody silently
+        dropped."""
+        not_direct = await self.accounts.refusing_group_adds(user.id, ids)
+        refused = await self.accounts.blocking(user.id, not_direct)
         if refused:
             names = ", ".join(str(i) for i in refused[:10])
             if len(refused) > 10:
@@ -129,6 +143,7 @@ class ChatService(MessengerFlows):
                     {"field": field, "source": "body", "message": f"refused: {i}"} for i in refused
                 ],
             )
+        return not_direct
 
     async def _owned_group(self, chat_id: UUID, user: User) -> tuple[Chat, ChatMember]:
         chat, membership = await self._membership(chat_id, user.id)
@@ -152,18 +167,26 @@ class ChatService(MessengerFlows):
         self._after_commit(lambda: self._announce_system(system, members))
         return await self.chat_view(chat.id, user.id)
 
-    async def add_members(self, user: User, chat_id: UUID, user_ids: Iterable[UUID]) -> ChatOut:
+    async def add_members(
+        self, user: User, chat_id: UUID, user_ids: Iterable[UUID]
+    ) -> GroupChatOut:
+        """Those who let the owner add them join at once; the others are invited."""
         chat, _ = await self._owned_group(chat_id, user)
         current = set(await self.member_ids(chat.id))
         wanted = [i for i in dict.fromkeys(user_ids) if i not in current]
         if len(current) + len(wanted) > MAX_GROUP_MEMBERS:
             raise InvalidInputError(f"A group has at most {MAX_GROUP_MEMBERS} members.")
         users = await self._existing_users(wanted, field="user_ids")
-        await self._check_group_adds(user, wanted, field="user_ids")
-        if not users:
-            return await self.chat_view(chat.id, user.id)
+        invited = await self._check_group_adds(user, wanted, field="user_ids")
+        users = [u for u in users if u.id not in invited]
+        if not users and not invited:
+            return group_change(await self.chat_view(chat.id, user.id), [], [])
         await self._limit("membership", user.id, self.settings.membership_changes_per_minute)
+        await self._invite(chat, user, invited)
+        if not users:
+            return group_change(await self.chat_view(chat.id, user.id), [], invited)
         self.session.add_all(ChatMember(chat_id=chat.id, user_id=u.id, role=MEMBER) for u in users)
+        await self._forget_invitations(chat.id, (u.id for u in users))
         names = ", ".join(u.name for u in users)
         system = await self._system_message(chat, f"{user.name} added {names}")
         await self.session.flush()
@@ -171,7 +194,7 @@ class ChatService(MessengerFlows):
         self._after_commit(lambda: self._emit_chat("chat:new", chat.id, added))
         self._after_commit(lambda: self._emit_chat("chat:updated", chat.id, current))
         self._after_commit(lambda: self._announce_system(system, [*current, *added]))
-        return await self.chat_view(chat.id, user.id)
+        return group_change(await self.chat_view(chat.id, user.id), added, invited)
 
     async def remove_member(self, user: User, chat_id: UUID, member_id: UUID) -> None:
         """The owner removes anyone; any member may remove themselves (leave). When the

@@ -17,6 +17,8 @@ from app.domain.messenger.schemas import (
     ChatOut,
     ChatUpdate,
     DeliveredOut,
+    GroupChatOut,
+    InvitationOut,
     LikeOut,
     MessageEdit,
     MessageOut,
@@ -28,7 +30,7 @@ from app.domain.messenger.schemas import (
     ReadMarker,
     ReadOut,
 )
-from app.domain.messenger.services import MessengerService
+from app.domain.messenger.services import MessengerService, group_change
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.errors import InvalidInputError
 from app.lib.storage import blob_response
@@ -78,14 +80,20 @@ class ChatController(_MessengerController):
     @post("/", summary="Start a direct chat or create a group", status_code=HTTP_201_CREATED)
     async def create_chat(
         self, request: UserRequest, data: JSONBody[NewChat], messenger: MessengerDep
-    ) -> Response[ChatOut]:
+    ) -> Response[GroupChatOut]:
         """``{"type": "direct", "member_id": ...}`` is idempotent: it answers the existing
         chat of the pair (200) or creates it (201). ``{"type": "group", "title": ...,
-        "member_ids": [...]}`` creates a group owned by the caller."""
+        "member_ids": [...]}`` creates a group owned by the caller: those whose
+        ``group_adds`` setting lets the caller add them are members at once (``added``),
+        the others get a pending invitation (``invited``); 403 naming anyone who blocked
+        the caller (and nothing is created). Both lists are empty for a direct chat."""
         if isinstance(data, NewDirectChat):
             chat, created = await messenger.create_direct_chat(request.user, data.member_id)
             await messenger.commit()
-            return Response(chat, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+            return Response(
+                group_change(chat, [], []),
+                status_code=HTTP_201_CREATED if created else HTTP_200_OK,
+            )
         group = await messenger.create_group_chat(request.user, data.title, data.member_ids)
         await messenger.commit()
         return Response(group, status_code=HTTP_201_CREATED)
@@ -121,8 +129,11 @@ class ChatController(_MessengerController):
         chat_id: ChatId,
         data: JSONBody[NewMembers],
         messenger: MessengerDep,
-    ) -> ChatOut:
-        """Adds users to a group; only its owner may. Answers the chat with its members."""
+    ) -> GroupChatOut:
+        """Adds users to a group; only its owner may. Those whose ``group_adds`` setting
+        does not let the owner add them get a pending invitation instead (``invited``);
+        403 naming anyone who blocked the owner (and nobody is added). Answers the chat
+        with its members."""
         result = await messenger.add_members(request.user, chat_id, data.user_ids)
         await messenger.commit()
         return result
@@ -339,6 +350,45 @@ class MessageController(_MessengerController):
         result = await messenger.set_like(request.user, message_id, False)
         await messenger.commit()
         return result
+
+
+class InvitationController(_MessengerController):
+    path = "/api/v1/invitations"
+    tags = ["messenger: chats"]
+
+    @get("/", summary="My pending group invitations")
+    async def list_invitations(
+        self, request: UserRequest, messenger: MessengerDep
+    ) -> list[InvitationOut]:
+        """Newest first: invitations into groups whose owner my ``group_adds`` setting does
+        not let add me directly. Each new one also arrives as ``invitation:new``."""
+        return await messenger.list_invitations(request.user)
+
+    @post(
+        "/{invitation_id:uuid}/accept",
+        summary="Accept an invitation (join the group)",
+        status_code=HTTP_200_OK,
+    )
+    async def accept(
+        self, request: UserRequest, invitation_id: FromPath[UUID], messenger: MessengerDep
+    ) -> ChatOut:
+        """Joins the group and answers it; its members hear ``chat:updated``. 404 for an
+        invitation that is not mine (or no longer exists), 409 while the group is full."""
+        result = await messenger.accept_invitation(request.user, invitation_id)
+        await messenger.commit()
+        return result
+
+    @post(
+        "/{invitation_id:uuid}/decline",
+        summary="Decline an invitation",
+        status_code=HTTP_204_NO_CONTENT,
+    )
+    async def decline(
+        self, request: UserRequest, invitation_id: FromPath[UUID], messenger: MessengerDep
+    ) -> None:
+        """Drops the invitation; 404 for one that is not mine."""
+        await messenger.decline_invitation(request.user, invitation_id)
+        await messenger.commit()
 
 
 class AttachmentController(_MessengerController):

@@ -24,6 +24,7 @@ DIRECT = "direct"
 GROUP = "group"
 OWNER = "owner"
 MEMBER = "member"
+MAX_GROUP_MEMBERS = 500
 
 
 def _now() -> datetime:
@@ -142,6 +143,30 @@ class MessageLike(UUIDv7Base):
     )
     user_id: Mapped[UUID] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), nullable=False, default=_now
+    )
+
+
+class ChatInvitation(UUIDv7Base):
+    """A pending invitation into a group, for a user whose ``group_adds`` setting does not
+    let the inviter add them directly. Accepting makes them a member; declining (or joining
+    by any other way, or the group's deletion) removes it."""
+
+    __tablename__ = "chat_invitation"
+    __table_args__ = (
+        Index("uq_chat_invitation_chat_invitee", "chat_id", "invitee_id", unique=True),
+        # "My pending invitations".
+        Index("ix_chat_invitation_invitee_id", "invitee_id"),
+    )
+
+    chat_id: Mapped[UUID] = mapped_column(ForeignKey("chat.id", ondelete="CASCADE"), nullable=False)
+    invitee_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), nullable=False
+    )
+    inviter_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
     )
     created_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), nullable=False, default=_now

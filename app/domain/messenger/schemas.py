@@ -199,3 +199,24 @@ class DeliveredOut(Struct):
     chat_id: UUID
     user_id: UUID
     seq: int
+
+
+class GroupChatOut(ChatOut):
+    """A group as its owner sees it after creating it or adding members: ``added`` joined
+    at once; ``invited`` do not let the owner add them directly (their ``group_adds``
+    setting) and got a pending invitation instead, which they may accept or decline."""
+
+    added: list[UUID] = []
+    invited: list[UUID] = []
+
+
+class InvitationOut(Struct):
+    """A pending invitation into a group, as its invitee sees it."""
+
+    id: UUID
+    chat_id: UUID
+    chat_title: str
+    member_count: int
+    inviter_id: UUID | None
+    inviter_name: str
+    created_at: datetime

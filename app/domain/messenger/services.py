@@ -1,7 +1,8 @@
 """The messenger's service, as the controllers and Socket.IO handlers use it.
 
 The rules live in four modules, the way Netflix Dispatch keeps a large domain readable:
-:mod:`.chats` (membership, groups, pins), :mod:`.messages` (send, edit, delete, likes,
+:mod:`.chats` (membership, groups, pins; :mod:`.invitations` for the adds a user's
+privacy setting refuses), :mod:`.messages` (send, edit, delete, likes,
 history), :mod:`.views` (the read model: chat list and per-viewer fields) and
 :mod:`.flows` (rate limits, the per-chat sequence, then emitting and notifying after the
 commit). :class:`MessengerService` is all of them over one session.
@@ -9,7 +10,13 @@ commit). :class:`MessengerService` is all of them over one session.
 
 from __future__ import annotations
 
-from app.domain.messenger.chats import MAX_GROUP_MEMBERS, ChatService, clean_title, direct_key
+from app.domain.messenger.chats import (
+    MAX_GROUP_MEMBERS,
+    ChatService,
+    clean_title,
+    direct_key,
+    group_change,
+)
 from app.domain.messenger.messages import Cursor, MessageService, clean_text
 from app.domain.messenger.views import CHAT_NOT_FOUND, MESSAGE_NOT_FOUND
 
@@ -28,4 +35,5 @@ __all__ = [
     "clean_text",
     "clean_title",
     "direct_key",
+    "group_change",
 ]

@@ -1099,7 +1099,8 @@
       $("group-form").reset();
       window.bootstrap.Modal.getOrCreateInstance($("group-modal")).hide();
       upsertChat(chat);
-      openChat(chat.id);
+      await openChat(chat.id);
+      if (invitedText(chat)) notice(invitedText(chat));
     } catch (error) {
       notice(error.message);
     }
@@ -1174,9 +1175,11 @@
     const chat = state.current;
     searchPeople($("manage-search").value, async (person) => {
       try {
-        upsertChat(await api("/chats/" + chat.id + "/members", { method: "POST", body: { user_ids: [person.id] } }));
+        const result = await api("/chats/" + chat.id + "/members", { method: "POST", body: { user_ids: [person.id] } });
+        upsertChat(result);
         $("manage-results").replaceChildren();
         $("manage-search").value = "";
+        if (invitedText(result)) notice(invitedText(result));
       } catch (error) { manageError(error.message); }
     }, $("manage-results"), (person) => chat.members.some((m) => m.id === person.id));
   });
@@ -1260,6 +1263,79 @@
       renderMe();
     } catch (error) { profileError(error.message); }
   });
+
+  // --- group invitations: adds my group_adds setting refused wait here for my answer ----------
+  state.invitations = [];
+
+  async function loadInvitations() {
+    try {
+      state.invitations = await api("/invitations");
+    } catch (error) {
+      if (!(error instanceof SessionEnded)) notice("Could not load your invitations: " + error.message);
+      return;
+    }
+    renderInvitations();
+  }
+
+  function upsertInvitation(invitation) {
+    state.invitations = [invitation, ...state.invitations.filter((i) => i.id !== invitation.id)];
+    renderInvitations();
+  }
+
+  function dropInvitations(keep) {
+    state.invitations = state.invitations.filter(keep);
+    renderInvitations();
+  }
+
+  function renderInvitations() {
+    const box = $("invitations");
+    box.replaceChildren();
+    box.hidden = !state.invitations.length;
+    for (const invitation of state.invitations) {
+      const item = document.createElement("div");
+      item.className = "list-group-item";
+      item.dataset.testid = "invitation";
+      const title = document.createElement("div");
+      title.className = "fw-semibold text-truncate";
+      title.textContent = invitation.chat_title;
+      const about = document.createElement("div");
+      about.className = "small text-body-secondary text-truncate";
+      const members = invitation.member_count === 1 ? "1 member" : invitation.member_count + " members";
+      about.textContent = "Invited by " + invitation.inviter_name + " · " + members;
+      const actions = document.createElement("div");
+      actions.className = "d-flex gap-2 mt-1";
+      for (const [label, accept, style] of [["Accept", true, "btn-primary"], ["Decline", false, "btn-outline-secondary"]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "btn btn-sm " + style;
+        button.dataset.testid = accept ? "invitation-accept" : "invitation-decline";
+        button.textContent = label;
+        button.addEventListener("click", () => answerInvitation(invitation, accept));
+        actions.append(button);
+      }
+      item.append(title, about, actions);
+      box.append(item);
+    }
+  }
+
+  async function answerInvitation(invitation, accept) {
+    try {
+      const chat = await api("/invitations/" + invitation.id + "/" + (accept ? "accept" : "decline"), { method: "POST" });
+      dropInvitations((i) => i.id !== invitation.id);
+      if (chat) { upsertChat(chat); openChat(chat.id); }
+    } catch (error) {
+      if (error instanceof SessionEnded) return;
+      notice("Could not answer the invitation: " + error.message);
+      loadInvitations(); // it may be gone (declined in another tab, or joined meanwhile)
+    }
+  }
+
+  // What the owner is told when some of those they added were invited instead.
+  function invitedText(result) {
+    const count = (result && result.invited && result.invited.length) || 0;
+    if (!count) return "";
+    return (count === 1 ? "1 person was" : count + " people were") + " invited: they join once they accept.";
+  }
 
   // --- live events ------------------------------------------------------------------------------
   function setStatus(live) {
@@ -1355,6 +1431,9 @@
     socket.on("chat:new", upsertChat);
     socket.on("chat:updated", upsertChat);
     socket.on("chat:removed", (event) => removeChat(event.id));
+    socket.on("connect", loadInvitations); // on start and after every reconnect
+    socket.on("invitation:new", upsertInvitation);
+    socket.on("chat:new", (chat) => dropInvitations((i) => i.chat_id !== chat.id));
   }
 
   window.addEventListener("online", () => {

@@ -1,7 +1,7 @@
 """replies, forwards and delivered markers
 
 Revision ID: 0012_replies
-Revises: 0010_privacy
+Revises: 0011_invitations
 Create Date: 2026-12-02 00:51:52.548022
 
 """
@@ -18,7 +18,7 @@ sa.GUID = GUID
 
 # revision identifiers, used by Alembic.
 revision = '0012_replies'
-down_revision = '0010_privacy'
+down_revision = '0011_invitations'
 branch_labels = None
 depends_on = None
 
