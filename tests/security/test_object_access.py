@@ -209,6 +209,7 @@ ROUTES: dict[str, Route] = {
         chat("/messages"), STRANGERS, body=lambda w: {"type": "text", "text": "intruder"}
     ),
     "POST /api/v1/chats/{chat_id}/read": Route(chat("/read"), STRANGERS),
+    "POST /api/v1/chats/{chat_id}/delivered": Route(chat("/delivered"), STRANGERS),
     "GET /api/v1/chats/{chat_id}/messages/search": Route(
         chat(f"/messages/search?q={SECRET_TEXT.split()[1]}"), STRANGERS
     ),
