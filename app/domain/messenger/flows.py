@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from uuid import UUID
 
+import msgspec
 import structlog
 from redis.exceptions import RedisError
 from sqlalchemy import update
 
 from app.domain.messenger.models import Chat, Message
 from app.domain.messenger.views import CHAT_NOT_FOUND, ChatViews, _now
+from app.lib.db import read_session
 from app.lib.errors import NotFoundError
 from app.lib.ratelimit import RateLimiter
 
@@ -33,18 +35,25 @@ class MessengerFlows(ChatViews):
     commits and only then announces. A write that fails is never announced.
     """
 
-    def _after_commit(self, action: Callable[[], Awaitable[None]]) -> None:
+    # The chat this transaction's announcements are about: they are announced in its order.
+    announce_key: UUID | None = None
+
+    def _after_commit(
+        self, action: Callable[[], Awaitable[None]], *, chat_id: UUID | None = None
+    ) -> None:
         self.outbox.append(action)
+        if chat_id is not None:
+            self.announce_key = chat_id
 
     async def commit(self) -> None:
+        """Commit, then hand the announcements to the process's announcer: they run off the
+        request path, after those of earlier commits of the same chat, and this request's
+        connection is back in the pool as soon as the commit is done."""
         await self.session.commit()
         announcements, self.outbox = self.outbox, []
-        for announce in announcements:
-            try:
-                await announce()
-            except Exception:
-                # Committed already: a failed announcement must not turn it into an error.
-                logger.exception("announce_failed")
+        key, self.announce_key = self.announce_key, None
+        if announcements:
+            await self.events.announce(key, announcements)
 
     async def _limit(self, name: str, user_id: UUID, per_minute: int) -> None:
         """Count one ``name`` action of the user; 429 past the limit. With Redis down the
@@ -70,6 +79,7 @@ class MessengerFlows(ChatViews):
         if seq is None:
             raise NotFoundError(CHAT_NOT_FOUND)
         chat.last_activity_at = at
+        self.announce_key = chat.id
         return int(seq)
 
     # --- membership -----------------------------------------------------------------------
@@ -89,6 +99,18 @@ class MessengerFlows(ChatViews):
     async def _emit_chat(self, event: str, chat_id: UUID, user_ids: Iterable[UUID]) -> None:
         """Each recipient's view of the chat, for a group of 500 in a handful of queries:
         the shared part (chat, members, last message) once, then the per-viewer fields
-        (pin, mute, unread count, a direct chat's title, liked by me) in one query each."""
-        for user_id, view in (await self.chat_views_for(chat_id, user_ids)).items():
-            await self.events.emit(event, view, [user_id])
+        (pin, mute, unread count, a direct chat's title, liked by me) in one query each.
+
+        It runs after the commit (in the announcer): the queries go through a short
+        autocommit session of its own, closed before the emits. Members whose views are
+        the same (most of a big group: same unread count, nothing pinned) get one emit
+        together, so 500 members cost a few emits rather than 500 (of ~75 KB each)."""
+        async with read_session(self.events.engine) as session:
+            views = await ChatViews(session, self.settings, self.events).chat_views_for(
+                chat_id, user_ids
+            )
+        alike: dict[bytes, list[UUID]] = {}
+        for user_id, view in views.items():
+            alike.setdefault(msgspec.json.encode(view), []).append(user_id)
+        for encoded, recipients in alike.items():
+            await self.events.emit(event, msgspec.json.decode(encoded), recipients)
