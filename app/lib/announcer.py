@@ -37,6 +37,8 @@ class Announcer:
         self.wait_seconds = wait_seconds
         self.queues: list[asyncio.Queue[tuple[str, Job]]] = []
         self.tasks: list[asyncio.Task[None]] = []
+        # Jobs submitted and not finished yet (queued or running).
+        self.pending = 0
 
     @property
     def running(self) -> bool:
@@ -52,6 +54,7 @@ class Announcer:
             await _run(name, job)
             return
         queue = self._queue_for(str(key))
+        self.pending += 1
         try:
             queue.put_nowait((name, job))
             return
@@ -59,7 +62,10 @@ class Announcer:
             logger.warning("announcer_backpressure", job=name, queued=queue.qsize())
         try:
             await asyncio.wait_for(queue.put((name, job)), self.wait_seconds)
-        except TimeoutError:
+        except BaseException as exc:
+            self.pending -= 1
+            if not isinstance(exc, TimeoutError):
+                raise
             logger.error("announcement_dropped", job=name, waited_seconds=self.wait_seconds)
 
     async def _work(self, queue: asyncio.Queue[tuple[str, Job]]) -> None:
@@ -68,6 +74,7 @@ class Announcer:
             try:
                 await _run(name, job)
             finally:
+                self.pending -= 1
                 queue.task_done()
 
     def start(self) -> None:
