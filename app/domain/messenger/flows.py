@@ -32,7 +32,8 @@ class MessengerFlows(ChatViews):
 
     One owner of the transaction: the services flush and queue what to announce; the
     request's handler (a controller, a Socket.IO handler) calls :meth:`commit`, which
-    commits and only then announces. A write that fails is never announced.
+    commits and only then hands the announcements to the announcer (off the request path,
+    in the chat's order). A write that fails is never announced.
     """
 
     # The chat this transaction's announcements are about: they are announced in its order.
