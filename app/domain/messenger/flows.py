@@ -7,8 +7,11 @@ client never hears of a message that could still be rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Self
 from uuid import UUID
 
 import msgspec
@@ -97,6 +100,14 @@ class MessengerFlows(ChatViews):
     async def _announce_system(self, message: Message, recipients: Iterable[UUID]) -> None:
         await self.events.emit("message:new", self._message_view(message, None), recipients)
 
+    @asynccontextmanager
+    async def _own_reads(self) -> AsyncIterator[Self]:
+        """This service over a short autocommit session of its own, for the queries of an
+        announcement: it runs in the announcer, after the request (and its session) ended,
+        and never holds a connection while it emits."""
+        async with read_session(self.events.engine) as session:
+            yield dataclasses.replace(self, session=session, outbox=[])
+
     async def _emit_chat(self, event: str, chat_id: UUID, user_ids: Iterable[UUID]) -> None:
         """Each recipient's view of the chat, for a group of 500 in a handful of queries:
         the shared part (chat, members, last message) once, then the per-viewer fields
@@ -106,10 +117,8 @@ class MessengerFlows(ChatViews):
         autocommit session of its own, closed before the emits. Members whose views are
         the same (most of a big group: same unread count, nothing pinned) get one emit
         together, so 500 members cost a few emits rather than 500 (of ~75 KB each)."""
-        async with read_session(self.events.engine) as session:
-            views = await ChatViews(session, self.settings, self.events).chat_views_for(
-                chat_id, user_ids
-            )
+        async with self._own_reads() as reads:
+            views = await reads.chat_views_for(chat_id, user_ids)
         alike: dict[bytes, list[UUID]] = {}
         for user_id, view in views.items():
             alike.setdefault(msgspec.json.encode(view), []).append(user_id)

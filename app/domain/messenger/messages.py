@@ -482,7 +482,9 @@ class MessageService(MessengerFlows):
         # send every member an event per member.
         if chat.type == DIRECT and membership.last_delivered_seq > before:
             others = [m for m in await self.member_ids(chat_id) if m != user.id]
-            self._after_commit(lambda: self.events.emit("message:delivered", delivered, others))
+            self._after_commit(
+                lambda: self.events.emit("message:delivered", delivered, others), chat_id=chat_id
+            )
         return delivered
 
     async def search(
