@@ -54,6 +54,7 @@ from app.domain.telegram.controllers import TelegramBindingController, TelegramW
 from app.domain.telegram.plugin import TelegramPlugin
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
+from app.lib.announcer import Announcer
 from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
@@ -92,6 +93,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
     snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
+    announcer = Announcer(
+        workers=settings.announce_workers,
+        queue_size=settings.announce_queue_size,
+        wait_seconds=settings.announce_wait_seconds,
+    )
     configure_image_workers(settings.image_workers)
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
 
@@ -182,8 +188,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         template_config=create_template_config(),
         openapi_config=create_openapi_config() if settings.docs_enabled else None,
         exception_handlers=exception_handlers,
-        lifespan=[lifespan, realtime.lifespan],
-        state=_initial_state(settings, redis, db_config, realtime),
+        # Exited in reverse: the announcer drains while Redis and Socket.IO are still up.
+        lifespan=[lifespan, realtime.lifespan, announcer.lifespan],
+        state=_initial_state(settings, redis, db_config, realtime, announcer),
         request_max_body_size=settings.max_upload_bytes,
         request_class=BodyDecodingRequest,
         logging_config=None,
@@ -224,7 +231,11 @@ class MetricsController(PrometheusController):
 
 
 def _initial_state(
-    settings: Settings, redis: Redis, db_config: SQLAlchemyAsyncConfig, realtime: Realtime
+    settings: Settings,
+    redis: Redis,
+    db_config: SQLAlchemyAsyncConfig,
+    realtime: Realtime,
+    announcer: Announcer,
 ) -> State:
     return State(
         {
@@ -234,6 +245,8 @@ def _initial_state(
             # authentication middleware and the Socket.IO event handlers.
             "db_config": db_config,
             "realtime": realtime,
+            # Runs what a commit announces, off the request path (app/lib/announcer.py).
+            "announcer": announcer,
             # The Telegram domain replaces this with its notifier.
             "notifier": LoggingNotifier(),
         }

@@ -168,6 +168,14 @@ class Settings:
     request_body_timeout_seconds: float = 20.0
     request_body_min_rate: int = 500
     db_pool_size: int = 10
+    # After a commit, the Socket.IO events and notifications run off the request path in
+    # this many workers per process (each at most one database connection at a time, so
+    # keep it well under DB_POOL_SIZE), each queueing at most ANNOUNCE_QUEUE_SIZE commits;
+    # a full queue makes the writer wait up to ANNOUNCE_WAIT_SECONDS (logged), then the
+    # announcement is dropped with an error in the log.
+    announce_workers: int = 4
+    announce_queue_size: int = 200
+    announce_wait_seconds: float = 5.0
     # Messenger: sign-in throttling, presence expiry, avatar and attachment limits.
     login_attempts_per_minute: int = 10
     # Failed sign-ins to one phone from anywhere slow every further attempt on it (doubling
@@ -336,6 +344,11 @@ class Settings:
             ),
             request_body_min_rate=_env_int("REQUEST_BODY_MIN_RATE", defaults.request_body_min_rate),
             db_pool_size=_env_int("DB_POOL_SIZE", defaults.db_pool_size),
+            announce_workers=_env_int("ANNOUNCE_WORKERS", defaults.announce_workers),
+            announce_queue_size=_env_int("ANNOUNCE_QUEUE_SIZE", defaults.announce_queue_size),
+            announce_wait_seconds=_env_float(
+                "ANNOUNCE_WAIT_SECONDS", defaults.announce_wait_seconds
+            ),
             login_attempts_per_minute=_env_int(
                 "LOGIN_ATTEMPTS_PER_MINUTE", defaults.login_attempts_per_minute
             ),
@@ -449,6 +462,15 @@ class Settings:
         if self.redis_max_connections < 4 or self.redis_pool_timeout_seconds <= 0:
             raise ConfigurationError(
                 "REDIS_MAX_CONNECTIONS must be at least 4, REDIS_POOL_TIMEOUT_SECONDS positive"
+            )
+        if (
+            self.announce_workers < 1
+            or self.announce_queue_size < 1
+            or self.announce_wait_seconds <= 0
+        ):
+            raise ConfigurationError(
+                "ANNOUNCE_WORKERS and ANNOUNCE_QUEUE_SIZE must be at least 1, "
+                "ANNOUNCE_WAIT_SECONDS positive"
             )
         if self.presence_ttl_seconds < 1:
             raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")

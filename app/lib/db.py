@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from advanced_alchemy.base import orm_registry
@@ -14,7 +16,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyPlugin,
 )
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import NullPool
 
 from app.config import BASE_DIR, Settings
@@ -90,3 +92,15 @@ async def upgrade_database_async(settings: Settings) -> None:
 async def ping_database(engine: AsyncEngine) -> None:
     async with engine.connect() as connection:
         await connection.execute(text("SELECT 1"))
+
+
+@asynccontextmanager
+async def read_session(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    """A short session of its own for reads outside a request (the announcer's views).
+
+    Autocommit: each statement is its own transaction, so the connection is never left
+    "idle in transaction" between statements, and it goes back to the pool on exit."""
+    async with AsyncSession(
+        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+    ) as session:
+        yield session

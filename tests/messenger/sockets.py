@@ -32,6 +32,18 @@ class SocketUser:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), remaining)
 
+    async def wait_for_count(self, event: str, count: int, timeout: float = 5) -> list[Any]:
+        """The first ``count`` events named ``event``, waiting until that many arrived."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(found := self.named(event)) < count:
+            remaining = deadline - asyncio.get_running_loop().time()
+            if remaining <= 0:
+                raise AssertionError(f"{len(found)} {event} of {count} within {timeout}s")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+        return found[:count]
+
     def named(self, event: str) -> list[Any]:
         return [data for name, data in self.events if name == event]
 

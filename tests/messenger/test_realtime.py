@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from uuid import UUID
@@ -17,7 +18,7 @@ from app.lib.auth import issue_access_token
 from tests.accounts.api import register
 from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
-from tests.support import LiveServer
+from tests.support import READY_SECONDS, LiveServer
 
 
 def litestar_app(live_server: LiveServer) -> Litestar:
@@ -36,6 +37,16 @@ class RecordingNotifier:
 
     async def notify_new_message(self, **kwargs: Any) -> None:
         self.calls.append(kwargs)
+
+
+async def announced(live_server: LiveServer) -> None:
+    """Until the server has run every announcement queued so far (they run after the
+    response, off the request path)."""
+    announcer = litestar_app(live_server).state.announcer
+    deadline = time.monotonic() + READY_SECONDS
+    while announcer.pending:
+        assert time.monotonic() < deadline, "announcements still pending"
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -252,6 +263,7 @@ async def test_offline_members_are_notified_and_online_muted_and_sender_are_not(
     sockets.append(await connect(live_server.url, online.access_token))
     notifier.calls.clear()
     await send_text(client, alice, group["id"], "Dinner at eight?")
+    await announced(live_server)
     assert notifier.calls == [
         {
             "recipient_id": UUID(offline.id),
@@ -270,6 +282,7 @@ async def test_direct_message_notification_is_titled_with_the_sender(
 ) -> None:
     alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     await send_text(client, alice, chat["id"], "x" * 300)
+    await announced(live_server)
     [call] = notifier.calls
     assert call["recipient_id"] == UUID(bob.id)
     assert call["chat_title"] == "Alice"

@@ -85,7 +85,9 @@ class ChatService(InvitationService):
                 raise
             return await self.chat_view(existing, user.id), False
         await self.session.flush()
-        self._after_commit(lambda: self._emit_chat("chat:new", chat.id, [user.id, other_id]))
+        self._after_commit(
+            lambda: self._emit_chat("chat:new", chat.id, [user.id, other_id]), chat_id=chat.id
+        )
         return await self.chat_view(chat.id, user.id), True
 
     async def create_group_chat(

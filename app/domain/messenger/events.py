@@ -6,20 +6,23 @@ of a message that could still be rolled back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from uuid import UUID
 
 import msgspec
 import structlog
 from litestar.datastructures import State
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.lib.announcer import Announcer
 from app.lib.notifications import MessageNotifier
 from app.lib.realtime import Realtime
 
 logger = structlog.get_logger("app.messenger.events")
 
 PREVIEW_LENGTH = 120
+Announcement = Callable[[], Awaitable[None]]
 
 
 def shorten_preview(text: str) -> str:
@@ -43,6 +46,28 @@ class MessengerEvents:
     @property
     def notifier(self) -> MessageNotifier:
         return self.state.notifier
+
+    @property
+    def engine(self) -> AsyncEngine:
+        return self.state.db_config.get_engine()
+
+    async def announce(self, chat_id: UUID | None, actions: list[Announcement]) -> None:
+        """Run a commit's announcements in order, off the request path: after those of
+        earlier commits of the same chat (see :class:`app.lib.announcer.Announcer`)."""
+
+        async def announce_all() -> None:
+            for action in actions:
+                try:
+                    await action()
+                except Exception:
+                    # Committed already: one failed announcement must not stop the others.
+                    logger.exception("announce_failed", chat_id=str(chat_id))
+
+        announcer: Announcer | None = self.state.get("announcer")
+        if announcer is None:
+            await announce_all()
+        else:
+            await announcer.submit(chat_id or "", announce_all, name="messenger")
 
     async def emit(
         self, event: str, payload: Any, user_ids: Iterable[UUID], *, skip_sid: str | None = None

@@ -65,7 +65,9 @@ class InvitationService(MessengerFlows):
             self._after_commit(lambda: self._announce_invitations(created))
 
     async def _announce_invitations(self, invitees: dict[UUID, UUID]) -> None:
-        for view in await self._invitation_views(ChatInvitation.id.in_(list(invitees))):
+        async with self._own_reads() as reads:
+            views = await reads._invitation_views(ChatInvitation.id.in_(list(invitees)))
+        for view in views:
             await self.events.emit("invitation:new", view, [invitees[view.id]])
 
     async def _forget_invitations(self, chat_id: UUID, user_ids: Iterable[UUID]) -> None:

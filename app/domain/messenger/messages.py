@@ -357,7 +357,8 @@ class MessageService(MessengerFlows):
         view = (await self.message_views([message], user.id))[0]
         members = await self.member_ids(message.chat_id)
         self._after_commit(
-            lambda: self.events.emit("message:updated", _without_viewer(view), members)
+            lambda: self.events.emit("message:updated", _without_viewer(view), members),
+            chat_id=message.chat_id,
         )
         return view
 
@@ -379,7 +380,9 @@ class MessageService(MessengerFlows):
         await self.session.flush()
         members = await self.member_ids(message.chat_id)
         payload = {"id": str(message.id), "chat_id": str(message.chat_id)}
-        self._after_commit(lambda: self.events.emit("message:deleted", payload, members))
+        self._after_commit(
+            lambda: self.events.emit("message:deleted", payload, members), chat_id=message.chat_id
+        )
 
     async def _attachment_in_use(self, attachment_id: UUID) -> bool:
         """Whether another message (a forward) still shows this attachment."""
@@ -422,7 +425,10 @@ class MessageService(MessengerFlows):
             "liked": liked,
             "likes": likes,
         }
-        self._after_commit(lambda: self.events.emit("message:liked", liked_event, members))
+        self._after_commit(
+            lambda: self.events.emit("message:liked", liked_event, members),
+            chat_id=message.chat_id,
+        )
         return LikeOut(
             message_id=message.id, chat_id=message.chat_id, likes=likes, liked_by_me=liked
         )
@@ -467,7 +473,9 @@ class MessageService(MessengerFlows):
                 "message_id": str(membership.last_read_message_id),
                 "seq": int(read_seq or 0),
             }
-            self._after_commit(lambda: self.events.emit("read", read_event, members))
+            self._after_commit(
+                lambda: self.events.emit("read", read_event, members), chat_id=chat_id
+            )
         return ReadOut(
             chat_id=chat_id,
             last_read_message_id=membership.last_read_message_id,
@@ -510,7 +518,9 @@ class MessageService(MessengerFlows):
             and await self._blocked_peer(chat, user) is None
         ):
             others = [m for m in await self.member_ids(chat_id) if m != user.id]
-            self._after_commit(lambda: self.events.emit("message:delivered", delivered, others))
+            self._after_commit(
+                lambda: self.events.emit("message:delivered", delivered, others), chat_id=chat_id
+            )
         return delivered
 
     async def search(
