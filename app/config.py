@@ -201,6 +201,10 @@ class Settings:
     typing_events_per_minute: int = 120
     chats_created_per_minute: int = 30
     membership_changes_per_minute: int = 60
+    # One user's writes running at once in a process (the rest wait, then 429): no client
+    # holds the database pool.
+    user_writes_in_flight: int = 4
+    user_write_wait_seconds: float = 10.0
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 20_000_000
     # Threads that decode and resize images, apart from the default pool password hashing uses.
@@ -386,6 +390,10 @@ class Settings:
             membership_changes_per_minute=_env_int(
                 "MEMBERSHIP_CHANGES_PER_MINUTE", defaults.membership_changes_per_minute
             ),
+            user_writes_in_flight=_env_int("USER_WRITES_IN_FLIGHT", defaults.user_writes_in_flight),
+            user_write_wait_seconds=_env_float(
+                "USER_WRITE_WAIT_SECONDS", defaults.user_write_wait_seconds
+            ),
             socketio_cors_origins=tuple(
                 origin.strip()
                 for origin in (_env("SOCKETIO_CORS_ORIGINS", "") or "").split(",")
@@ -471,6 +479,10 @@ class Settings:
             raise ConfigurationError(
                 "ANNOUNCE_WORKERS and ANNOUNCE_QUEUE_SIZE must be at least 1, "
                 "ANNOUNCE_WAIT_SECONDS positive"
+            )
+        if self.user_writes_in_flight < 1 or self.user_write_wait_seconds <= 0:
+            raise ConfigurationError(
+                "USER_WRITES_IN_FLIGHT must be at least 1 and USER_WRITE_WAIT_SECONDS positive"
             )
         if self.presence_ttl_seconds < 1:
             raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")

@@ -33,6 +33,7 @@ from app.domain.messenger.schemas import (
 from app.domain.messenger.services import MessengerService, group_change
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.errors import InvalidInputError
+from app.lib.inflight import user_writes_in_flight
 from app.lib.storage import blob_response
 
 MessengerDep = NamedDependency[MessengerService]
@@ -62,7 +63,7 @@ def provide_messenger(
 
 
 class _MessengerController(Controller):
-    middleware = [bearer_auth]
+    middleware = [bearer_auth, user_writes_in_flight]
     security = BEARER_SECURITY
     dependencies = {"messenger": Provide(provide_messenger, sync_to_thread=False)}
 
