@@ -9,13 +9,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import Select, and_, case, func, null, select
+from sqlalchemy import Select, and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Bundle, aliased
 
 from app.config import Settings
 from app.domain.accounts.models import User, UserBlock
@@ -248,13 +249,21 @@ class ChatViews:
         last message and unread count, then the members of the chats on the page (with
         their blocks and read markers); presence is one Redis round trip for them.
         """
-        rows = (await self.session.execute(_chat_page(viewer_id, chat_ids, limit, offset))).all()
+        page: dict[str, Any] = {"viewer_id": viewer_id, "limit": limit or NO_LIMIT}
+        page["offset"] = offset
+        if chat_ids is not None:
+            page["chat_ids"] = list(chat_ids)
+        rows = (await self.session.execute(_chat_page(chat_ids is not None), page)).all()
         if not rows:
             return []
-        direct_ids = [row.chat.id for row in rows if row.chat.type == DIRECT]
         members = (
             await self.session.execute(
-                _page_members(viewer_id, [row.chat.id for row in rows], direct_ids)
+                _page_members(),
+                {
+                    "viewer_id": viewer_id,
+                    "chat_ids": [row.chat.id for row in rows],
+                    "direct_ids": [row.chat.id for row in rows if row.chat.type == DIRECT],
+                },
             )
         ).all()
         online = await self.events.online(
@@ -284,7 +293,7 @@ class ChatViews:
                     blocked_peer_chats.add(m.chat_id)
         views = []
         for row in rows:
-            chat, membership = row.chat, row.membership
+            chat = row.chat
             chat_members = by_chat.get(chat.id, [])
             peer_delivered, peer_read = (
                 (None, None)
@@ -299,9 +308,9 @@ class ChatViews:
                     owner_id=chat.owner_id,
                     created_at=chat.created_at,
                     last_activity_at=chat.last_activity_at,
-                    pinned=membership.pinned_at is not None,
-                    pinned_at=membership.pinned_at,
-                    muted=membership.muted,
+                    pinned=row.pinned_at is not None,
+                    pinned_at=row.pinned_at,
+                    muted=row.muted,
                     unread_count=int(row.unread or 0),
                     last_message=_last_message_view(row),
                     members=sorted(chat_members, key=lambda m: (m.role != OWNER, m.name)),
@@ -449,19 +458,51 @@ class ChatViews:
     # --- creating and managing chats ----------------------------------------------------------
 
 
+# The chat list reads plain rows (Bundles of the columns a view needs), no ORM objects, and
+# its statements are built once, with bind parameters: building and loading cost more CPU
+# than the database spends on them.
+NO_LIMIT = 2**31 - 1
 _LastMessage = aliased(Message, name="last_message")
 _LastAttachment = aliased(MessageAttachment, name="last_attachment")
 _Quoted = aliased(Message, name="quoted")
 _QuotedAttachment = aliased(MessageAttachment, name="quoted_attachment")
 _QuotedSender = aliased(User, name="quoted_sender")
 _Forwarder = aliased(User, name="forwarder")
+_MESSAGE_COLUMNS = (
+    "id",
+    "chat_id",
+    "sender_id",
+    "type",
+    "text",
+    "attachment_id",
+    "created_at",
+    "edited_at",
+    "deleted_at",
+    "seq",
+    "client_id",
+    "forwarded_from_user_id",
+)
+_ATTACHMENT_COLUMNS = (
+    "id",
+    "kind",
+    "name",
+    "content_type",
+    "size",
+    "width",
+    "height",
+    "preview_blob_id",
+)
 
 
-def _chat_page(
-    viewer_id: UUID, chat_ids: Sequence[UUID] | None, limit: int | None, offset: int
-) -> Select[Any]:
-    """The viewer's chats in the list's order (a page of them), each row with the chat, the
-    membership, the last message (its attachment, likes and quote) and the unread count.
+def _bundle(name: str, entity: Any, columns: Iterable[str]) -> Bundle[Any]:
+    return Bundle(name, *(getattr(entity, column) for column in columns))
+
+
+@cache
+def _chat_page(filtered: bool) -> Select[Any]:
+    """The viewer's chats in the list's order (a page of them: ``limit`` from ``offset``;
+    only ``chat_ids`` when ``filtered``), each row with the chat, the membership, the last
+    message (its attachment, likes and quote) and the unread count.
 
     Portable SQL (PostgreSQL and SQLite): the page is a derived table, so the per-chat
     lookups below run for the chats on the page only; the last message is the row at the
@@ -469,31 +510,41 @@ def _chat_page(
     marker's seq on ``(chat_id, seq)``, which PostgreSQL answers from the index alone (it
     carries ``sender_id`` and ``deleted_at``).
     """
-    order = (
-        case((ChatMember.pinned_at.is_(None), 1), else_=0),
-        ChatMember.pinned_at.desc(),
-        Chat.last_activity_at.desc(),
-        Chat.id.desc(),
-    )
+    viewer_id = bindparam("viewer_id", type_=ChatMember.user_id.type)
     page = (
-        select(Chat, ChatMember, _read_seq(ChatMember.last_read_message_id).label("read_seq"))
+        select(
+            Chat.id,
+            Chat.type,
+            Chat.title,
+            Chat.owner_id,
+            Chat.created_at,
+            Chat.last_activity_at,
+            Chat.last_seq,
+            ChatMember.pinned_at,
+            ChatMember.muted,
+            _read_seq(ChatMember.last_read_message_id).label("read_seq"),
+        )
         .join(ChatMember, ChatMember.chat_id == Chat.id)
         .where(ChatMember.user_id == viewer_id)
-        .order_by(*order)
-        .offset(offset or None)
-        .limit(limit)
+        .order_by(
+            case((ChatMember.pinned_at.is_(None), 1), else_=0),
+            ChatMember.pinned_at.desc(),
+            Chat.last_activity_at.desc(),
+            Chat.id.desc(),
+        )
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
     )
-    if chat_ids is not None:
-        page = page.where(Chat.id.in_(chat_ids))
+    if filtered:
+        page = page.where(Chat.id.in_(bindparam("chat_ids", expanding=True)))
     paged = page.subquery("page")
-    chat = aliased(Chat, paged, name="chat")
-    member = aliased(ChatMember, paged, name="membership")
+    c = paged.c
     unread = (
         select(func.count())
         .select_from(Message)
         .where(
-            Message.chat_id == chat.id,
-            Message.seq > paged.c.read_seq,
+            Message.chat_id == c.id,
+            Message.seq > c.read_seq,
             # Unread means what others wrote: not mine, not system notices.
             Message.sender_id != viewer_id,
             Message.deleted_at.is_(None),
@@ -513,12 +564,13 @@ def _chat_page(
     )
     return (
         select(
-            chat,
-            member,
-            _LastMessage,
-            _LastAttachment,
-            _Quoted,
-            _QuotedAttachment,
+            Bundle("chat", c.id, c.type, c.title, c.owner_id, c.created_at, c.last_activity_at),
+            c.pinned_at,
+            c.muted,
+            _bundle("last_message", _LastMessage, (*_MESSAGE_COLUMNS, "reply_to_id")),
+            _bundle("last_attachment", _LastAttachment, _ATTACHMENT_COLUMNS),
+            _bundle("quoted", _Quoted, _MESSAGE_COLUMNS),
+            _bundle("quoted_attachment", _QuotedAttachment, _ATTACHMENT_COLUMNS),
             _QuotedSender.name.label("quoted_sender_name"),
             _Forwarder.name.label("forwarder_name"),
             unread.label("unread"),
@@ -526,27 +578,27 @@ def _chat_page(
             liked_by_me.label("liked_by_me"),
         )
         .select_from(paged)
-        .outerjoin(
-            _LastMessage,
-            and_(_LastMessage.chat_id == chat.id, _LastMessage.seq == chat.last_seq),
-        )
+        .outerjoin(_LastMessage, and_(_LastMessage.chat_id == c.id, _LastMessage.seq == c.last_seq))
         .outerjoin(_LastAttachment, _LastAttachment.id == _LastMessage.attachment_id)
         .outerjoin(_Quoted, _Quoted.id == _LastMessage.reply_to_id)
         .outerjoin(_QuotedAttachment, _QuotedAttachment.id == _Quoted.attachment_id)
         .outerjoin(_QuotedSender, _QuotedSender.id == _Quoted.sender_id)
         .outerjoin(_Forwarder, _Forwarder.id == _LastMessage.forwarded_from_user_id)
         .order_by(
-            case((member.pinned_at.is_(None), 1), else_=0),
-            member.pinned_at.desc(),
-            chat.last_activity_at.desc(),
-            chat.id.desc(),
+            case((c.pinned_at.is_(None), 1), else_=0),
+            c.pinned_at.desc(),
+            c.last_activity_at.desc(),
+            c.id.desc(),
         )
     )
 
 
-def _page_members(viewer_id: UUID, chat_ids: list[UUID], direct_ids: list[UUID]) -> Select[Any]:
-    """The members of the chats on a page, with their cards, whether a block stands between
-    them and the viewer (either way) and, in direct chats, their read seq (the ticks)."""
+@cache
+def _page_members() -> Select[Any]:
+    """The members of the chats on a page (``chat_ids``), with their cards, whether a block
+    stands between them and ``viewer_id`` (either way) and, in direct chats
+    (``direct_ids``), their read seq (the ticks)."""
+    viewer_id = bindparam("viewer_id", type_=ChatMember.user_id.type)
     blocked_viewer = (
         select(UserBlock.blocker_id)
         .where(UserBlock.blocker_id == ChatMember.user_id, UserBlock.blocked_id == viewer_id)
@@ -557,13 +609,12 @@ def _page_members(viewer_id: UUID, chat_ids: list[UUID], direct_ids: list[UUID])
         .where(UserBlock.blocker_id == viewer_id, UserBlock.blocked_id == ChatMember.user_id)
         .exists()
     )
-    read_seq = (
-        case(
-            (ChatMember.chat_id.in_(direct_ids), _read_seq(ChatMember.last_read_message_id)),
-            else_=None,
-        )
-        if direct_ids
-        else null()
+    read_seq = case(
+        (
+            ChatMember.chat_id.in_(bindparam("direct_ids", expanding=True)),
+            _read_seq(ChatMember.last_read_message_id),
+        ),
+        else_=None,
     )
     return (
         select(
@@ -579,23 +630,26 @@ def _page_members(viewer_id: UUID, chat_ids: list[UUID], direct_ids: list[UUID])
             blocked_by_viewer.label("blocked_by_viewer"),
         )
         .join(User, User.id == ChatMember.user_id)
-        .where(ChatMember.chat_id.in_(chat_ids))
+        .where(ChatMember.chat_id.in_(bindparam("chat_ids", expanding=True)))
     )
 
 
 def _last_message_view(row: Any) -> MessageOut | None:
-    message: Message | None = row.last_message
-    if message is None:
+    """The last message of a chat-list row (its Bundles have the columns of a Message and
+    of a MessageAttachment, all None when there is none)."""
+    message = row.last_message
+    if message.id is None:
         return None
-    quoted: Message | None = row.quoted
-    forwarder = message.forwarded_from_user_id
+    quoted, forwarder = row.quoted, message.forwarded_from_user_id
+    attachment = row.last_attachment if row.last_attachment.id is not None else None
+    quoted_attachment = row.quoted_attachment if row.quoted_attachment.id is not None else None
     return ChatViews._message_view(
         message,
-        row.last_attachment,
+        attachment,
         likes=int(row.likes or 0),
         liked_by_me=bool(row.liked_by_me),
-        reply_to=_reply_preview(quoted, row.quoted_attachment, row.quoted_sender_name)
-        if quoted is not None
+        reply_to=_reply_preview(quoted, quoted_attachment, row.quoted_sender_name)
+        if quoted.id is not None
         else None,
         forwarded_from=ForwardedFrom(user_id=forwarder, name=row.forwarder_name)
         if forwarder is not None
