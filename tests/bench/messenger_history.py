@@ -6,7 +6,8 @@
 Serves the application with uvicorn on BENCH_DATABASE_URL and measures, through HTTP as a
 client sees it: the newest history page of a chat, a page deep in history (cursor), and
 the chat list of a user with 500 chats (its first page, as the chat page loads it).
-Baselines measured in the same run: GET /health/live (the HTTP and framework floor) and
+Baselines measured in the same run: GET /health/live (the HTTP and framework floor), GET
+/users/me (the authenticated-request floor) and
 the history query and the chat list's page statement alone over asyncpg (the database
 floors). Beside each figure: the server's CPU per request (the uvicorn thread's CPU clock)
 and the client's, and for GET /chats the SQL statements per request. The query plans of
@@ -177,6 +178,12 @@ async def run(requests: int) -> None:
                         params={"limit": 50, "before": str(deep_cursor)},
                     ),
                 )
+            await measure(
+                "baseline: GET /users/me (auth floor)",
+                requests,
+                lambda: client.get("/api/v1/users/me", headers=headers),
+                server.thread,
+            )
             statement, parameters = page_statement(
                 await chat_list_statements(client, server, headers)
             )
