@@ -171,6 +171,14 @@ def avatar_urls(user: User) -> Avatar | None:
     return _avatar_urls(user.id, user.avatar_original_id)
 
 
+def member_card(
+    user_id: UUID, name: str, username: str | None, avatar_original_id: UUID | None
+) -> MemberCard:
+    """A member's card from the user's columns (for queries that join ``user_account``)."""
+    avatar = _avatar_urls(user_id, avatar_original_id)
+    return MemberCard(user_id, name, username, avatar.size_100 if avatar else None)
+
+
 def _avatar_urls(user_id: UUID, original_id: UUID | None) -> Avatar | None:
     if original_id is None:
         return None
@@ -455,13 +463,10 @@ class AccountService:
                 User.id.in_(user_ids)
             )
         )
-        cards = {}
-        for user_id, name, username, original_id in rows:
-            avatar = _avatar_urls(user_id, original_id)
-            cards[user_id] = MemberCard(
-                user_id, name, username, avatar.size_100 if avatar else None
-            )
-        return cards
+        return {
+            user_id: member_card(user_id, name, username, original_id)
+            for user_id, name, username, original_id in rows
+        }
 
     async def update_profile(self, user: User, changes: ProfileUpdate) -> User:
         if isinstance(changes.name, str):
