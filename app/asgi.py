@@ -27,6 +27,7 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
+from app.domain.accounts.authentication import configure_user_cache
 from app.domain.accounts.controllers import (
     AuthController,
     AvatarController,
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     configure_password_hashing(settings)
+    configure_user_cache(settings)
     redis = create_redis(settings)
     snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
