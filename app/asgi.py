@@ -64,6 +64,7 @@ from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.images import configure_image_workers
 from app.lib.logging import RequestContextMiddleware, configure_logging
+from app.lib.metrics import LeanPrometheusMiddleware
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
 from app.lib.proxies import ForwardedHeadersMiddleware
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         prefix="quintet",
         group_path=True,
         exclude=["^/metrics", "^/static"],
+        middleware_class=LeanPrometheusMiddleware,
     )
     app = Litestar(
         route_handlers=[

@@ -1,13 +1,13 @@
 """Bearer authentication for every domain that serves signed-in messenger users.
 
 Use ``middleware=[bearer_auth]`` and ``security=BEARER_SECURITY`` on a controller; the
-handlers then find the :class:`User` on ``request.user``, attached to the request's own
-database session (the one the handler's ``db_session`` dependency gets), so services may
-change it and flush.
+handlers then find the :class:`User` on ``request.user``.
 
 Reading the account is most of what an authenticated request costs, so a read (GET, HEAD)
-is served from :data:`recent_users`, a short-lived in-process copy of the row, when one is
-there; any other method reads the row afresh. Every commit in this process that changes a
+gets a detached copy of a row read a moment ago by this process (:data:`recent_users`),
+when there is one. Any other method reads the row afresh through the request's own database
+session (the one the handler's ``db_session`` dependency gets), so services may change it
+and flush. Every commit in this process that changes a
 user ends that user's copy (:func:`_forget_committed_users`); revocation and deletion are
 checked on every request anyway (the Redis revocation set, before the user is looked at).
 """
@@ -23,7 +23,6 @@ from litestar.middleware.base import DefineMiddleware
 from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 
 from app.config import Settings
 from app.domain.accounts.models import User
@@ -82,6 +81,7 @@ def configure_user_cache(settings: Settings) -> None:
 
 
 _USER_COLUMNS = tuple(attribute.key for attribute in inspect(User).column_attrs)
+_USER_MANAGER = inspect(User).class_manager
 
 
 def _column_values(user: User) -> dict[str, Any]:
@@ -89,25 +89,24 @@ def _column_values(user: User) -> dict[str, Any]:
     return {key: loaded[key] for key in _USER_COLUMNS}
 
 
-def _attached_copy(session: AsyncSession, values: dict[str, Any]) -> User:
-    """A persistent User of ``session`` built from stored column values, without a query
-    (as if the session had loaded it; changing it and flushing updates the row)."""
-    user: User = inspect(User).class_manager.new_instance()
-    for key, value in values.items():
-        set_committed_value(user, key, value)
+def _detached_copy(values: dict[str, Any]) -> User:
+    """A detached User built from stored column values, without a query and without a
+    session (as a session that loaded it and closed would leave it). A read does not change
+    the user; the other methods get one attached to their session (see load_user)."""
+    user: User = _USER_MANAGER.new_instance()
+    user.__dict__.update(values)  # what loading a row does: committed values, no history
     make_transient_to_detached(user)
-    session.add(user)
     return user
 
 
 async def load_user(connection: ASGIConnection[Any, Any, Any, Any], user_id: UUID) -> User | None:
     """The token's user, or None when the account does not exist or was deleted."""
-    state = connection.app.state
-    session: AsyncSession = state.db_config.provide_session(state, connection.scope)
     reading = connection.scope.get("method") in READ_METHODS
     if reading and (values := recent_users.get(user_id)) is not None:
-        user = _attached_copy(session, values)
+        user = _detached_copy(values)
     else:
+        state = connection.app.state
+        session: AsyncSession = state.db_config.provide_session(state, connection.scope)
         generation = recent_users.generation(user_id)
         found = await session.get(User, user_id)
         if found is None:
