@@ -88,7 +88,8 @@ class LeanPrometheusMiddleware(PrometheusMiddleware):
             # Answered by the exception handlers outside this middleware (a 401 of the
             # bearer authentication, a 404, a crash): count the status they will send,
             # where the plugin counted 200.
-            status = getattr(exc, "status_code", HTTP_500_INTERNAL_SERVER_ERROR)
+            code = getattr(exc, "status_code", None)  # HTTP exceptions; others are 5xx
+            status = code if isinstance(code, int) else HTTP_500_INTERNAL_SERVER_ERROR
             duration = time.perf_counter() - started
             raise
         finally:

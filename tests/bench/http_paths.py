@@ -12,28 +12,32 @@ request (from /proc) and wrk's own CPU.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import shutil
 import statistics
 
 import httpx
 
+from app.lib.db import upgrade_database
 from tests.bench.harness import (
     BENCH_DATABASE_URL,
     WRK_HEADER,
     ServedProcess,
     WrkFigures,
-    prepare_database,
     run_wrk,
     uvicorn_process,
 )
+from tests.support import make_settings
+
+BENCH_ACCOUNT = {"phone": "+79160000001", "password": "bench password 1"}
 
 
 def sign_up(server: ServedProcess) -> tuple[str, str]:
-    response = httpx.post(
-        f"{server.url}/api/v1/auth/register",
-        json={"phone": "+79160000001", "password": "bench password 1", "name": "Bench"},
-    )
+    """(user id, access token) of the benchmark's account, registered on the first run."""
+    response = httpx.post(f"{server.url}/api/v1/auth/login", json=BENCH_ACCOUNT)
+    if response.status_code == 401:
+        response = httpx.post(
+            f"{server.url}/api/v1/auth/register", json={**BENCH_ACCOUNT, "name": "Bench"}
+        )
     response.raise_for_status()
     body = response.json()
     return body["user"]["id"], body["access_token"]
@@ -66,7 +70,8 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install -y wrk)")
-    asyncio.run(prepare_database(BENCH_DATABASE_URL))
+    # Migrated, never reset: the database may hold the other benchmarks' seeded data.
+    upgrade_database(make_settings(database_url=BENCH_DATABASE_URL))
     seconds, runs = args.seconds, args.runs
     results: dict[str, list[WrkFigures]] = {}
     with uvicorn_process("app.asgi:create_asgi", factory=True) as app:
