@@ -162,6 +162,10 @@ class Settings:
     # A refresh token presented again this soon after its rotation (two tabs refreshing at
     # once) answers another pair of the same session instead of revoking the session.
     refresh_reuse_grace_seconds: float = 5.0
+    # How long a signed-in account read by one request serves the next ones (GET, HEAD) of
+    # this process without a query; its own writes here end it at once, other replicas' edits
+    # show after at most this long (revocation and deletion are checked on every request).
+    auth_user_cache_seconds: float = 5.0
     max_upload_bytes: int = 20 * 1024 * 1024
     # A request body must start within this many seconds, then keep up the minimum rate
     # (each REQUEST_BODY_MIN_RATE bytes buy a second): app/lib/bodies.py.
@@ -342,6 +346,9 @@ class Settings:
             refresh_reuse_grace_seconds=_env_float(
                 "REFRESH_REUSE_GRACE_SECONDS", defaults.refresh_reuse_grace_seconds
             ),
+            auth_user_cache_seconds=_env_float(
+                "AUTH_USER_CACHE_SECONDS", defaults.auth_user_cache_seconds
+            ),
             max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
             request_body_timeout_seconds=_env_float(
                 "REQUEST_BODY_TIMEOUT_SECONDS", defaults.request_body_timeout_seconds
@@ -447,6 +454,8 @@ class Settings:
                 "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_PARALLELISM must be at least 1, "
                 "PASSWORD_HASH_MEMORY_KIB at least 8 per lane"
             )
+        if not 0 <= self.auth_user_cache_seconds <= 60:
+            raise ConfigurationError("AUTH_USER_CACHE_SECONDS must be between 0 and 60")
         if not 0 <= self.refresh_reuse_grace_seconds <= 60:
             raise ConfigurationError("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")
         if self.login_max_delay_seconds < 0:

@@ -200,3 +200,158 @@ def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Itera
 
 def summary(values: list[float]) -> str:
     return f"mean {statistics.fmean(values):.2f}, min {min(values):.2f}, max {max(values):.2f}"
+
+
+# --- a server process whose CPU time can be read, and wrk --------------------------------
+
+
+@dataclass(frozen=True)
+class ServedProcess:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (from /proc/<pid>/stat)."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+@contextmanager
+def uvicorn_process(
+    target: str,
+    *,
+    factory: bool = False,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/health/live",
+) -> Iterator[ServedProcess]:
+    """One uvicorn process (no --workers supervisor: the pid is the server) serving
+    ``target``, the same settings for the app and for a bare baseline."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": BENCH_DATABASE_URL,
+        "REDIS_URL": BENCH_REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "uvicorn", target, *(["--factory"] if factory else [])]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}{ready_path}").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the benchmark server {target} did not start")
+            time.sleep(0.2)
+        yield ServedProcess(url, process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@dataclass(frozen=True)
+class WrkFigures:
+    name: str
+    requests: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_us: float  # server CPU per request
+    client_cpu_percent: float  # wrk's CPU, in % of one core over the run
+
+    def row(self) -> str:
+        return (
+            f"| {self.name} | {self.requests} | {self.throughput:,.0f} req/s | "
+            f"{self.p50_ms:.2f} ms | {self.p99_ms:.2f} ms | {self.errors} | "
+            f"{self.server_cpu_us:,.0f} us | {self.client_cpu_percent:.0f} % |"
+        )
+
+
+WRK_HEADER = (
+    "| route | requests | throughput | p50 | p99 | errors | server CPU/request | wrk CPU |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def run_wrk(
+    name: str,
+    server: ServedProcess,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    connections: int = 32,
+    seconds: float = 5.0,
+    threads: int = 2,
+) -> WrkFigures:
+    """wrk against one path of ``server`` (a Lua script adds the headers), with the
+    server's CPU time per request and wrk's own CPU over the same window."""
+    import re
+    import resource
+    import tempfile
+
+    script = "".join(
+        f'wrk.headers["{key}"] = "{value}"\n' for key, value in (headers or {}).items()
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+    ]
+    command += ["-s", lua.name, f"{server.url}{path}"]
+    cpu_before = server.cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = server.cpu_seconds() - cpu_before
+    os.unlink(lua.name)
+    client_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if not match:
+            return float("nan")
+        value, unit = float(match[1]), match[2]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = re.search(r"(\d+) requests in", output)
+    requests = int(total[1]) if total else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = (int(non_2xx[1]) if non_2xx else 0) + (
+        sum(int(socket_errors[i]) for i in range(1, 5)) if socket_errors else 0
+    )
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return WrkFigures(
+        name=name,
+        requests=requests,
+        throughput=float(rate[1]) if rate else 0.0,
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        errors=errors,
+        server_cpu_us=server_cpu / requests * 1e6 if requests else float("nan"),
+        client_cpu_percent=client_cpu / elapsed * 100,
+    )
