@@ -223,6 +223,32 @@ def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Itera
         yield server.url
 
 
+# --- a client that retries what it may ------------------------------------------------------------
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class RetryIdempotentTransport(httpx.AsyncBaseTransport):
+    """Sends an idempotent request once more when the connection dropped under it (the
+    server closed a keep-alive connection as the request went out), as browsers and proxies
+    do; anything else, and a second failure, goes to the caller."""
+
+    def __init__(self, **transport_options: object) -> None:
+        self.inner = httpx.AsyncHTTPTransport(**transport_options)  # type: ignore[arg-type]
+        self.retried = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self.inner.handle_async_request(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if request.method not in IDEMPOTENT_METHODS:
+                raise
+            self.retried += 1
+            return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 # --- CPU time of a process -------------------------------------------------------------------
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 

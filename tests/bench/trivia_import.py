@@ -137,7 +137,7 @@ def baseline_app() -> Litestar:
     @post("/api/v1/questions/", status_code=200)
     async def import_one(data: Body) -> dict[str, int]:
         http: httpx.AsyncClient = state["http"]  # type: ignore[assignment]
-        pool: asyncpg.Pool = state["pool"]  # type: ignore[assignment]
+        pool: asyncpg.Pool = state["pool"]
         response = await http.get(upstream, params={"count": data.questions_num})
         clue = clues.decode(response.content)[0]
         await pool.fetchval(
