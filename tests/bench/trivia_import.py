@@ -3,14 +3,16 @@ local upstream, against a bare Litestar route doing the same work by hand.
 
     python -m tests.bench.trivia_import [--seconds 5] [--rounds 3] [--connections 16]
 
-1. Resets and migrates BENCH_DATABASE_URL, starts a jService-format upstream in a process
+1. Migrates BENCH_DATABASE_URL to head (nothing else in it is touched: the seeded data of
+   the other benchmarks stays) and empties its trivia_question table, before and after; starts a jService-format upstream in a process
    of its own (raw asyncio, HTTP/1.1 keep-alive, fresh ids from a counter, ~20 us a request,
    so neither server waits for it).
 2. Starts two uvicorn processes of one worker each: the application (TRIVIA_API_URL = the
    upstream) and the baseline, :func:`baseline_app`: one long-lived httpx.AsyncClient GET
    of the upstream and one asyncpg ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` per
    request, answering ``{}``.
-3. wrk drives each in turn, ``--rounds`` times, ``--seconds`` each, ``--connections``
+3. After a 1 s warm-up of each (the application builds its upstream client, SQLAlchemy
+   compiles its statement, asyncpg prepares it), wrk drives each in turn, ``--rounds`` times, ``--seconds`` each, ``--connections``
    keep-alive connections from one thread: req/s, p50/p99, errors, the server's CPU per
    request (/proc/<pid>/stat around the run) and wrk's own CPU (the client: it must stay
    well below one core, or the figure would be the client's).
@@ -36,16 +38,16 @@ import httpx
 import msgspec
 from litestar import Litestar, get, post
 
+from app.lib.db import upgrade_database
 from tests.bench.harness import (
     BENCH_DATABASE_URL,
     WrkFigures,
     cpu_seconds,
-    prepare_database,
     print_wrk_table,
     run_wrk,
     uvicorn_process,
 )
-from tests.support import free_port
+from tests.support import free_port, make_settings
 
 IMPORT_SCRIPT = """
 wrk.method = "POST"
@@ -152,6 +154,26 @@ def baseline_app() -> Litestar:
     return Litestar([import_one, ready], lifespan=[lifespan], logging_config=None)
 
 
+async def empty_trivia_table(database_url: str, *, migrate: bool = True) -> None:
+    """Bring the database to head (creating it if needed) and empty the one table this
+    benchmark fills; the benchmarks share the database, so nothing else is reset."""
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    if migrate:
+        name = urlsplit(dsn).path.lstrip("/")
+        admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+        try:
+            if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await admin.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await admin.close()
+        await asyncio.to_thread(upgrade_database, make_settings(database_url=database_url))
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("TRUNCATE trivia_question")
+    finally:
+        await connection.close()
+
+
 # --- the run -----------------------------------------------------------------------------------------
 def summarise(name: str, runs: list[WrkFigures]) -> str:
     rates = [r.throughput for r in runs]
@@ -172,7 +194,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=16)
     args = parser.parse_args(argv)
 
-    asyncio.run(prepare_database(BENCH_DATABASE_URL))
+    asyncio.run(empty_trivia_table(BENCH_DATABASE_URL))
     port = free_port()
     upstream = multiprocessing.get_context("spawn").Process(
         target=serve_upstream, args=(port,), daemon=True
@@ -188,6 +210,9 @@ def main(argv: list[str] | None = None) -> None:
                 uvicorn_process("tests.bench.trivia_import:baseline_app", environment) as bare,
             ):
                 runs: dict[str, list[WrkFigures]] = {"baseline": [], "application": []}
+                for server in (bare, application):  # warm-up, not counted: first-use costs
+                    url = server.url + "/api/v1/questions/"
+                    run_wrk("warm-up", url, seconds=1, connections=4, script=script.name)
                 upstream_before = cpu_seconds(upstream.pid or 0)
                 for _ in range(args.rounds):
                     for name, server in (("baseline", bare), ("application", application)):
@@ -222,6 +247,7 @@ def main(argv: list[str] | None = None) -> None:
         f"(per round {', '.join(f'{r:.2f}' for r in ratio)}; goal >= 0.6x)"
     )
     print(f"upstream CPU: {upstream_cpu / max(requests, 1) * 1000:.3f} ms/request")
+    asyncio.run(empty_trivia_table(BENCH_DATABASE_URL, migrate=False))
 
 
 if __name__ == "__main__":
