@@ -55,6 +55,7 @@ from app.domain.telegram.controllers import TelegramBindingController, TelegramW
 from app.domain.telegram.plugin import TelegramPlugin
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
+from app.domain.trivia.plugin import TriviaPlugin
 from app.lib.announcer import Announcer
 from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
@@ -166,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *worker.plugins,
             TelegramPlugin(settings, redis, db_config, queue=lambda: worker.queue),
             AchievementsCLIPlugin(),
+            TriviaPlugin(),
         ],
         dependencies=shared_dependencies,
         middleware=[
