@@ -153,4 +153,5 @@ def oracle_stats(
     result["seven_day_streaks"] = [
         {"player": shown(p), "longest_streak_days": n} for p, n in streaks
     ]
+    result["seven_day_streaks_total"] = len(streaks)
     return result

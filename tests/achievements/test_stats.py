@@ -14,13 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from app.config import Settings
-from app.domain.achievements.models import Achievement, Award, Player
+from app.domain.achievements.models import Achievement, Award, Player, PlayerStats
 from app.domain.achievements.schemas import TranslationIn, Translations
-from app.domain.achievements.services import (
-    AchievementService,
-    PlayerService,
-    bump_stats_version,
-)
+from app.domain.achievements.services import AchievementService, PlayerService
 from tests.achievements.support import (
     OraclePlayer,
     award,
@@ -37,6 +33,7 @@ EMPTY = {
     "max_points_gap": None,
     "min_points_gap": None,
     "seven_day_streaks": [],
+    "seven_day_streaks_total": 0,
 }
 
 
@@ -211,9 +208,8 @@ async def build_world(
     player_count, points, held = world
     engine = create_async_engine(database.database_url, poolclass=NullPool)
     async with AsyncSession(engine, expire_on_commit=False) as session:
-        for table in (Award, Player, Achievement):
+        for table in (Award, PlayerStats, Player, Achievement):
             await session.execute(delete(table))
-        await bump_stats_version(session)  # rows deleted behind the services' back
         players = [
             await PlayerService(session).create_player(f"P{i}", "ru" if i % 2 else "en")
             for i in range(player_count)
