@@ -41,7 +41,7 @@ from sqlalchemy.pool import NullPool
 from app.domain.achievements.models import Achievement, Award, Player
 from app.domain.achievements.seed import finish_seed, load_catalogue
 from app.domain.achievements.services import AchievementService
-from tests.achievements.support import OraclePlayer, oracle_stats
+from tests.achievements.support import oracle_from_database
 from tests.bench.harness import BENCH_DATABASE_URL, prepare_database, server_process
 
 DATABASE_URL = BENCH_DATABASE_URL
@@ -265,25 +265,11 @@ def throughput(
 
 
 async def naive_stats() -> dict[str, Any]:
-    """Every player and award row into Python, then computed per player (the oracle)."""
     engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
     async with AsyncSession(engine) as session:
-        players = [
-            OraclePlayer(row.id, row.name, row.language)
-            for row in await session.execute(select(Player.id, Player.name, Player.language))
-        ]
-        points = {
-            row.id: row.points
-            for row in await session.execute(select(Achievement.id, Achievement.points))
-        }
-        awards = [
-            (row.player_id, row.achievement_id, row.awarded_at)
-            for row in await session.execute(
-                select(Award.player_id, Award.achievement_id, Award.awarded_at)
-            )
-        ]
+        answer = await oracle_from_database(session)
     await engine.dispose()
-    return oracle_stats(players, points, awards)
+    return answer
 
 
 async def sizes() -> tuple[int, int]:
