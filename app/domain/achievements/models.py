@@ -127,9 +127,10 @@ class PlayerStats(DefaultBase):
     __table_args__ = (
         Index("ix_achievement_player_stats_points", "points", "player_id"),
         Index("ix_achievement_player_stats_awards", "awards", "player_id"),
+        # In the order the streak list is shown: a page is the next entries of the index.
         Index(
             "ix_achievement_player_stats_streak",
-            "longest_streak",
+            text("longest_streak DESC"),
             "player_id",
             postgresql_where=text("longest_streak >= 7"),
             sqlite_where=text("longest_streak >= 7"),

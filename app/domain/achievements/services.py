@@ -261,6 +261,23 @@ class AchievementService:
         return awards, int(totals[0]), int(totals[1])
 
 
+_HAS_STREAK = PlayerStats.longest_streak >= STREAK_DAYS
+# One statement for the figures everything else starts from, each the top of an index: the
+# most awards, the most points, the lowest points value two players share, the streak count.
+_TOP_FIGURES = (
+    select(func.max(PlayerStats.awards)).scalar_subquery().label("awards"),
+    select(func.max(PlayerStats.points)).scalar_subquery().label("points"),
+    select(PlayerStats.points)
+    .group_by(PlayerStats.points)
+    .having(func.count() > 1)
+    .order_by(PlayerStats.points)
+    .limit(1)
+    .scalar_subquery()
+    .label("shared_points"),
+    select(func.count()).where(_HAS_STREAK).scalar_subquery().label("streaks"),
+)
+
+
 class AchievementStatsService:
     """The statistics of the whole system; definitions in ``STATS_DESCRIPTION``.
 
@@ -319,16 +336,19 @@ class AchievementStatsService:
         self, *, streaks_limit: int = STREAKS_PAGE_SIZE, streaks_offset: int = 0
     ) -> AchievementStats:
         """Every statistic as of now; the streak list one page at a time."""
-        most_awards = await self._leaders(PlayerStats.awards)
-        most_points = await self._leaders(PlayerStats.points)
-        streak_total, streaks = await self._streaks(streaks_limit, streaks_offset)
+        tops = (await self.session.execute(select(*_TOP_FIGURES))).one()
+        most_awards, most_points = int(tops.awards or 0), int(tops.points or 0)
         return AchievementStats(
-            most_achievements=MostAchievements(count=most_awards[0], players=most_awards[1]),
-            most_points=MostPoints(points=most_points[0], players=most_points[1]),
-            max_points_gap=await self._max_gap(most_points[0]),
-            min_points_gap=await self._min_gap(),
-            seven_day_streaks=streaks,
-            seven_day_streaks_total=streak_total,
+            most_achievements=MostAchievements(
+                count=most_awards, players=await self._holders(PlayerStats.awards, most_awards)
+            ),
+            most_points=MostPoints(
+                points=most_points, players=await self._holders(PlayerStats.points, most_points)
+            ),
+            max_points_gap=await self._max_gap(most_points),
+            min_points_gap=await self._min_gap(tops.shared_points),
+            seven_day_streaks=await self._streaks(streaks_limit, streaks_offset),
+            seven_day_streaks_total=int(tops.streaks),
         )
 
     async def _players(
@@ -349,13 +369,11 @@ class AchievementStatsService:
             for row in await self.session.execute(statement)
         ]
 
-    async def _leaders(self, figure: Any) -> tuple[int, list[StatsPlayer]]:
-        """The largest value of ``figure`` (the top of its index) and everyone holding it."""
-        top = int(await self.session.scalar(select(func.max(figure))) or 0)
+    async def _holders(self, figure: Any, top: int) -> list[StatsPlayer]:
+        """Everyone whose ``figure`` is ``top`` (nobody leads with 0), by id."""
         if top == 0:
-            return 0, []
-        leaders = await self._players(figure == top, None, by_points=False)
-        return top, [player for player, _ in leaders]
+            return []
+        return [player for player, _ in await self._players(figure == top, None, by_points=False)]
 
     async def _max_gap(self, most_points: int) -> PointsGap | None:
         """The first player with the most points against the lowest of the others."""
@@ -366,18 +384,11 @@ class AchievementStatsService:
         bottom, bottom_points = next(item for item in lowest if item[0].id != top.id)
         return PointsGap(difference=top_points - bottom_points, players=[top, bottom])
 
-    async def _min_gap(self) -> PointsGap | None:
+    async def _min_gap(self, shared: int | None) -> PointsGap | None:
         """The first neighbours in (points, id) order with the smallest difference. With
-        many players some share a points value: the lowest shared value answers, found in
-        the first few entries of the points index. Only when every value is distinct is
-        every neighbour pair compared."""
-        shared = await self.session.scalar(
-            select(PlayerStats.points)
-            .group_by(PlayerStats.points)
-            .having(func.count() > 1)
-            .order_by(PlayerStats.points)
-            .limit(1)
-        )
+        many players some share a points value: the lowest ``shared`` one answers (found in
+        the first entries of the points index). Only when every value is distinct is every
+        neighbour pair compared."""
         if shared is not None:
             pair = await self._players(PlayerStats.points == shared, 2)
             return PointsGap(difference=0, players=[pair[0][0], pair[1][0]])
@@ -404,25 +415,18 @@ class AchievementStatsService:
         )
         return PointsGap(difference=high[0][1] - low[0][1], players=[low[0][0], high[0][0]])
 
-    async def _streaks(self, limit: int, offset: int) -> tuple[int, list[Streak]]:
-        """How many players have a run of ``STREAK_DAYS`` days, and one page of them, longest
-        first (both from the partial index on ``longest_streak``)."""
-        qualifies = PlayerStats.longest_streak >= STREAK_DAYS
-        total = int(
-            await self.session.scalar(
-                select(func.count()).select_from(PlayerStats).where(qualifies)
-            )
-            or 0
-        )
+    async def _streaks(self, limit: int, offset: int) -> list[Streak]:
+        """One page of the players with a run of ``STREAK_DAYS`` days, longest first: the
+        next entries of the partial index on ``(longest_streak DESC, player_id)``."""
         rows = await self.session.execute(
             select(Player.id, Player.name, Player.language, PlayerStats.longest_streak)
             .join(PlayerStats, PlayerStats.player_id == Player.id)
-            .where(qualifies)
+            .where(_HAS_STREAK)
             .order_by(PlayerStats.longest_streak.desc(), PlayerStats.player_id)
             .limit(limit)
             .offset(offset)
         )
-        return total, [
+        return [
             Streak(
                 player=StatsPlayer(id=row.id, name=row.name, language=row.language),
                 longest_streak_days=int(row.longest_streak),

@@ -52,7 +52,7 @@ def schema_upgrades() -> None:
     with op.batch_alter_table('achievement_player_stats', schema=None) as batch_op:
         batch_op.create_index('ix_achievement_player_stats_awards', ['awards', 'player_id'], unique=False)
         batch_op.create_index('ix_achievement_player_stats_points', ['points', 'player_id'], unique=False)
-        batch_op.create_index('ix_achievement_player_stats_streak', ['longest_streak', 'player_id'], unique=False, postgresql_where=sa.text('longest_streak >= 7'), sqlite_where=sa.text('longest_streak >= 7'))
+        batch_op.create_index('ix_achievement_player_stats_streak', [sa.text('longest_streak DESC'), 'player_id'], unique=False, postgresql_where=sa.text('longest_streak >= 7'), sqlite_where=sa.text('longest_streak >= 7'))
 
     op.drop_table('achievement_stats_version')
     with op.batch_alter_table('achievement_award', schema=None) as batch_op:
