@@ -48,9 +48,11 @@ DATABASE_URL = BENCH_DATABASE_URL
 ADMIN_KEY = "bench-admin-key"
 FRESH_RUNS = int(os.environ.get("BENCH_FRESH_RUNS", "40"))
 READ_RUNS = int(os.environ.get("BENCH_READ_RUNS", "200"))
+# 0 skips the naive baseline (at 10M awards it needs several GB of memory).
 NAIVE_RUNS = int(os.environ.get("BENCH_NAIVE_RUNS", "1"))
 WRITE_SECONDS = float(os.environ.get("BENCH_WRITE_SECONDS", "4"))
 WRITERS = 8
+HOLD_SECONDS = 0.02
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 PLAYERS_SQL = """
@@ -88,6 +90,9 @@ async def seed(players: int) -> None:
             print(f"awards of players {first}-{last}: {time.perf_counter() - started:.0f} s")
         loaded = time.perf_counter()
         await finish_seed(session)
+    async with engine.connect() as connection:  # the visibility map, for index-only scans
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text("VACUUM ANALYZE"))
     await engine.dispose()
     print(
         f"seeded {players} players in {time.perf_counter() - started:.0f} s "
@@ -207,10 +212,14 @@ async def http_writers(url: str, plan: list[tuple[UUID, UUID]], writers: int) ->
     return done
 
 
-async def service_writers(plan: list[tuple[UUID, UUID]], writers: int, shared_row: bool) -> int:
+async def service_writers(
+    plan: list[tuple[UUID, UUID]], writers: int, shared_row: bool, hold: float
+) -> int:
     """The same awards straight through ``AchievementService`` (no HTTP), one transaction
     each; with ``shared_row`` every transaction also upserts one shared row, as the global
-    statistics version did."""
+    statistics version did; with ``hold`` each transaction waits that long before its
+    commit (a slower network or more work per award: the CPU stays idle, so the ratio shows
+    only what the writers wait for)."""
     engine = create_async_engine(DATABASE_URL, pool_size=writers)
     async with engine.begin() as connection:
         await connection.execute(
@@ -233,6 +242,8 @@ async def service_writers(plan: list[tuple[UUID, UUID]], writers: int, shared_ro
                             "ON CONFLICT (slot) DO UPDATE SET token = excluded.token"
                         )
                     )
+                if hold:
+                    await session.execute(text("SELECT pg_sleep(:hold)"), {"hold": hold})
                 await session.commit()
                 done += 1
 
@@ -286,7 +297,7 @@ def measure() -> None:
     print(f"data set: {players} players, {awards} awards ({DATABASE_URL})")
     if players < 2:
         raise SystemExit("no data: run with --seed 100000 first")
-    plan = asyncio.run(award_plan(FRESH_RUNS + 4000))
+    plan = asyncio.run(award_plan(FRESH_RUNS + 6000))
     env = {"DATABASE_URL": DATABASE_URL, "ADMIN_API_KEY": ADMIN_KEY}
     with server_process(env) as url, httpx.Client(base_url=url, timeout=300) as http:
         pid = server_pid(url)
@@ -335,19 +346,26 @@ def measure() -> None:
             lambda: http_writers(url, plan, WRITERS),
         )
         print(f"  {WRITERS} writers / 1 writer over HTTP (one uvicorn process): x{many / one:.2f}")
-    rates = {}
-    for shared in (False, True):
-        for writers in (1, WRITERS):
-            label = f"award via the service, {writers} writer(s)" + (
-                ", + one shared row (baseline)" if shared else ""
-            )
-            rates[shared, writers] = throughput(
-                label, None, lambda w=writers, s=shared: service_writers(plan, w, s)
-            )
-    print(
-        f"  {WRITERS} writers / 1 writer through the service: x{rates[False, WRITERS] / rates[False, 1]:.2f}"
-        f"; with the shared row: x{rates[True, WRITERS] / rates[True, 1]:.2f}"
-    )
+    for hold in (0.0, HOLD_SECONDS):
+        rates = {}
+        for shared in (False, True):
+            for writers in (1, WRITERS):
+                label = f"award via the service, {writers} writer(s)" + (
+                    ", + one shared row (baseline)" if shared else ""
+                )
+                rates[shared, writers] = throughput(
+                    label + (f", {hold * 1000:.0f} ms held" if hold else ""),
+                    None,
+                    lambda w=writers, s=shared, h=hold: service_writers(plan, w, s, h),
+                )
+        print(
+            f"  {WRITERS} writers / 1 writer through the service"
+            f"{f' ({hold * 1000:.0f} ms held)' if hold else ''}: "
+            f"x{rates[False, WRITERS] / rates[False, 1]:.2f}; "
+            f"with the shared row: x{rates[True, WRITERS] / rates[True, 1]:.2f}"
+        )
+    if NAIVE_RUNS == 0:
+        return
     naive = []
     for _ in range(NAIVE_RUNS):
         started = time.perf_counter()
