@@ -262,6 +262,20 @@ class AchievementService:
 
 
 _HAS_STREAK = PlayerStats.longest_streak >= STREAK_DAYS
+
+
+def _of_player(column: Any) -> Any:
+    return select(column).where(Player.id == PlayerStats.player_id).scalar_subquery()
+
+
+# A player as shown, looked up by primary key for each row an index read returned: a join
+# would let the planner trade those few lookups for a scan of every player when it
+# overestimates the rows (a tail value of the points index).
+_SHOWN = (
+    PlayerStats.player_id.label("id"),
+    _of_player(Player.name).label("name"),
+    _of_player(Player.language).label("language"),
+)
 # One statement for the figures everything else starts from, each the top of an index: the
 # most awards, the most points, the lowest points value two players share, the streak count.
 _TOP_FIGURES = (
@@ -356,13 +370,11 @@ class AchievementStatsService:
     ) -> list[Any]:
         """(player, points) of the players meeting ``condition``, by points then id (or by
         id alone)."""
-        order = (PlayerStats.points, PlayerStats.player_id) if by_points else (Player.id,)
+        order = (
+            (PlayerStats.points, PlayerStats.player_id) if by_points else (PlayerStats.player_id,)
+        )
         statement = (
-            select(Player.id, Player.name, Player.language, PlayerStats.points)
-            .join(PlayerStats, PlayerStats.player_id == Player.id)
-            .where(condition)
-            .order_by(*order)
-            .limit(limit)
+            select(*_SHOWN, PlayerStats.points).where(condition).order_by(*order).limit(limit)
         )
         return [
             (StatsPlayer(id=row.id, name=row.name, language=row.language), int(row.points))
@@ -419,8 +431,7 @@ class AchievementStatsService:
         """One page of the players with a run of ``STREAK_DAYS`` days, longest first: the
         next entries of the partial index on ``(longest_streak DESC, player_id)``."""
         rows = await self.session.execute(
-            select(Player.id, Player.name, Player.language, PlayerStats.longest_streak)
-            .join(PlayerStats, PlayerStats.player_id == Player.id)
+            select(*_SHOWN, PlayerStats.longest_streak)
             .where(_HAS_STREAK)
             .order_by(PlayerStats.longest_streak.desc(), PlayerStats.player_id)
             .limit(limit)
