@@ -52,7 +52,7 @@ READ_RUNS = int(os.environ.get("BENCH_READ_RUNS", "200"))
 NAIVE_RUNS = int(os.environ.get("BENCH_NAIVE_RUNS", "1"))
 WRITE_SECONDS = float(os.environ.get("BENCH_WRITE_SECONDS", "4"))
 WRITERS = 8
-HOLD_SECONDS = 0.02
+HOLD_SECONDS = 0.1
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 PLAYERS_SQL = """
