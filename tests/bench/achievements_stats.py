@@ -1,7 +1,7 @@
 """Benchmark: the achievements statistics, fresh after every award, and parallel awards.
 
 Seed once (SQL ``generate_series``, then the same ``PlayerStats`` rebuild as the seed command;
-the database is reset and migrated first):
+the database is migrated first and its players and awards replaced, other data stays):
 
     BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench_ach \\
         python -m tests.bench.achievements_stats --seed 100000
@@ -41,8 +41,10 @@ from sqlalchemy.pool import NullPool
 from app.domain.achievements.models import Achievement, Award, Player
 from app.domain.achievements.seed import finish_seed, load_catalogue
 from app.domain.achievements.services import AchievementService
+from app.lib.db import upgrade_database
 from tests.achievements.support import oracle_from_database
-from tests.bench.harness import BENCH_DATABASE_URL, prepare_database, server_process
+from tests.bench.harness import BENCH_DATABASE_URL, server_process
+from tests.support import make_settings
 
 DATABASE_URL = BENCH_DATABASE_URL
 ADMIN_KEY = "bench-admin-key"
@@ -77,10 +79,12 @@ FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS i,
 
 
 async def seed(players: int) -> None:
+    """Migrate, replace the players and awards (other domains' data stays), load them."""
     started = time.perf_counter()
-    await prepare_database(DATABASE_URL)
+    await asyncio.to_thread(upgrade_database, make_settings(database_url=DATABASE_URL))
     engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
     async with AsyncSession(engine) as session:
+        await session.execute(text("TRUNCATE achievement_player CASCADE"))
         await load_catalogue(session)
         await session.execute(text(PLAYERS_SQL), {"players": players})
         for first in range(1, players + 1, 100_000):
