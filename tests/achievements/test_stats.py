@@ -290,6 +290,11 @@ async def test_the_statistics_work_on_the_embedded_sqlite(tmp_path: Any) -> None
                 "players": [shown(bob), shown(ann)],
             }
             assert result["seven_day_streaks"] == [{"player": shown(ann), "longest_streak_days": 8}]
+            # A back-dated award the day before the run recomputes Ann's row on SQLite too.
+            await award_on_days(client, embedded, ann, days_from(date(2026, 1, 27), 1))
+            result = await stats(client)
+            assert result["most_achievements"] == {"count": 9, "players": [shown(ann)]}
+            assert result["seven_day_streaks"] == [{"player": shown(ann), "longest_streak_days": 9}]
             page = await client.get("/achievements", params={"player": "аня", "lang": "ru"})
             assert page.status_code == 200
             assert "Аня" in page.text
