@@ -195,7 +195,7 @@ async def kept_and_rebuilt(settings: Settings) -> tuple[set[Any], set[Any]]:
                 PlayerStats.longest_streak,
             )
         )
-        kept_rows = set(kept.tuples())
-        rebuilt_rows = set((await session.execute(player_stats_rows())).tuples())
+        kept_rows = {tuple(row) for row in kept}
+        rebuilt_rows = {tuple(row) for row in await session.execute(player_stats_rows())}
     await engine.dispose()
     return kept_rows, rebuilt_rows
