@@ -1,7 +1,7 @@
 """per-player statistics kept by every award, instead of a global version row
 
 Revision ID: 0014_player_stats
-Revises: 0012_replies
+Revises: 0013_chat_list
 Create Date: 2026-12-02 01:43:57
 
 The new table is filled from the awards already there (one set-based statement).
@@ -19,7 +19,7 @@ sa.GUID = GUID
 
 # revision identifiers, used by Alembic.
 revision = '0014_player_stats'
-down_revision = '0012_replies'
+down_revision = '0013_chat_list'
 branch_labels = None
 depends_on = None
 
