@@ -7,16 +7,18 @@ measured in the same run, on this machine, and assert nothing about time.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import re
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from urllib.parse import urlsplit
@@ -181,8 +183,11 @@ def uvicorn_process(
     factory: bool = True,
     ready_path: str = "/health/ready",
 ) -> Iterator[Server]:
-    """uvicorn serving ``app`` in its own process(es) against the bench services; its pid
-    (with ``workers`` > 1 the supervisor's: :func:`cpu_seconds` adds the workers).
+    """uvicorn serving ``app`` in its own process(es) against the bench services, ready when
+    ``ready_path`` answers 200 (a bare app without /health/ready: give its own route).
+    With ``workers`` = 1 uvicorn serves in the process it starts, without a supervisor:
+    the pid is the server's; with more, the supervisor's (:func:`cpu_seconds` adds the
+    workers). ``factory``: ``app`` names a function that builds the app (create_asgi).
 
     The keep-alive timeout is the deployed one (docker/entrypoint.sh): longer than any
     pause of a load client, so an idle pooled connection is not closed under it."""
@@ -196,6 +201,7 @@ def uvicorn_process(
     }
     command = [sys.executable, "-m", "uvicorn", app, *(["--factory"] if factory else [])]
     command += ["--host", "127.0.0.1", "--port", str(port), "--timeout-keep-alive", "75"]
+    # --workers always: without it uvicorn would read WEB_CONCURRENCY from the environment.
     command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=environment)
     url = f"http://127.0.0.1:{port}"
@@ -279,6 +285,15 @@ def cpu_seconds(pid: int, *, descendants: bool = True) -> float:
     return seconds
 
 
+def rss_mb(pid: int) -> float:
+    """The resident memory (VmRSS) of the process ``pid`` now, in MB."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def _children(pid: int) -> list[int]:
     children = []
     for entry in os.listdir("/proc"):
@@ -313,6 +328,15 @@ class WrkFigures:
     def server_cpu_per_request_ms(self) -> float:
         return self.server_cpu / self.requests * 1000 if self.requests else float("nan")
 
+    @property
+    def server_cpu_per_request_us(self) -> float:
+        return self.server_cpu_per_request_ms * 1000
+
+    @property
+    def client_cpu_percent(self) -> float:
+        """wrk's CPU in % of one core over the run."""
+        return self.client_cpu / self.seconds * 100 if self.seconds else float("nan")
+
 
 WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
 WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -326,15 +350,38 @@ def run_wrk(
     connections: int = 16,
     threads: int = 1,
     script: str | None = None,
+    headers: dict[str, str] | None = None,
     server_pid: int | None = None,
 ) -> WrkFigures:
     """Load ``url`` with wrk (closed loop, keep-alive; a Lua ``script`` for methods, bodies
-    and headers) and read its req/s, p50, p99 and errors (non-2xx/3xx, socket errors);
-    the client's CPU from the exited process, the server's from /proc around the run."""
+    and changing headers, or fixed ``headers`` that run_wrk writes a script for) and read
+    its req/s, p50, p99 and errors (non-2xx/3xx, socket errors); the client's CPU from the
+    exited process, the server's from /proc around the run. wrk takes whole seconds."""
+    if script and headers:
+        raise ValueError("give either a Lua script or headers: the script sets its own")
     command = ["wrk", "--latency", "-t", str(threads), "-c", str(connections)]
-    command += ["-d", f"{seconds:g}s", "--timeout", "30s", *(["-s", script] if script else [])]
+    command += ["-d", f"{max(1, round(seconds))}s", "--timeout", "30s"]
+    with ExitStack() as stack:
+        if headers:
+            script = stack.enter_context(headers_script(headers))
+        return _measure_wrk(name, [*command, *(["-s", script] if script else []), url], server_pid)
+
+
+@contextmanager
+def headers_script(headers: dict[str, str]) -> Iterator[str]:
+    """A temporary wrk Lua script that sends ``headers`` with every request; its path."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        # JSON string literals are Lua string literals too (for ASCII, as headers are).
+        lua.writelines(
+            f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}\n" for k, v in headers.items()
+        )
+        lua.flush()
+        yield lua.name
+
+
+def _measure_wrk(name: str, command: list[str], server_pid: int | None) -> WrkFigures:
     before = cpu_seconds(server_pid) if server_pid else 0.0
-    process = subprocess.Popen([*command, url], stdout=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     output = process.stdout.read() if process.stdout else ""
     _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)
@@ -373,165 +420,10 @@ def print_wrk_table(title: str, rows: Sequence[WrkFigures]) -> None:
     for f in rows:
         print(
             f"| {f.name} | {f.requests} | {f.throughput:,.0f} req/s | {f.p50_ms:.2f} ms | "
-            f"{f.p99_ms:.2f} ms | {f.errors} | {f.server_cpu_per_request_ms:.2f} ms | "
-            f"{f.client_cpu:.2f} s of {f.seconds:.1f} s |"
+            f"{f.p99_ms:.2f} ms | {f.errors} | {f.server_cpu_per_request_ms:.3f} ms | "
+            f"{f.client_cpu:.2f} s of {f.seconds:.1f} s ({f.client_cpu_percent:.0f} %) |"
         )
 
 
 def summary(values: list[float]) -> str:
     return f"mean {statistics.fmean(values):.2f}, min {min(values):.2f}, max {max(values):.2f}"
-
-
-# --- a server process whose CPU time can be read, and wrk --------------------------------
-
-
-@dataclass(frozen=True)
-class ServedProcess:
-    url: str
-    pid: int
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time the process has used so far (from /proc/<pid>/stat)."""
-        with open(f"/proc/{self.pid}/stat") as stat:
-            fields = stat.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-    def rss_mb(self) -> float:
-        with open(f"/proc/{self.pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return float("nan")
-
-
-@contextmanager
-def uvicorn_process(
-    target: str,
-    *,
-    factory: bool = False,
-    env: dict[str, str] | None = None,
-    ready_path: str = "/health/live",
-) -> Iterator[ServedProcess]:
-    """One uvicorn process (no --workers supervisor: the pid is the server) serving
-    ``target``, the same settings for the app and for a bare baseline."""
-    port = free_port()
-    environment = {
-        **os.environ,
-        "DATABASE_URL": BENCH_DATABASE_URL,
-        "REDIS_URL": BENCH_REDIS_URL,
-        "LOG_LEVEL": "WARNING",
-        **(env or {}),
-    }
-    command = [sys.executable, "-m", "uvicorn", target, *(["--factory"] if factory else [])]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
-    command += ["--no-access-log", "--log-level", "warning"]
-    process = subprocess.Popen(command, env=environment)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}{ready_path}").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the benchmark server {target} did not start")
-            time.sleep(0.2)
-        yield ServedProcess(url, process.pid)
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-
-
-@dataclass(frozen=True)
-class WrkFigures:
-    name: str
-    requests: int
-    throughput: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-    server_cpu_us: float  # server CPU per request
-    client_cpu_percent: float  # wrk's CPU, in % of one core over the run
-
-    def row(self) -> str:
-        return (
-            f"| {self.name} | {self.requests} | {self.throughput:,.0f} req/s | "
-            f"{self.p50_ms:.2f} ms | {self.p99_ms:.2f} ms | {self.errors} | "
-            f"{self.server_cpu_us:,.0f} us | {self.client_cpu_percent:.0f} % |"
-        )
-
-
-WRK_HEADER = (
-    "| route | requests | throughput | p50 | p99 | errors | server CPU/request | wrk CPU |\n"
-    "|---|---|---|---|---|---|---|---|"
-)
-
-
-def run_wrk(
-    name: str,
-    server: ServedProcess,
-    path: str,
-    *,
-    headers: dict[str, str] | None = None,
-    connections: int = 32,
-    seconds: float = 5.0,
-    threads: int = 2,
-) -> WrkFigures:
-    """wrk against one path of ``server`` (a Lua script adds the headers), with the
-    server's CPU time per request and wrk's own CPU over the same window."""
-    import re
-    import resource
-    import tempfile
-
-    script = "".join(
-        f'wrk.headers["{key}"] = "{value}"\n' for key, value in (headers or {}).items()
-    )
-    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
-        lua.write(script)
-    command = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-    ]
-    command += ["-s", lua.name, f"{server.url}{path}"]
-    cpu_before = server.cpu_seconds()
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    elapsed = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    server_cpu = server.cpu_seconds() - cpu_before
-    os.unlink(lua.name)
-    client_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
-
-    def latency(percent: str) -> float:
-        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
-        if not match:
-            return float("nan")
-        value, unit = float(match[1]), match[2]
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    total = re.search(r"(\d+) requests in", output)
-    requests = int(total[1]) if total else 0
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = (int(non_2xx[1]) if non_2xx else 0) + (
-        sum(int(socket_errors[i]) for i in range(1, 5)) if socket_errors else 0
-    )
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    return WrkFigures(
-        name=name,
-        requests=requests,
-        throughput=float(rate[1]) if rate else 0.0,
-        p50_ms=latency("50"),
-        p99_ms=latency("99"),
-        errors=errors,
-        server_cpu_us=server_cpu / requests * 1e6 if requests else float("nan"),
-        client_cpu_percent=client_cpu / elapsed * 100,
-    )

@@ -20,9 +20,10 @@ import httpx
 from app.lib.db import upgrade_database
 from tests.bench.harness import (
     BENCH_DATABASE_URL,
-    WRK_HEADER,
-    ServedProcess,
+    Server,
     WrkFigures,
+    print_wrk_table,
+    rss_mb,
     run_wrk,
     uvicorn_process,
 )
@@ -31,7 +32,7 @@ from tests.support import make_settings
 BENCH_ACCOUNT = {"phone": "+79160000001", "password": "bench password 1"}
 
 
-def sign_up(server: ServedProcess) -> tuple[str, str]:
+def sign_up(server: Server) -> tuple[str, str]:
     """(user id, access token) of the benchmark's account, registered on the first run."""
     response = httpx.post(f"{server.url}/api/v1/auth/login", json=BENCH_ACCOUNT)
     if response.status_code == 401:
@@ -44,10 +45,29 @@ def sign_up(server: ServedProcess) -> tuple[str, str]:
 
 
 def measure(
-    name: str, server: ServedProcess, path: str, seconds: float, runs: int, **kwargs: object
+    name: str,
+    server: Server,
+    path: str,
+    seconds: float,
+    runs: int,
+    headers: dict[str, str] | None = None,
 ) -> list[WrkFigures]:
-    run_wrk(name, server, path, seconds=1, **kwargs)  # type: ignore[arg-type]  # warm-up
-    return [run_wrk(name, server, path, seconds=seconds, **kwargs) for _ in range(runs)]  # type: ignore[arg-type]
+    """A 1 s warm-up, then ``runs`` wrk runs of ``seconds`` (-t2 -c32) against ``path``."""
+    url = f"{server.url}{path}"
+
+    def run(seconds: float) -> WrkFigures:
+        return run_wrk(
+            name,
+            url,
+            seconds=seconds,
+            connections=32,
+            threads=2,
+            headers=headers,
+            server_pid=server.pid,
+        )
+
+    run(1)
+    return [run(seconds) for _ in range(runs)]
 
 
 def median_row(figures: list[WrkFigures]) -> WrkFigures:
@@ -56,7 +76,7 @@ def median_row(figures: list[WrkFigures]) -> WrkFigures:
 
 def spread(figures: list[WrkFigures]) -> str:
     rates = [each.throughput for each in figures]
-    cpu = [each.server_cpu_us for each in figures]
+    cpu = [each.server_cpu_per_request_us for each in figures]
     return (
         f"req/s {min(rates):,.0f}-{max(rates):,.0f}, "
         f"CPU/request {min(cpu):,.0f}-{max(cpu):,.0f} us (n={len(figures)})"
@@ -74,7 +94,7 @@ def main() -> None:
     upgrade_database(make_settings(database_url=BENCH_DATABASE_URL))
     seconds, runs = args.seconds, args.runs
     results: dict[str, list[WrkFigures]] = {}
-    with uvicorn_process("app.asgi:create_asgi", factory=True) as app:
+    with uvicorn_process() as app:
         user_id, token = sign_up(app)
         bearer = {"Authorization": f"Bearer {token}"}
         results["app /api/v1/users/me"] = measure(
@@ -83,21 +103,23 @@ def main() -> None:
         results["app /health/live"] = measure(
             "app GET /health/live", app, "/health/live", seconds, runs
         )
-        idle_app_rss = app.rss_mb()
+        idle_app_rss = rss_mb(app.pid)
     env = {"BENCH_USER_ID": user_id}
     with uvicorn_process(
-        "tests.bench._baselines:pk_query_app", env=env, ready_path="/hello"
+        "tests.bench._baselines:pk_query_app", env, factory=False, ready_path="/hello"
     ) as bare:
         results["bare pk"] = measure(
             "bare Litestar, one asyncpg PK query", bare, "/user", seconds, runs
         )
-    with uvicorn_process("tests.bench._baselines:hello_app", ready_path="/hello") as bare:
+    with uvicorn_process(
+        "tests.bench._baselines:hello_app", factory=False, ready_path="/hello"
+    ) as bare:
         results["bare hello"] = measure("bare Litestar hello", bare, "/hello", seconds, runs)
 
-    print("\n### HTTP paths (median run of each; wrk -t2 -c32)\n")
-    print(WRK_HEADER)
-    for figures in results.values():
-        print(median_row(figures).row())
+    print_wrk_table(
+        "HTTP paths (median run of each; wrk -t2 -c32)",
+        [median_row(figures) for figures in results.values()],
+    )
     print()
     for key, figures in results.items():
         print(f"- {key}: {spread(figures)}")
@@ -105,8 +127,8 @@ def main() -> None:
     def ratio(app_key: str, base_key: str) -> str:
         app_rate = statistics.median(each.throughput for each in results[app_key])
         base_rate = statistics.median(each.throughput for each in results[base_key])
-        app_cpu = statistics.median(each.server_cpu_us for each in results[app_key])
-        base_cpu = statistics.median(each.server_cpu_us for each in results[base_key])
+        app_cpu = statistics.median(each.server_cpu_per_request_us for each in results[app_key])
+        base_cpu = statistics.median(each.server_cpu_per_request_us for each in results[base_key])
         return (
             f"{app_rate / base_rate:.2f}x the throughput, "
             f"{app_cpu / base_cpu:.2f}x the server CPU per request"

@@ -18,7 +18,7 @@ import time
 
 import httpx
 
-from tests.bench.harness import uvicorn_process
+from tests.bench.harness import rss_mb, uvicorn_process
 
 PROBE = (
     "import resource, time; started = time.perf_counter(); import {module}; "
@@ -42,7 +42,7 @@ def idle_rss(target: str, *, factory: bool, ready_path: str) -> float:
     with uvicorn_process(target, factory=factory, ready_path=ready_path) as server:
         httpx.get(f"{server.url}{ready_path}")
         time.sleep(2)  # let start-up work (lifespans, first requests) settle
-        return server.rss_mb()
+        return rss_mb(server.pid)
 
 
 def main() -> None:
