@@ -38,6 +38,7 @@ PUBLISHED_SECRET_SHA256 = frozenset(
         "be0715a336e570594cd5cc1f039e17d1b94e1787f7957852a4b7169fe0b730c2",  # tests/deploy
         "e82c70f37d86073213819603336d4f47cbb470dd5c69113f463e484267343908",  # tests/deploy
         "032d7b6a8163c8d5d27635673b01f523e22d910e56b0c74387d2d03c63b1ef92",  # tests/telegram
+        "c5c6901b75b73a8f97f1546c7b2795d93392627a634cade2a2ba4888b9db969d",  # tests/bench/achievements_stats
     }
 )
 # Estimated bits (length x the value's own per-character Shannon entropy): 'a' * 32 has

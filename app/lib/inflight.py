@@ -4,10 +4,12 @@ client cannot hold the whole database pool.
 A write holds a pooled connection from its first statement to its commit, and writes to one
 chat queue for the chat's row lock while holding theirs: twenty parallel renames by one
 user took all twenty connections of a process and everyone else's requests waited for the
-pool. This middleware sits after authentication and before the handler (so before any
-connection is checked out) and lets at most ``limit`` writes of one user run at once in
-this process; the others wait up to ``wait_seconds``, then get a 429 with Retry-After.
-Reads are not limited (they take a connection for one statement).
+pool. This middleware sits before authentication (which may read the account through the
+request's session, and so check out a connection) and lets at most ``limit`` writes of one
+user run at once in this process; the others wait up to ``wait_seconds`` holding nothing,
+then get a 429 with Retry-After. The user is the subject of a valid access token (verified
+once per process and remembered); a request without one goes on to be refused by the
+authentication. Reads are not limited (they take a connection for one statement).
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from litestar.datastructures import Headers
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Scope, Send
 
-from app.lib.errors import TooManyRequestsError
+from app.lib.auth import bearer_token, decode_access_claims
+from app.lib.errors import AppError, TooManyRequestsError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATE_KEY = "user_writes_in_flight"
@@ -64,24 +68,27 @@ class UserWriteSlots:
 
 class UserWritesInFlight(ASGIMiddleware):
     """Limits a signed-in user's concurrent writes (``USER_WRITES_IN_FLIGHT``,
-    ``USER_WRITE_WAIT_SECONDS``); place it after the authentication middleware."""
+    ``USER_WRITE_WAIT_SECONDS``); place it before the authentication middleware."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        user = scope.get("user")
-        if scope.get("method") in SAFE_METHODS or user is None:
+        if scope.get("method") in SAFE_METHODS:
             await next_app(scope, receive, send)
             return
         state = scope["litestar_app"].state
         settings = state.settings
+        try:
+            token = bearer_token(Headers.from_scope(scope).get("authorization"))
+            user_id = decode_access_claims(settings.secret_key, token).user_id
+        except AppError:  # the authentication answers it
+            await next_app(scope, receive, send)
+            return
         slots: UserWriteSlots | None = state.get(STATE_KEY)
         if slots is None:
             slots = state[STATE_KEY] = UserWriteSlots(settings.user_writes_in_flight)
         await slots.run(
-            getattr(user, "id", user),
-            settings.user_write_wait_seconds,
-            lambda: next_app(scope, receive, send),
+            user_id, settings.user_write_wait_seconds, lambda: next_app(scope, receive, send)
         )
 
 

@@ -4,6 +4,7 @@ Socket.IO clients on a real server."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,9 @@ from tests.support import LiveServer
 
 # The SQL statements the live server runs (a fixture of the fan-out tests).
 statements = test_group_fanout.statements
+
+# How the authentication loads the account of the token (one row by primary key).
+ACCOUNT_BY_ID = re.compile(r"FROM user_account\s+WHERE user_account\.id = [^\s]+\s*$")
 
 
 @pytest.fixture
@@ -162,11 +166,13 @@ async def test_history_loads_quotes_and_forwards_in_a_fixed_number_of_queries(
         assert response.status_code == 201, response.text
 
     async def history_statements() -> int:
+        """The history's own statements: the authentication's read of the account comes
+        and goes with AUTH_USER_CACHE_SECONDS, whatever the number of quotes."""
         statements.clear()
         items = await history(client, bob, chat["id"])
         assert any(item["reply_to"] for item in items)
         assert any(item["forwarded_from"] for item in items)
-        return len(statements)
+        return len([s for s in statements if not ACCOUNT_BY_ID.search(s)])
 
     await reply(photo.json())
     assert (await forward(client, bob, chat["id"], texts[0]["id"])).status_code == 201

@@ -68,7 +68,7 @@ def provide_messenger(
 
 
 class _MessengerController(Controller):
-    middleware = [bearer_auth, user_writes_in_flight]
+    middleware = [user_writes_in_flight, bearer_auth]
     security = BEARER_SECURITY
     dependencies = {"messenger": Provide(provide_messenger, sync_to_thread=False)}
 
