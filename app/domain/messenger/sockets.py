@@ -6,7 +6,9 @@ connection's user in a fresh database session, and always answers the acknowledg
 with the stored object, or with ``{"error": <problem>}`` where the problem is the same
 RFC 9457 body REST answers (``type``, ``title``, ``status``, ``detail``, ``instance``):
 422 for bad input (a NUL character included), 404 outside your chats, 429 past a rate
-limit (with ``retry_after``), 503 while the database or Redis is down, 500 for a bug.
+limit (with ``retry_after``), 503 while the database or Redis is down (and for
+``message:send`` while the chat's announcements are behind: nothing is stored, the client
+sends again), 500 for a bug.
 Nothing is left unanswered and no handler's exception escapes into the event loop.
 
 Logs carry the user id, the event and the status, never message text or tokens.
