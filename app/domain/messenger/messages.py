@@ -292,23 +292,22 @@ class MessageService(MessengerFlows):
                 return stored
             raise
         message_id, now = new_uuid7(), _now()
-        try:
-            found = await store_text_message(
-                self.events.engine,
-                message_id=message_id,
-                chat_id=chat_id,
-                user_id=user_id,
-                client_id=client_id,
-                text_=cleaned,
-                now=now,
-            )
-        except IntegrityError:
+        found = await store_text_message(
+            self.events.engine,
+            message_id=message_id,
+            chat_id=chat_id,
+            user_id=user_id,
+            client_id=client_id,
+            text_=cleaned,
+            now=now,
+        )
+        if found is None:
             # The same client id, sent twice at once: the other one holds now.
-            if client_id is not None and (
-                stored := await self._sent_before(chat_id, user_id, client_id)
-            ):
-                return stored
-            raise
+            assert client_id is not None
+            stored = await self._sent_before(chat_id, user_id, client_id)
+            if stored is None:
+                raise ConflictError("The same message is being sent; try again.")
+            return stored
         if not found.account:
             raise UnauthorizedError("The account no longer exists.")
         if not found.member:

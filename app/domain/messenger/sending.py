@@ -18,51 +18,50 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.messenger.models import DIRECT
 
 # The data-modifying CTEs run exactly once whether or not the final SELECT reads them; each
 # writes only when the ones before it let it (member, no block, not sent before).
-STORE_TEXT_MESSAGE = text(
-    """
+STORE_TEXT_MESSAGE = """
 WITH sender AS (
     SELECT id, name FROM user_account
-    WHERE id = CAST(:user_id AS uuid) AND deleted_at IS NULL
+    WHERE id = $1::uuid AND deleted_at IS NULL
 ), membership AS (
     SELECT m.id, c.type, c.title
     FROM chat_member m JOIN chat c ON c.id = m.chat_id
-    WHERE m.chat_id = CAST(:chat_id AS uuid) AND m.user_id = CAST(:user_id AS uuid)
+    WHERE m.chat_id = $2::uuid AND m.user_id = $1::uuid
       AND EXISTS (SELECT 1 FROM sender)
 ), blocked AS (
     SELECT 1 FROM membership
     JOIN chat_member peer
-      ON peer.chat_id = CAST(:chat_id AS uuid) AND peer.user_id <> CAST(:user_id AS uuid)
+      ON peer.chat_id = $2::uuid AND peer.user_id <> $1::uuid
     JOIN user_block b
-      ON (b.blocker_id = CAST(:user_id AS uuid) AND b.blocked_id = peer.user_id)
-      OR (b.blocker_id = peer.user_id AND b.blocked_id = CAST(:user_id AS uuid))
-    WHERE membership.type = :direct
+      ON (b.blocker_id = $1::uuid AND b.blocked_id = peer.user_id)
+      OR (b.blocker_id = peer.user_id AND b.blocked_id = $1::uuid)
+    WHERE membership.type = $7::varchar
 ), previous AS (
     SELECT id FROM message
-    WHERE chat_id = CAST(:chat_id AS uuid) AND sender_id = CAST(:user_id AS uuid)
-      AND client_id = CAST(:client_id AS varchar)
+    WHERE chat_id = $2::uuid AND sender_id = $1::uuid
+      AND client_id = $3::varchar
 ), bumped AS (
-    UPDATE chat SET last_seq = last_seq + 1, last_activity_at = CAST(:now AS timestamptz)
-    WHERE id = CAST(:chat_id AS uuid)
+    UPDATE chat SET last_seq = last_seq + 1, last_activity_at = $4::timestamptz
+    WHERE id = $2::uuid
       AND EXISTS (SELECT 1 FROM membership)
       AND NOT EXISTS (SELECT 1 FROM blocked)
       AND NOT EXISTS (SELECT 1 FROM previous)
     RETURNING last_seq
 ), inserted AS (
     INSERT INTO message (id, chat_id, seq, sender_id, client_id, type, text, created_at)
-    SELECT CAST(:id AS uuid), CAST(:chat_id AS uuid), last_seq, CAST(:user_id AS uuid),
-           CAST(:client_id AS varchar), 'text', CAST(:text AS text),
-           CAST(:now AS timestamptz)
+    SELECT $5::uuid, $2::uuid, last_seq, $1::uuid,
+           $3::varchar, 'text', $6::text,
+           $4::timestamptz
     FROM bumped
     RETURNING seq
 ), marked AS (
-    UPDATE chat_member SET last_read_message_id = CAST(:id AS uuid)
+    UPDATE chat_member SET last_read_message_id = $5::uuid
     WHERE id = (SELECT id FROM membership) AND EXISTS (SELECT 1 FROM inserted)
 )
 SELECT
@@ -73,12 +72,11 @@ SELECT
     EXISTS (SELECT 1 FROM blocked) AS blocked,
     EXISTS (SELECT 1 FROM previous) AS sent_before,
     (SELECT seq FROM inserted) AS seq,
-    ARRAY(SELECT user_id FROM chat_member WHERE chat_id = CAST(:chat_id AS uuid)) AS members,
+    ARRAY(SELECT user_id FROM chat_member WHERE chat_id = $2::uuid) AS members,
     ARRAY(
-        SELECT user_id FROM chat_member WHERE chat_id = CAST(:chat_id AS uuid) AND muted
+        SELECT user_id FROM chat_member WHERE chat_id = $2::uuid AND muted
     ) AS muted
 """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,33 +111,33 @@ async def store_text_message(
     client_id: str | None,
     text_: str,
     now: datetime,
-) -> StoredText:
-    """Run the statement in autocommit: it is its own transaction, committed when it
-    returns (no BEGIN/COMMIT round trips, no connection left idle in a transaction)."""
+) -> StoredText | None:
+    """None when a concurrent send with the same ``client_id`` stored it first.
+
+    The statement goes to the driver as written (asyncpg's ``$n`` parameters, no
+    compilation) in autocommit: it is its own transaction, committed when it returns (no
+    BEGIN/COMMIT round trips, no connection left idle in a transaction). SQLAlchemy still
+    translates the driver's errors (an outage is the usual 503) and drops a broken
+    connection from the pool."""
     async with engine.connect() as connection:
         connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        row = (
-            await connection.execute(
+        try:
+            result = await connection.exec_driver_sql(
                 STORE_TEXT_MESSAGE,
-                {
-                    "id": message_id,
-                    "chat_id": chat_id,
-                    "user_id": user_id,
-                    "client_id": client_id,
-                    "text": text_,
-                    "now": now,
-                    "direct": DIRECT,
-                },
+                (user_id, chat_id, client_id, now, message_id, text_, DIRECT),
             )
-        ).one()
+        except IntegrityError:
+            return None  # the same client id, stored by a concurrent send
+        row = result.mappings().first()
+    assert row is not None  # the SELECT always answers one row
     return StoredText(
-        sender_name=row.sender_name,
-        member=bool(row.member),
-        chat_type=row.chat_type,
-        chat_title=row.chat_title,
-        blocked=bool(row.blocked),
-        sent_before=bool(row.sent_before),
-        seq=None if row.seq is None else int(row.seq),
-        members=[UUID(str(m)) for m in row.members],
-        muted={UUID(str(m)) for m in row.muted},
+        sender_name=row["sender_name"],
+        member=bool(row["member"]),
+        chat_type=row["chat_type"],
+        chat_title=row["chat_title"],
+        blocked=bool(row["blocked"]),
+        sent_before=bool(row["sent_before"]),
+        seq=None if row["seq"] is None else int(row["seq"]),
+        members=list(row["members"]),
+        muted=set(row["muted"]),
     )
