@@ -27,6 +27,7 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
+from app.domain.accounts.authentication import configure_user_cache
 from app.domain.accounts.controllers import (
     AuthController,
     AvatarController,
@@ -54,6 +55,7 @@ from app.domain.telegram.controllers import TelegramBindingController, TelegramW
 from app.domain.telegram.plugin import TelegramPlugin
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
+from app.domain.trivia.plugin import TriviaPlugin
 from app.lib.announcer import Announcer
 from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
@@ -63,6 +65,7 @@ from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.images import configure_image_workers
 from app.lib.logging import RequestContextMiddleware, configure_logging
+from app.lib.metrics import LeanPrometheusMiddleware
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
 from app.lib.proxies import ForwardedHeadersMiddleware
@@ -89,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     configure_logging(settings)
     configure_password_hashing(settings)
+    configure_user_cache(settings)
     redis = create_redis(settings)
     snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
@@ -127,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         prefix="quintet",
         group_path=True,
         exclude=["^/metrics", "^/static"],
+        middleware_class=LeanPrometheusMiddleware,
     )
     app = Litestar(
         route_handlers=[
@@ -162,6 +167,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *worker.plugins,
             TelegramPlugin(settings, redis, db_config, queue=lambda: worker.queue),
             AchievementsCLIPlugin(),
+            TriviaPlugin(),
         ],
         dependencies=shared_dependencies,
         middleware=[

@@ -162,6 +162,10 @@ class Settings:
     # A refresh token presented again this soon after its rotation (two tabs refreshing at
     # once) answers another pair of the same session instead of revoking the session.
     refresh_reuse_grace_seconds: float = 5.0
+    # How long a signed-in account read by one request serves the next ones (GET, HEAD) of
+    # this process without a query; its own writes here end it at once, other replicas' edits
+    # show after at most this long (revocation and deletion are checked on every request).
+    auth_user_cache_seconds: float = 5.0
     max_upload_bytes: int = 20 * 1024 * 1024
     # A request body must start within this many seconds, then keep up the minimum rate
     # (each REQUEST_BODY_MIN_RATE bytes buy a second): app/lib/bodies.py.
@@ -207,6 +211,10 @@ class Settings:
     typing_events_per_minute: int = 120
     chats_created_per_minute: int = 30
     membership_changes_per_minute: int = 60
+    # One user's writes running at once in a process (the rest wait, then 429): no client
+    # holds the database pool.
+    user_writes_in_flight: int = 4
+    user_write_wait_seconds: float = 10.0
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 20_000_000
     # Threads that decode and resize images, apart from the default pool password hashing uses.
@@ -344,6 +352,9 @@ class Settings:
             refresh_reuse_grace_seconds=_env_float(
                 "REFRESH_REUSE_GRACE_SECONDS", defaults.refresh_reuse_grace_seconds
             ),
+            auth_user_cache_seconds=_env_float(
+                "AUTH_USER_CACHE_SECONDS", defaults.auth_user_cache_seconds
+            ),
             max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
             request_body_timeout_seconds=_env_float(
                 "REQUEST_BODY_TIMEOUT_SECONDS", defaults.request_body_timeout_seconds
@@ -392,6 +403,10 @@ class Settings:
             ),
             membership_changes_per_minute=_env_int(
                 "MEMBERSHIP_CHANGES_PER_MINUTE", defaults.membership_changes_per_minute
+            ),
+            user_writes_in_flight=_env_int("USER_WRITES_IN_FLIGHT", defaults.user_writes_in_flight),
+            user_write_wait_seconds=_env_float(
+                "USER_WRITE_WAIT_SECONDS", defaults.user_write_wait_seconds
             ),
             socketio_cors_origins=tuple(
                 origin.strip()
@@ -446,6 +461,8 @@ class Settings:
                 "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_PARALLELISM must be at least 1, "
                 "PASSWORD_HASH_MEMORY_KIB at least 8 per lane"
             )
+        if not 0 <= self.auth_user_cache_seconds <= 60:
+            raise ConfigurationError("AUTH_USER_CACHE_SECONDS must be between 0 and 60")
         if not 0 <= self.refresh_reuse_grace_seconds <= 60:
             raise ConfigurationError("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")
         if self.login_max_delay_seconds < 0:
@@ -478,6 +495,10 @@ class Settings:
             raise ConfigurationError(
                 "ANNOUNCE_WORKERS and ANNOUNCE_QUEUE_SIZE must be at least 1, "
                 "ANNOUNCE_WAIT_SECONDS positive"
+            )
+        if self.user_writes_in_flight < 1 or self.user_write_wait_seconds <= 0:
+            raise ConfigurationError(
+                "USER_WRITES_IN_FLIGHT must be at least 1 and USER_WRITE_WAIT_SECONDS positive"
             )
         if self.presence_ttl_seconds < 1:
             raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")

@@ -6,7 +6,7 @@ from app.domain.achievements.models import (
     AchievementTranslation,
     Award,
     Player,
-    StatsVersion,
+    PlayerStats,
 )
 from app.domain.audio.models import AudioRecord, AudioUser
 from app.domain.board.models import BoardOwner
@@ -38,8 +38,8 @@ __all__ = [
     "MessageAttachment",
     "MessageLike",
     "Player",
+    "PlayerStats",
     "RefreshToken",
-    "StatsVersion",
     "TelegramBinding",
     "TriviaQuestion",
     "User",

@@ -13,6 +13,7 @@ when they expire.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,9 +74,43 @@ def decode_access_token(secret_key: str, token: str) -> UUID:
     return decode_access_claims(secret_key, token).user_id
 
 
+class _VerifiedTokens:
+    """Claims of access tokens whose signature was checked already, keyed by the exact token
+    and key: a client presents the same token for its whole life, and checking an HS256
+    signature (PyJWT parses the key each time) is most of what decoding costs. Expiry is
+    still checked on every use."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        self.max_entries = max_entries
+        self._claims: dict[tuple[str, str], AccessClaims] = {}
+
+    def get(self, secret_key: str, token: str) -> AccessClaims | None:
+        claims = self._claims.get((secret_key, token))
+        if claims is not None and claims.expires_at <= time.time():
+            del self._claims[(secret_key, token)]
+            raise UnauthorizedError("The access token has expired; refresh it.")
+        return claims
+
+    def put(self, secret_key: str, token: str, claims: AccessClaims) -> None:
+        if len(self._claims) >= self.max_entries:
+            self._claims.clear()  # rare; cheaper than tracking the oldest
+        self._claims[(secret_key, token)] = claims
+
+
+_verified_tokens = _VerifiedTokens()
+
+
 def decode_access_claims(secret_key: str, token: str) -> AccessClaims:
     """Who an access token speaks for and until when; :class:`UnauthorizedError` when it is
     not valid."""
+    claims = _verified_tokens.get(secret_key, token)
+    if claims is None:
+        claims = _verify_access_token(secret_key, token)
+        _verified_tokens.put(secret_key, token, claims)
+    return claims
+
+
+def _verify_access_token(secret_key: str, token: str) -> AccessClaims:
     try:
         claims = jwt.decode(
             token, secret_key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}

@@ -289,6 +289,7 @@ PARAMETER_DESCRIPTIONS = {
     "player_id": "The player's id (a UUID)",
     "achievement_id": "The achievement's id (a UUID)",
     "session_id": "The session's id (a UUID, from GET /api/v1/auth/sessions)",
+    "invitation_id": "The invitation's id (a UUID, from GET /api/v1/invitations)",
     "size": "50, 100 or 400 (a square WebP of that many pixels), or original",
     "search": "Part of a name, the start of an @username, or a phone number",
     "limit": "Page size",

@@ -11,8 +11,13 @@ from typing import Any
 from uuid import UUID
 
 import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.config import Settings
+from app.domain.achievements.models import Achievement, Award, Player, PlayerStats
+from app.domain.achievements.services import player_stats_rows
 
 
 def admin(settings: Settings) -> dict[str, str]:
@@ -153,4 +158,44 @@ def oracle_stats(
     result["seven_day_streaks"] = [
         {"player": shown(p), "longest_streak_days": n} for p, n in streaks
     ]
+    result["seven_day_streaks_total"] = len(streaks)
     return result
+
+
+async def oracle_from_database(session: AsyncSession) -> dict[str, Any]:
+    """The naive way: every player and award row into Python, then ``oracle_stats``."""
+    players = [
+        OraclePlayer(row.id, row.name, row.language)
+        for row in await session.execute(select(Player.id, Player.name, Player.language))
+    ]
+    points = {
+        row.id: row.points
+        for row in await session.execute(select(Achievement.id, Achievement.points))
+    }
+    awards = [
+        (row.player_id, row.achievement_id, row.awarded_at)
+        for row in await session.execute(
+            select(Award.player_id, Award.achievement_id, Award.awarded_at)
+        )
+    ]
+    return oracle_stats(players, points, awards)
+
+
+async def kept_and_rebuilt(settings: Settings) -> tuple[set[Any], set[Any]]:
+    """The ``PlayerStats`` rows the awards kept, and the same computed from the awards."""
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    async with AsyncSession(engine) as session:
+        kept = await session.execute(
+            select(
+                PlayerStats.player_id,
+                PlayerStats.awards,
+                PlayerStats.points,
+                PlayerStats.last_day,
+                PlayerStats.current_run,
+                PlayerStats.longest_streak,
+            )
+        )
+        kept_rows = {tuple(row) for row in kept}
+        rebuilt_rows = {tuple(row) for row in await session.execute(player_stats_rows())}
+    await engine.dispose()
+    return kept_rows, rebuilt_rows

@@ -1,47 +1,110 @@
-"""Benchmark: the achievements statistics and a player's achievements on a large data set.
+"""Benchmark: the achievements statistics, fresh after every award, and parallel awards.
 
-Load the data first (100,000 players and about 1,000,000 awards):
+Seed once (SQL ``generate_series``, then the same ``PlayerStats`` rebuild as the seed command;
+the database is migrated first and its players and awards replaced, other data stays):
 
-    DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/quintet_bench \\
-        .venv/bin/litestar --app app.asgi:create_app database upgrade --no-prompt
-    DATABASE_URL=... .venv/bin/litestar --app app.asgi:create_app achievements seed \\
-        --synthetic-players 100000 --awards-per-player 10
+    BENCH_DATABASE_URL=postgresql+asyncpg://postgres@127.0.0.1:5432/bench_ach \\
+        python -m tests.bench.achievements_stats --seed 100000
 
-then run ``BENCH_DATABASE_URL=... BENCH_REDIS_URL=redis://127.0.0.1:6379/N
-python -m tests.bench.achievements_stats``. It serves the app with uvicorn and measures,
-through HTTP, the statistics computed afresh (after a write changed the version), the
-statistics served from the cache, and a player's achievements; the baseline, measured in
-the same run, is the naive approach: load the rows and compute per player in Python.
+then run ``BENCH_DATABASE_URL=... python -m tests.bench.achievements_stats``. It serves the
+app with uvicorn in its own process and measures through HTTP, reading the server's CPU time
+from /proc before and after each measured window:
+
+* ``GET /achievements/stats`` right after an award (there is no cache: every answer is fresh);
+* ``GET /players/{id}/achievements``;
+* award throughput with 1 writer and with 8 parallel writers, over HTTP and straight through
+  the service; the same writers with one shared row upserted in every award (what the global
+  version row did) are the baseline;
+* the naive way, every row loaded and computed per player in Python (the tests' oracle).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
-import random
+import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlalchemy.pool import NullPool
 
-from app.asgi import create_asgi
-from app.domain.achievements.models import Achievement, AchievementTranslation, Award, Player
-from app.domain.achievements.services import AchievementStatsService, bump_stats_version
-from tests.achievements.support import OraclePlayer, oracle_stats
-from tests.support import LiveServer, free_port, make_settings
+from app.domain.achievements.models import Achievement, Award, Player
+from app.domain.achievements.seed import finish_seed, load_catalogue
+from app.domain.achievements.services import AchievementService
+from app.lib.db import upgrade_database
+from tests.achievements.support import oracle_from_database
+from tests.bench.harness import BENCH_DATABASE_URL, server_process
+from tests.support import make_settings
 
-DATABASE_URL = os.environ.get(
-    "BENCH_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/quintet_bench"
-)
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3")
-COLD_RUNS = int(os.environ.get("BENCH_COLD_RUNS", "5"))
-WARM_RUNS = int(os.environ.get("BENCH_WARM_RUNS", "200"))
-NAIVE_RUNS = int(os.environ.get("BENCH_NAIVE_RUNS", "3"))
+DATABASE_URL = BENCH_DATABASE_URL
+ADMIN_KEY = "bench-admin-key"
+FRESH_RUNS = int(os.environ.get("BENCH_FRESH_RUNS", "40"))
+READ_RUNS = int(os.environ.get("BENCH_READ_RUNS", "200"))
+# 0 skips the naive baseline (at 10M awards it needs several GB of memory).
+NAIVE_RUNS = int(os.environ.get("BENCH_NAIVE_RUNS", "1"))
+WRITE_SECONDS = float(os.environ.get("BENCH_WRITE_SECONDS", "4"))
+WRITERS = 8
+HOLD_SECONDS = 0.1
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+PLAYERS_SQL = """
+INSERT INTO achievement_player (id, name, name_key, language, created_at)
+SELECT md5('bench-player-' || i)::uuid, 'Bench ' || i, 'bench ' || i,
+       CASE WHEN i % 2 = 0 THEN 'en' ELSE 'ru' END, now()
+FROM generate_series(1, CAST(:players AS int)) AS i
+"""
+# Player i holds 5 + i % 11 achievements (10 on average), one every day for one player in
+# eight (streaks of 5 to 15 days), every other day for the rest, starting 35-400 days ago.
+AWARDS_SQL = """
+INSERT INTO achievement_award (player_id, achievement_id, awarded_at)
+SELECT md5('bench-player-' || i)::uuid,
+       catalogue.ids[1 + (i * 7 + k * 13) % catalogue.n],
+       date_trunc('day', now()) - make_interval(days => 400 - i % 365)
+         + make_interval(days => CASE WHEN i % 8 = 0 THEN k ELSE 2 * k END)
+         + make_interval(secs => (i::bigint * (k + 1) * 7919) % 86400)
+FROM generate_series(CAST(:first AS int), CAST(:last AS int)) AS i,
+     LATERAL generate_series(0, 4 + i % 11) AS k,
+     (SELECT array_agg(id ORDER BY id) AS ids, count(*)::int AS n FROM achievement) AS catalogue
+"""
+
+
+async def seed(players: int) -> None:
+    """Migrate, replace the players and awards (other domains' data stays), load them."""
+    started = time.perf_counter()
+    await asyncio.to_thread(upgrade_database, make_settings(database_url=DATABASE_URL))
+    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
+    async with AsyncSession(engine) as session:
+        await session.execute(text("TRUNCATE achievement_player CASCADE"))
+        await load_catalogue(session)
+        await session.execute(text(PLAYERS_SQL), {"players": players})
+        for first in range(1, players + 1, 100_000):
+            last = min(first + 99_999, players)
+            await session.execute(text(AWARDS_SQL), {"first": first, "last": last})
+            await session.commit()
+            print(f"awards of players {first}-{last}: {time.perf_counter() - started:.0f} s")
+        loaded = time.perf_counter()
+        await finish_seed(session)
+    async with engine.connect() as connection:  # the visibility map, for index-only scans
+        autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+        await autocommit.execute(text("VACUUM ANALYZE"))
+    await engine.dispose()
+    print(
+        f"seeded {players} players in {time.perf_counter() - started:.0f} s "
+        f"(player_stats rebuilt in {time.perf_counter() - loaded:.0f} s)"
+    )
+
+
+# --- measuring -------------------------------------------------------------------------------
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -49,149 +112,292 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def report(label: str, samples: list[float]) -> None:
-    print(
-        f"{label:<52} n={len(samples):<4} p50={percentile(samples, 0.5) * 1000:9.1f} ms"
-        f"  p99={percentile(samples, 0.99) * 1000:9.1f} ms"
+def server_pid(url: str) -> int:
+    """The uvicorn process serving ``url`` (harness.server_process started it)."""
+    port = url.rsplit(":", 1)[1]
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError):
+            continue
+        if b"app.asgi:create_asgi" in argv and port.encode() in argv:
+            return int(entry.name)
+    raise RuntimeError(f"no server process on port {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (fields 14 and 15 of /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def client_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class Window:
+    """What one measured window cost: wall time, server and client CPU, operations."""
+
+    server: float = 0.0
+    client: float = 0.0
+    wall: float = 0.0
+    operations: int = 0
+
+
+@contextmanager
+def measured(pid: int, window: Window) -> Any:
+    server, client, wall = cpu_seconds(pid), client_cpu(), time.perf_counter()
+    yield
+    window.server += cpu_seconds(pid) - server
+    window.client += client_cpu() - client
+    window.wall += time.perf_counter() - wall
+
+
+def report(label: str, samples: list[float], window: Window | None = None) -> None:
+    line = (
+        f"{label:<58} n={len(samples):<4} p50={percentile(samples, 0.5) * 1000:8.1f} ms"
+        f"  p99={percentile(samples, 0.99) * 1000:8.1f} ms"
     )
+    if window is not None and samples:
+        line += (
+            f"  server CPU {window.server / len(samples) * 1000:6.1f} ms/req"
+            f"  client CPU {window.client / len(samples) * 1000:5.1f} ms/req"
+        )
+    print(line)
 
 
-def timed(action: Callable[[], Any], runs: int) -> list[float]:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return samples
+# --- data for the writers --------------------------------------------------------------------
 
 
-async def sizes() -> tuple[int, int, list[Any]]:
+async def award_plan(count: int) -> list[tuple[UUID, UUID]]:
+    """``count`` (player, achievement) pairs not held yet, every one on a different player."""
+    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
+    async with AsyncSession(engine) as session:
+        catalogue = list((await session.scalars(select(Achievement.id))).all())
+        held = await session.execute(
+            select(Award.player_id, func.array_agg(Award.achievement_id))
+            .where(
+                Award.player_id.in_(
+                    select(Player.id).order_by(func.random()).limit(count).scalar_subquery()
+                )
+            )
+            .group_by(Award.player_id)
+        )
+        plan = [
+            (player_id, next(a for a in catalogue if a not in set(things)))
+            for player_id, things in held
+        ]
+    await engine.dispose()
+    return plan
+
+
+async def http_writers(url: str, plan: list[tuple[UUID, UUID]], writers: int) -> int:
+    """Awards from ``plan`` through POST, ``writers`` at a time, for WRITE_SECONDS."""
+    deadline = time.perf_counter() + WRITE_SECONDS
+    done = 0
+    limits = httpx.Limits(max_connections=writers)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def writer() -> None:
+            nonlocal done
+            while plan and time.perf_counter() < deadline:
+                player_id, achievement_id = plan.pop()
+                response = await client.post(
+                    f"/api/v1/players/{player_id}/achievements",
+                    json={"achievement_id": str(achievement_id)},
+                    headers={"X-API-Key": ADMIN_KEY},
+                )
+                assert response.status_code == 201, response.text
+                done += 1
+
+        await asyncio.gather(*(writer() for _ in range(writers)))
+    return done
+
+
+async def service_writers(
+    plan: list[tuple[UUID, UUID]], writers: int, shared_row: bool, hold: float
+) -> int:
+    """The same awards straight through ``AchievementService`` (no HTTP), one transaction
+    each; with ``shared_row`` every transaction also upserts one shared row, as the global
+    statistics version did; with ``hold`` each transaction waits that long before its
+    commit (a slower network or more work per award: the CPU stays idle, so the ratio shows
+    only what the writers wait for)."""
+    engine = create_async_engine(DATABASE_URL, pool_size=writers)
+    async with engine.begin() as connection:
+        await connection.execute(
+            text("CREATE TABLE IF NOT EXISTS bench_version (slot int PRIMARY KEY, token text)")
+        )
+    deadline = time.perf_counter() + WRITE_SECONDS
+    done = 0
+
+    async def writer() -> None:
+        nonlocal done
+        while plan and time.perf_counter() < deadline:
+            player_id, achievement_id = plan.pop()
+            async with AsyncSession(engine, expire_on_commit=False) as session:
+                player = await session.get_one(Player, player_id)
+                await AchievementService(session).award_achievement(player, achievement_id, None)
+                if shared_row:
+                    await session.execute(
+                        text(
+                            "INSERT INTO bench_version VALUES (1, gen_random_uuid()::text) "
+                            "ON CONFLICT (slot) DO UPDATE SET token = excluded.token"
+                        )
+                    )
+                if hold:
+                    await session.execute(text("SELECT pg_sleep(:hold)"), {"hold": hold})
+                await session.commit()
+                done += 1
+
+    await asyncio.gather(*(writer() for _ in range(writers)))
+    await engine.dispose()
+    return done
+
+
+def throughput(
+    label: str, pid: int | None, run: Callable[[], Awaitable[int]], needs_server: bool = True
+) -> float:
+    window = Window()
+    if pid is None:
+        started, cpu = time.perf_counter(), client_cpu()
+        window.operations = asyncio.run(run())
+        window.wall, window.client = time.perf_counter() - started, client_cpu() - cpu
+    else:
+        with measured(pid, window):
+            window.operations = asyncio.run(run())
+    rate = window.operations / window.wall
+    per = max(window.operations, 1)
+    line = f"{label:<58} {window.operations:5} awards {rate:7.1f}/s"
+    if pid is not None:
+        line += f"  server CPU {window.server / per * 1000:5.1f} ms/award"
+    print(line + f"  client CPU {window.client / per * 1000:5.1f} ms/award")
+    return rate
+
+
+# --- the baseline ----------------------------------------------------------------------------
+
+
+async def naive_stats() -> dict[str, Any]:
+    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
+    async with AsyncSession(engine) as session:
+        answer = await oracle_from_database(session)
+    await engine.dispose()
+    return answer
+
+
+async def sizes() -> tuple[int, int]:
     engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
     async with AsyncSession(engine) as session:
         players = await session.scalar(select(func.count()).select_from(Player))
         awards = await session.scalar(select(func.count()).select_from(Award))
-        ids = (await session.scalars(select(Player.id).order_by(func.random()).limit(500))).all()
     await engine.dispose()
-    return int(players or 0), int(awards or 0), list(ids)
+    return int(players or 0), int(awards or 0)
 
 
-async def bump_version() -> None:
-    """What every write does: the next statistics request computes afresh."""
-    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
-    async with AsyncSession(engine) as session:
-        await bump_stats_version(session)
-        await session.commit()
-    await engine.dispose()
-
-
-async def naive_stats() -> dict[str, Any]:
-    """The baseline: every player and award row into Python, then compute per player."""
-    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
-    async with AsyncSession(engine) as session:
-        players = [
-            OraclePlayer(row.id, row.name, row.language)
-            for row in await session.execute(select(Player.id, Player.name, Player.language))
-        ]
-        points = {
-            row.id: row.points
-            for row in await session.execute(select(Achievement.id, Achievement.points))
-        }
-        awards = [
-            (row.player_id, row.achievement_id, row.awarded_at)
-            for row in await session.execute(
-                select(Award.player_id, Award.achievement_id, Award.awarded_at)
+def measure() -> None:
+    players, awards = asyncio.run(sizes())
+    print(f"data set: {players} players, {awards} awards ({DATABASE_URL})")
+    if players < 2:
+        raise SystemExit("no data: run with --seed 100000 first")
+    plan = asyncio.run(award_plan(FRESH_RUNS + 6000))
+    env = {"DATABASE_URL": DATABASE_URL, "ADMIN_API_KEY": ADMIN_KEY}
+    with server_process(env) as url, httpx.Client(base_url=url, timeout=300) as http:
+        pid = server_pid(url)
+        first = http.get("/api/v1/achievements/stats", params={"streaks_limit": 1000})
+        assert first.status_code == 200, first.text
+        body = first.json()
+        print(
+            f"answer: {len(first.content)} bytes for 1000 streaks; "
+            f"{body['seven_day_streaks_total']} players with 7-day streaks"
+        )
+        fresh: list[float] = []
+        window = Window()
+        for _ in range(FRESH_RUNS):
+            player_id, achievement_id = plan.pop()
+            posted = http.post(
+                f"/api/v1/players/{player_id}/achievements",
+                json={"achievement_id": str(achievement_id)},
+                headers={"X-API-Key": ADMIN_KEY},
             )
-        ]
-    await engine.dispose()
-    return oracle_stats(players, points, awards)
-
-
-async def naive_player_achievements(player_id: Any) -> list[Any]:
-    """The baseline for one player: load every award with its texts, keep the player's."""
-    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
-    async with AsyncSession(engine) as session:
-        rows = (
-            await session.execute(
-                select(Award.player_id, Award.awarded_at, AchievementTranslation.name).join(
-                    AchievementTranslation,
-                    AchievementTranslation.achievement_id == Award.achievement_id,
+            assert posted.status_code == 201, posted.text
+            with measured(pid, window):
+                started = time.perf_counter()
+                assert http.get("/api/v1/achievements/stats").status_code == 200
+                fresh.append(time.perf_counter() - started)
+        report("GET /achievements/stats right after an award (fresh)", fresh, window)
+        window = Window()
+        with measured(pid, window):
+            reads = []
+            for player_id, _ in plan[:READ_RUNS]:
+                started = time.perf_counter()
+                assert http.get(f"/api/v1/players/{player_id}/achievements").is_success
+                reads.append(time.perf_counter() - started)
+        report("GET /players/{id}/achievements", reads, window)
+        window = Window()
+        with measured(pid, window):
+            health = []
+            for _ in range(READ_RUNS):
+                started = time.perf_counter()
+                assert http.get("/health/live").is_success
+                health.append(time.perf_counter() - started)
+        report("  reference: GET /health/live", health, window)
+        one = throughput("POST award over HTTP, 1 writer", pid, lambda: http_writers(url, plan, 1))
+        many = throughput(
+            f"POST award over HTTP, {WRITERS} writers",
+            pid,
+            lambda: http_writers(url, plan, WRITERS),
+        )
+        print(f"  {WRITERS} writers / 1 writer over HTTP (one uvicorn process): x{many / one:.2f}")
+    for hold in (0.0, HOLD_SECONDS):
+        rates = {}
+        for shared in (False, True):
+            for writers in (1, WRITERS):
+                label = f"award via the service, {writers} writer(s)" + (
+                    ", + one shared row (baseline)" if shared else ""
                 )
-            )
-        ).all()
-    await engine.dispose()
-    return [row for row in rows if row.player_id == player_id]
-
-
-async def sql_compute_only() -> None:
-    engine = create_async_engine(DATABASE_URL, poolclass=NullPool)
-    async with AsyncSession(engine) as session:
-        await AchievementStatsService(session).compute_stats()
-    await engine.dispose()
+                rates[shared, writers] = throughput(
+                    label + (f", {hold * 1000:.0f} ms held" if hold else ""),
+                    None,
+                    lambda w=writers, s=shared, h=hold: service_writers(plan, w, s, h),
+                )
+        print(
+            f"  {WRITERS} writers / 1 writer through the service"
+            f"{f' ({hold * 1000:.0f} ms held)' if hold else ''}: "
+            f"x{rates[False, WRITERS] / rates[False, 1]:.2f}; "
+            f"with the shared row: x{rates[True, WRITERS] / rates[True, 1]:.2f}"
+        )
+    if NAIVE_RUNS == 0:
+        return
+    naive = []
+    for _ in range(NAIVE_RUNS):
+        started = time.perf_counter()
+        expected = asyncio.run(naive_stats())
+        naive.append(time.perf_counter() - started)
+    report("baseline: naive, every row loaded and computed in Python", naive)
+    with server_process(env) as url, httpx.Client(base_url=url, timeout=300) as http:
+        limit = max(len(expected["seven_day_streaks"]), 1)
+        body = http.get("/api/v1/achievements/stats", params={"streaks_limit": min(limit, 1000)})
+        answer = body.json()
+    same = all(answer[key] == expected[key] for key in expected if key != "seven_day_streaks")
+    same = same and answer["seven_day_streaks"] == expected["seven_day_streaks"][:1000]
+    same = same and answer["seven_day_streaks_total"] == len(expected["seven_day_streaks"])
+    print(f"  the naive answer and the served one agree (first 1000 streaks): {same}")
+    print(
+        "median naive / median fresh: "
+        f"x{statistics.median(naive) / max(percentile(fresh, 0.5), 1e-9):.0f}"
+    )
 
 
 def main() -> None:
-    players, awards, sample_ids = asyncio.run(sizes())
-    print(f"data set: {players} players, {awards} awards ({DATABASE_URL})")
-    if players < 2 or not sample_ids:
-        raise SystemExit("no data: run the seed command with --synthetic-players first")
-    settings = make_settings(database_url=DATABASE_URL, redis_url=REDIS_URL)
-    server = LiveServer(create_asgi(settings), free_port()).start()
-    rng = random.Random(7)
-    try:
-        with httpx.Client(base_url=server.url, timeout=300) as http:
-            stats_response = http.get("/api/v1/achievements/stats")
-            assert stats_response.status_code == 200
-            body = stats_response.json()
-            print(
-                f"answer: {len(stats_response.content)} bytes, "
-                f"{len(body['seven_day_streaks'])} players with 7-day streaks"
-            )
-
-            def cold_stats() -> None:
-                asyncio.run(bump_version())
-                start = time.perf_counter()
-                assert http.get("/api/v1/achievements/stats").status_code == 200
-                cold.append(time.perf_counter() - start)
-
-            cold: list[float] = []
-            for _ in range(COLD_RUNS):
-                cold_stats()
-            report("GET /achievements/stats, computed afresh (SQL)", cold)
-            report(
-                "  the two SQL statements alone (no HTTP, no JSON)",
-                timed(lambda: asyncio.run(sql_compute_only()), COLD_RUNS),
-            )
-            report(
-                "GET /achievements/stats, cached (version unchanged)",
-                timed(lambda: http.get("/api/v1/achievements/stats"), WARM_RUNS),
-            )
-            report(
-                "GET /players/{id}/achievements (SQL, index)",
-                timed(
-                    lambda: http.get(f"/api/v1/players/{rng.choice(sample_ids)}/achievements"),
-                    WARM_RUNS,
-                ),
-            )
-    finally:
-        server.stop()
-    naive = []
-    for _ in range(NAIVE_RUNS):
-        start = time.perf_counter()
-        expected = asyncio.run(naive_stats())
-        naive.append(time.perf_counter() - start)
-    report("baseline: stats, rows loaded and computed in Python", naive)
-    same = expected["most_points"]["points"] == body["most_points"]["points"] and len(
-        expected["seven_day_streaks"]
-    ) == len(body["seven_day_streaks"])
-    print(f"  baseline and SQL agree on most points and streak count: {same}")
-    report(
-        "baseline: one player's achievements, filtered in Python",
-        timed(lambda: asyncio.run(naive_player_achievements(rng.choice(sample_ids))), NAIVE_RUNS),
-    )
-    print(
-        "median baseline / median fresh SQL: "
-        f"x{statistics.median(naive) / max(percentile(cold, 0.5), 1e-9):.1f}"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--seed", type=int, metavar="PLAYERS", help="reset and seed, then stop")
+    args = parser.parse_args()
+    if args.seed:
+        asyncio.run(seed(args.seed))
+    else:
+        measure()
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -165,9 +166,26 @@ async def prepare_database(database_url: str) -> None:
     await asyncio.to_thread(upgrade_database, make_settings(database_url=database_url))
 
 
+@dataclass(frozen=True)
+class Server:
+    url: str
+    pid: int
+
+
 @contextmanager
-def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Iterator[str]:
-    """uvicorn serving create_asgi in its own process(es) against the bench services."""
+def uvicorn_process(
+    app: str = "app.asgi:create_asgi",
+    env: dict[str, str] | None = None,
+    workers: int = 1,
+    *,
+    factory: bool = True,
+    ready_path: str = "/health/ready",
+) -> Iterator[Server]:
+    """uvicorn serving ``app`` in its own process(es) against the bench services; its pid
+    (with ``workers`` > 1 the supervisor's: :func:`cpu_seconds` adds the workers).
+
+    The keep-alive timeout is the deployed one (docker/entrypoint.sh): longer than any
+    pause of a load client, so an idle pooled connection is not closed under it."""
     port = free_port()
     environment = {
         **os.environ,
@@ -176,8 +194,8 @@ def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Itera
         "LOG_LEVEL": "WARNING",
         **(env or {}),
     }
-    command = [sys.executable, "-m", "uvicorn", "app.asgi:create_asgi", "--factory"]
-    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command = [sys.executable, "-m", "uvicorn", app, *(["--factory"] if factory else [])]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--timeout-keep-alive", "75"]
     command += ["--workers", str(workers), "--no-access-log", "--log-level", "warning"]
     process = subprocess.Popen(command, env=environment)
     url = f"http://127.0.0.1:{port}"
@@ -185,18 +203,335 @@ def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Itera
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{url}/health/ready").status_code == 200:
+                if httpx.get(f"{url}{ready_path}").status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the benchmark server did not start")
+                raise RuntimeError(f"the benchmark server {app} did not start")
             time.sleep(0.2)
-        yield url
+        yield Server(url, process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
 
 
+@contextmanager
+def server_process(env: dict[str, str] | None = None, workers: int = 1) -> Iterator[str]:
+    """uvicorn serving create_asgi in its own process(es) against the bench services."""
+    with uvicorn_process(env=env, workers=workers) as server:
+        yield server.url
+
+
+# --- a client that retries what it may ------------------------------------------------------------
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+class RetryIdempotentTransport(httpx.AsyncBaseTransport):
+    """Sends an idempotent request once more when the connection dropped under it (the
+    server closed a keep-alive connection as the request went out), as browsers and proxies
+    do; anything else, and a second failure, goes to the caller."""
+
+    def __init__(self, **transport_options: object) -> None:
+        self.inner = httpx.AsyncHTTPTransport(**transport_options)  # type: ignore[arg-type]
+        self.retried = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return await self.inner.handle_async_request(request)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if request.method not in IDEMPOTENT_METHODS:
+                raise
+            self.retried += 1
+            return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+# --- CPU time of a process -------------------------------------------------------------------
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat", "rb") as stat:
+        text = stat.read().decode()
+    # The command name (field 2) is in parentheses and may hold spaces: split after it.
+    return text[text.rindex(")") + 2 :].split()
+
+
+def cpu_seconds(pid: int, *, descendants: bool = True) -> float:
+    """CPU time (user + system, seconds) the process ``pid`` has used so far, read from
+    /proc/<pid>/stat; with ``descendants``, plus that of its live child processes (uvicorn's
+    workers, a pool's processes), recursively, and of the children it has already reaped.
+    Read it before and after the measured window: the difference is the window's CPU."""
+    try:
+        fields = _stat_fields(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # Fields 14-17 of stat(5) (utime, stime, cutime, cstime) are at 11-14 here.
+    ticks = int(fields[11]) + int(fields[12])
+    if descendants:
+        ticks += int(fields[13]) + int(fields[14])
+    seconds = ticks / CLOCK_TICKS
+    if descendants:
+        seconds += sum(cpu_seconds(child) for child in _children(pid))
+    return seconds
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(_stat_fields(int(entry))[1]) == pid:
+                    children.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    return children
+
+
+# --- wrk ---------------------------------------------------------------------------------------
+@dataclass
+class WrkFigures:
+    """What one wrk run measured, with the CPU that wrk itself (the client) used."""
+
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    client_cpu: float
+    server_cpu: float = float("nan")
+
+    @property
+    def throughput(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cpu_per_request_ms(self) -> float:
+        return self.server_cpu / self.requests * 1000 if self.requests else float("nan")
+
+
+WRK_LATENCY = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+WRK_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def run_wrk(
+    name: str,
+    url: str,
+    *,
+    seconds: float = 5,
+    connections: int = 16,
+    threads: int = 1,
+    script: str | None = None,
+    server_pid: int | None = None,
+) -> WrkFigures:
+    """Load ``url`` with wrk (closed loop, keep-alive; a Lua ``script`` for methods, bodies
+    and headers) and read its req/s, p50, p99 and errors (non-2xx/3xx, socket errors);
+    the client's CPU from the exited process, the server's from /proc around the run."""
+    command = ["wrk", "--latency", "-t", str(threads), "-c", str(connections)]
+    command += ["-d", f"{seconds:g}s", "--timeout", "30s", *(["-s", script] if script else [])]
+    before = cpu_seconds(server_pid) if server_pid else 0.0
+    process = subprocess.Popen([*command, url], stdout=subprocess.PIPE, text=True)
+    output = process.stdout.read() if process.stdout else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    server_cpu = cpu_seconds(server_pid) - before if server_pid else float("nan")
+    if process.returncode != 0:
+        raise RuntimeError(f"wrk failed ({process.returncode}):\n{output}")
+    latency = {q: float(v) * WRK_UNITS[u] for q, v, u in WRK_LATENCY.findall(output)}
+    done = re.search(r"(\d+) requests in ([\d.]+)(ms|s|m)", output)
+    if not done or len(latency) != 2:
+        raise RuntimeError(f"cannot read wrk's output:\n{output}")
+    elapsed = float(done.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[done.group(3)]
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return WrkFigures(
+        name,
+        requests=int(done.group(1)),
+        seconds=elapsed,
+        p50_ms=latency["50"],
+        p99_ms=latency["99"],
+        errors=errors,
+        client_cpu=usage.ru_utime + usage.ru_stime,
+        server_cpu=server_cpu,
+    )
+
+
+def print_wrk_table(title: str, rows: Sequence[WrkFigures]) -> None:
+    print(f"\n### {title}\n")
+    print(
+        "| operation | requests | throughput | p50 | p99 | errors | server CPU/request | client CPU |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for f in rows:
+        print(
+            f"| {f.name} | {f.requests} | {f.throughput:,.0f} req/s | {f.p50_ms:.2f} ms | "
+            f"{f.p99_ms:.2f} ms | {f.errors} | {f.server_cpu_per_request_ms:.2f} ms | "
+            f"{f.client_cpu:.2f} s of {f.seconds:.1f} s |"
+        )
+
+
 def summary(values: list[float]) -> str:
     return f"mean {statistics.fmean(values):.2f}, min {min(values):.2f}, max {max(values):.2f}"
+
+
+# --- a server process whose CPU time can be read, and wrk --------------------------------
+
+
+@dataclass(frozen=True)
+class ServedProcess:
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (from /proc/<pid>/stat)."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rss_mb(self) -> float:
+        with open(f"/proc/{self.pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        return float("nan")
+
+
+@contextmanager
+def uvicorn_process(
+    target: str,
+    *,
+    factory: bool = False,
+    env: dict[str, str] | None = None,
+    ready_path: str = "/health/live",
+) -> Iterator[ServedProcess]:
+    """One uvicorn process (no --workers supervisor: the pid is the server) serving
+    ``target``, the same settings for the app and for a bare baseline."""
+    port = free_port()
+    environment = {
+        **os.environ,
+        "DATABASE_URL": BENCH_DATABASE_URL,
+        "REDIS_URL": BENCH_REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    command = [sys.executable, "-m", "uvicorn", target, *(["--factory"] if factory else [])]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    command += ["--no-access-log", "--log-level", "warning"]
+    process = subprocess.Popen(command, env=environment)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}{ready_path}").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the benchmark server {target} did not start")
+            time.sleep(0.2)
+        yield ServedProcess(url, process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+@dataclass(frozen=True)
+class WrkFigures:
+    name: str
+    requests: int
+    throughput: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_us: float  # server CPU per request
+    client_cpu_percent: float  # wrk's CPU, in % of one core over the run
+
+    def row(self) -> str:
+        return (
+            f"| {self.name} | {self.requests} | {self.throughput:,.0f} req/s | "
+            f"{self.p50_ms:.2f} ms | {self.p99_ms:.2f} ms | {self.errors} | "
+            f"{self.server_cpu_us:,.0f} us | {self.client_cpu_percent:.0f} % |"
+        )
+
+
+WRK_HEADER = (
+    "| route | requests | throughput | p50 | p99 | errors | server CPU/request | wrk CPU |\n"
+    "|---|---|---|---|---|---|---|---|"
+)
+
+
+def run_wrk(
+    name: str,
+    server: ServedProcess,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    connections: int = 32,
+    seconds: float = 5.0,
+    threads: int = 2,
+) -> WrkFigures:
+    """wrk against one path of ``server`` (a Lua script adds the headers), with the
+    server's CPU time per request and wrk's own CPU over the same window."""
+    import re
+    import resource
+    import tempfile
+
+    script = "".join(
+        f'wrk.headers["{key}"] = "{value}"\n' for key, value in (headers or {}).items()
+    )
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as lua:
+        lua.write(script)
+    command = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "--latency",
+    ]
+    command += ["-s", lua.name, f"{server.url}{path}"]
+    cpu_before = server.cpu_seconds()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_cpu = server.cpu_seconds() - cpu_before
+    os.unlink(lua.name)
+    client_cpu = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s+{percent}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if not match:
+            return float("nan")
+        value, unit = float(match[1]), match[2]
+        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+    total = re.search(r"(\d+) requests in", output)
+    requests = int(total[1]) if total else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    socket_errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors = (int(non_2xx[1]) if non_2xx else 0) + (
+        sum(int(socket_errors[i]) for i in range(1, 5)) if socket_errors else 0
+    )
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    return WrkFigures(
+        name=name,
+        requests=requests,
+        throughput=float(rate[1]) if rate else 0.0,
+        p50_ms=latency("50"),
+        p99_ms=latency("99"),
+        errors=errors,
+        server_cpu_us=server_cpu / requests * 1e6 if requests else float("nan"),
+        client_cpu_percent=client_cpu / elapsed * 100,
+    )

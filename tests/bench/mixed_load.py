@@ -1,6 +1,6 @@
 """Load: a mixed workload against uvicorn with several workers, driven from a second process.
 
-    python -m tests.bench.mixed_load [--seconds 30] [--concurrency 32] [--workers 4]
+    python -m tests.bench.mixed_load [--seconds 30] [--concurrency 32] [--workers 4] [--clients 2]
     make load
 
 1. Resets and migrates LOAD_DATABASE_URL (default: database ``quintet_load``; the ``test``
@@ -11,16 +11,21 @@
 3. Seeds through the API and the services: users with phone and password, direct chats
    with history, the achievements catalogue with synthetic players and awards, the board's
    owner and their messages, an audio user and one recording uploaded as a real WAV.
-4. In a second process (multiprocessing, spawn), ``--concurrency`` virtual users, each
-   with its own access token and Socket.IO connection, run closed loops for ``--seconds``
-   over a weighted mix: sign-in, chat list, chat history, ``message:send`` over Socket.IO
-   (acknowledged with the stored message), achievements statistics, the board's message
-   list and the MP3 download. Every answer is checked (status and content), so an error is
-   anything a client would notice.
+4. The HTTP baselines, from wrk (a C client whose ceiling is far above the Python one's):
+   GET /health/live, and GET /api/v1/chats with the seeded users' Bearer tokens in turn
+   (a Lua script), ``--concurrency`` connections, ``--baseline-seconds`` each.
+5. In ``--clients`` load processes (multiprocessing, spawn), ``--concurrency`` virtual
+   users spread over them, each with its own access token and Socket.IO connection, run
+   closed loops for ``--seconds`` over a weighted mix: sign-in, chat list, chat history,
+   ``message:send`` over Socket.IO (acknowledged with the stored message), achievements
+   statistics, the board's message list and the MP3 download. Every answer is checked
+   (status and content), so an error is anything a client would notice; a GET whose
+   keep-alive connection dropped as it went out is sent once more, as browsers do.
 
-The baseline, measured in the same run by the same process with the same concurrency, is
-GET /health/live: the floor of the HTTP stack, the client and the machine. The sign-in
-throttles are raised on this server because every virtual user comes from 127.0.0.1.
+Each side's CPU is printed: the server's (uvicorn and its workers, from /proc) per
+operation, and the load processes' own (os.times()), so a client at its ceiling shows.
+The sign-in throttles are raised on this server because every virtual user comes from
+127.0.0.1.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import asyncio
 import multiprocessing
 import os
 import random
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
@@ -47,11 +53,16 @@ from tests.bench.harness import (
     BENCH_REDIS_URL,
     Figures,
     Operation,
-    drive,
+    RetryIdempotentTransport,
+    Server,
+    WrkFigures,
+    cpu_seconds,
     drive_mix,
     prepare_database,
     print_table,
-    server_process,
+    print_wrk_table,
+    run_wrk,
+    uvicorn_process,
 )
 from tests.support import make_settings, post_form
 
@@ -317,23 +328,31 @@ def parse_weight(value: str) -> tuple[str, int]:
     return key, int(weight)
 
 
-# --- the load process --------------------------------------------------------------------------
+# --- the load processes ----------------------------------------------------------------------------
+@dataclass
+class LoadResult:
+    """What one load process measured, and the CPU it used for it (the client's side)."""
+
+    mix: list[Figures]
+    client_cpu: float
+    retried: int
+
+
 async def generate_async(
-    seeded: Seeded,
-    weights: dict[str, int],
-    concurrency: int,
-    seconds: float,
-    baseline_seconds: float,
-) -> tuple[Figures, list[Figures]]:
+    seeded: Seeded, weights: dict[str, int], user_indexes: list[int], seconds: float
+) -> LoadResult:
+    concurrency = len(user_indexes)
     limits = httpx.Limits(max_connections=concurrency * 2, max_keepalive_connections=concurrency)
+    # A GET whose keep-alive connection the server closed as it went out is sent once more.
+    transports = [RetryIdempotentTransport(limits=limits) for _ in range(2)]
     async with (
-        httpx.AsyncClient(base_url=seeded.url, timeout=60, limits=limits) as http,
-        httpx.AsyncClient(base_url=seeded.url, timeout=60, limits=limits) as board,
+        httpx.AsyncClient(base_url=seeded.url, timeout=60, transport=transports[0]) as http,
+        httpx.AsyncClient(base_url=seeded.url, timeout=60, transport=transports[1]) as board,
     ):
         form = {"username": BOARD_OWNER, "password": PASSWORD}
         expect(await post_form(board, "/board/login", form), 303)
         users = []
-        for index in range(concurrency):
+        for index in user_indexes:
             user = seeded.users[index % len(seeded.users)]
             sio = socketio.AsyncClient(reconnection=False)
             # websocket only: with several workers, long-polling would need sticky sessions.
@@ -351,31 +370,77 @@ async def generate_async(
                 )
             )
         try:
-
-            async def live() -> bool:
-                return expect(await http.get("/health/live")).status_code == 200
-
-            baseline = await drive(
-                "GET /health/live (baseline)",
-                live,
-                concurrency=concurrency,
-                duration=baseline_seconds,
+            before = os.times()
+            mix = await drive_mix(
+                operations(seeded, weights),
+                users,
+                duration=seconds,
+                random_seed=7 + user_indexes[0],
             )
-            mix = await drive_mix(operations(seeded, weights), users, duration=seconds)
+            after = os.times()
         finally:
             await asyncio.gather(*(vu.socket.disconnect() for vu in users), return_exceptions=True)
-    return baseline, mix
+    client_cpu = (after.user - before.user) + (after.system - before.system)
+    return LoadResult(mix, client_cpu, sum(t.retried for t in transports))
 
 
 def generate(
-    seeded: Seeded,
-    weights: dict[str, int],
-    concurrency: int,
-    seconds: float,
-    baseline_seconds: float,
-) -> tuple[Figures, list[Figures]]:
-    """The entry point of the second process."""
-    return asyncio.run(generate_async(seeded, weights, concurrency, seconds, baseline_seconds))
+    seeded: Seeded, weights: dict[str, int], user_indexes: list[int], seconds: float
+) -> LoadResult:
+    """The entry point of a load process."""
+    return asyncio.run(generate_async(seeded, weights, user_indexes, seconds))
+
+
+def merge(results: list[LoadResult]) -> list[Figures]:
+    """One Figures per operation over every load process (they ran at the same time)."""
+    merged = [Figures(f.name) for f in results[0].mix]
+    for result in results:
+        for total, figures in zip(merged, result.mix, strict=True):
+            total.latencies += figures.latencies
+            total.errors += figures.errors
+            total.failures.update(figures.failures)
+            total.elapsed = max(total.elapsed, figures.elapsed)
+    return merged
+
+
+def chat_list_script(tokens: list[str]) -> str:
+    """wrk's Lua for GET /api/v1/chats as the seeded users in turn, each with its token."""
+    quoted = ", ".join(f'"{token}"' for token in tokens)
+    return f"""
+local tokens = {{{quoted}}}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "/api/v1/chats", {{["Authorization"] = "Bearer " .. tokens[n % #tokens + 1]}})
+end
+"""
+
+
+def measure_with_wrk(
+    seeded: Seeded, server: Server, concurrency: int, seconds: float
+) -> list[WrkFigures]:
+    """The HTTP baselines, from wrk (whose ceiling is far above the Python client's):
+    GET /health/live and the authenticated chat list, ``concurrency`` connections each."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(chat_list_script([user.token for user in seeded.users]))
+        script.flush()
+        return [
+            run_wrk(
+                "wrk: GET /health/live (baseline)",
+                seeded.url + "/health/live",
+                seconds=seconds,
+                connections=concurrency,
+                server_pid=server.pid,
+            ),
+            run_wrk(
+                "wrk: GET /api/v1/chats (Bearer, users in turn)",
+                seeded.url + "/api/v1/chats",
+                seconds=seconds,
+                connections=concurrency,
+                script=script.name,
+                server_pid=server.pid,
+            ),
+        ]
 
 
 # --- the run -------------------------------------------------------------------------------------
@@ -389,22 +454,41 @@ async def reset_services(database_url: str, redis_url: str) -> None:
     await redis.aclose()
 
 
-def report(args: argparse.Namespace, baseline: Figures, mix: list[Figures]) -> None:
+def report(
+    args: argparse.Namespace,
+    baselines: list[WrkFigures],
+    mix: list[Figures],
+    results: list[LoadResult],
+    server_cpu: float,
+) -> None:
     total = Figures("all operations", errors=sum(f.errors for f in mix), elapsed=mix[0].elapsed)
     for figures in mix:
         total.latencies += figures.latencies
         total.failures.update(figures.failures)
-    print_table(
-        f"Mixed workload: {args.concurrency} virtual users, {args.seconds:.0f} s, "
+    print_wrk_table(
+        f"Baselines from wrk: {args.concurrency} connections, {args.baseline_seconds:g} s each, "
         f"uvicorn --workers {args.workers}, {os.cpu_count()} CPUs",
-        [baseline, *mix, total],
+        baselines,
+    )
+    print_table(
+        f"Mixed workload: {args.concurrency} virtual users in {len(results)} load processes, "
+        f"{args.seconds:.0f} s, uvicorn --workers {args.workers}, {os.cpu_count()} CPUs",
+        [*mix, total],
     )
     requests = len(total.latencies) + total.errors
+    client_cpu = sum(r.client_cpu for r in results)
     print(
-        f"\nerror rate: {total.errors} / {requests} = {total.errors / max(requests, 1):.3%} "
-        f"(baseline: {baseline.errors} errors)"
+        f"\nserver CPU: {server_cpu:.1f} s, {server_cpu / max(requests, 1) * 1000:.2f} ms per "
+        f"operation; client CPU: {client_cpu:.1f} s in {len(results)} processes over "
+        f"{total.elapsed:.0f} s (at most {len(results)} cores' worth: "
+        f"{client_cpu / max(total.elapsed, 1e-9):.2f} cores used)"
     )
-    for failure, count in (total.failures + baseline.failures).most_common(10):
+    print(
+        f"error rate: {total.errors} / {requests} = {total.errors / max(requests, 1):.3%} "
+        f"(baselines: {sum(b.errors for b in baselines)} errors); idempotent requests "
+        f"retried once after a dropped connection: {sum(r.retried for r in results)}"
+    )
+    for failure, count in total.failures.most_common(10):
         print(f"  {count} x {failure}")
 
 
@@ -415,6 +499,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=30, help="length of the mixed run")
     parser.add_argument("--baseline-seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, default=32, help="virtual users")
+    parser.add_argument(
+        "--clients", type=int, default=2, help="load processes the virtual users are spread over"
+    )
     parser.add_argument("--workers", type=int, default=4, help="uvicorn worker processes")
     parser.add_argument("--users", type=int, default=40, help="seeded messenger users")
     parser.add_argument("--history", type=int, default=30, help="seeded messages per chat")
@@ -447,14 +534,21 @@ def main(argv: list[str] | None = None) -> None:
         "BOARD_MESSAGE_TTL_SECONDS": "3600",
         "ACCESS_TOKEN_TTL_SECONDS": str(int(3600 + args.seconds)),
     }
-    with server_process(environment, workers=args.workers) as url:
-        seeded = asyncio.run(seed(url, args))
+    with uvicorn_process(env=environment, workers=args.workers) as server:
+        seeded = asyncio.run(seed(server.url, args))
+        baselines = measure_with_wrk(seeded, server, args.concurrency, args.baseline_seconds)
+        clients = max(1, min(args.clients, args.concurrency))
+        shares = [list(range(args.concurrency))[k::clients] for k in range(clients)]
         spawn = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as load_process:
-            baseline, mix = load_process.submit(
-                generate, seeded, weights, args.concurrency, args.seconds, args.baseline_seconds
-            ).result()
-    report(args, baseline, mix)
+        with ProcessPoolExecutor(max_workers=clients, mp_context=spawn) as load_processes:
+            before = cpu_seconds(server.pid)
+            futures = [
+                load_processes.submit(generate, seeded, weights, share, args.seconds)
+                for share in shares
+            ]
+            results = [future.result() for future in futures]
+            server_cpu = cpu_seconds(server.pid) - before
+    report(args, baselines, merge(results), results, server_cpu)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ as /opt/venv is in the image."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -54,6 +55,7 @@ def healthcheck(port: int) -> subprocess.CompletedProcess[str]:
     )
 
 
+UVICORN_DEFAULT_KEEP_ALIVE = 5
 # The board's login attempts per client address and minute (app/domain/board/controllers.py).
 LOGIN_LIMIT = 10
 
@@ -107,6 +109,25 @@ def test_api_role_serves_and_stops_cleanly_on_sigterm(
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)
     output = process.stdout.read() if process.stdout else ""
     assert "Application shutdown complete" in output
+
+
+def test_an_idle_keep_alive_connection_outlives_uvicorns_default_timeout(
+    api_process: tuple[subprocess.Popen[str], int],
+) -> None:
+    """A proxy (ingress-nginx: 60 s) reuses idle upstream connections: uvicorn must not
+    close one first, as it did after its default 5 s."""
+    _, port = api_process
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/health/live")
+        assert connection.getresponse().read() == b'{"status":"ok","checks":{}}'
+        first_socket = connection.sock
+        time.sleep(UVICORN_DEFAULT_KEEP_ALIVE + 1.5)  # idle past uvicorn's default
+        connection.request("GET", "/health/live")  # on the same connection
+        assert connection.sock is first_socket
+        assert connection.getresponse().status == 200
+    finally:
+        connection.close()
 
 
 async def test_a_direct_caller_cannot_dodge_the_login_limit_with_x_forwarded_for(

@@ -12,6 +12,7 @@ import httpx
 from playwright.async_api import Page, Request, expect
 
 from tests.accounts.api import Account, register
+from tests.messenger.api import direct_chat
 
 LONG = 30_000  # ms: what Playwright's expect waits for
 PASSWORD = "Quintet browser test 7391"
@@ -81,3 +82,10 @@ def counting(page: Page, method: str, path: str) -> Iterator[list[str]]:
 
 def storage(page: Page, key: str) -> Awaitable[Any]:
     return page.evaluate("(key) => localStorage.getItem(key)", key)
+
+
+async def direct_pair(http: httpx.AsyncClient) -> tuple[Account, Account, dict[str, Any]]:
+    """Alice and Bob, with the direct chat between them."""
+    alice = await account(http, "Alice")
+    bob = await account(http, "Bob")
+    return alice, bob, await direct_chat(http, alice, bob)

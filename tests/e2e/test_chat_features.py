@@ -17,12 +17,13 @@ from playwright.async_api import Browser, Page, expect
 from tests.e2e.chat_helpers import (
     LONG,
     account,
+    direct_pair,
     log_in,
     open_chat,
     page_errors,
     send_in_page,
 )
-from tests.messenger.api import allow_group_adds, direct_chat, group_chat, send_text
+from tests.messenger.api import allow_group_adds, group_chat, send_text
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -37,9 +38,7 @@ async def no_horizontal_scroll(page: Page) -> None:
 
 async def test_the_page_works_on_a_390px_phone(browser: Browser, live_server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        chat = await direct_chat(http, alice, bob)
+        alice, bob, chat = await direct_pair(http)
         await send_text(http, alice, chat["id"], "A" * 300)  # no break opportunity at all
 
     context = await browser.new_context(
@@ -80,9 +79,7 @@ async def test_timestamps_show_the_time_today_and_the_date_before(
     browser: Browser, live_server: LiveServer
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        chat = await direct_chat(http, alice, bob)
+        alice, bob, chat = await direct_pair(http)
         sent = await send_text(http, alice, chat["id"], "What time is it?")
     created = datetime.fromisoformat(sent["created_at"]).astimezone(UTC)
 
@@ -236,9 +233,7 @@ async def test_my_messages_are_edited_and_deleted_in_the_page(
     browser: Browser, live_server: LiveServer
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        await direct_chat(http, alice, bob)
+        alice, bob, _ = await direct_pair(http)
 
     alice_context = await browser.new_context()
     bob_context = await browser.new_context()

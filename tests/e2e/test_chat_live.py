@@ -14,6 +14,7 @@ from tests.e2e.chat_helpers import (
     LONG,
     account,
     counting,
+    direct_pair,
     eventually,
     log_in,
     open_chat,
@@ -55,9 +56,7 @@ async def test_after_a_reconnect_all_130_missed_messages_are_shown_and_the_chat_
     browser: Browser, live_server: LiveServer
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        chat = await direct_chat(http, alice, bob)
+        alice, bob, chat = await direct_pair(http)
         await send_text(http, alice, chat["id"], "Before the tunnel")
 
         context = await browser.new_context()
@@ -145,9 +144,7 @@ async def test_a_burst_of_messages_updates_the_list_in_place(
 
 async def test_typing_and_presence_are_shown(browser: Browser, live_server: LiveServer) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        await direct_chat(http, alice, bob)
+        alice, bob, _ = await direct_pair(http)
 
     bob_context = await browser.new_context()
     bob_page = await bob_context.new_page()

@@ -14,13 +14,12 @@ from playwright.async_api import Browser, expect
 
 from tests.e2e.chat_helpers import (
     LONG,
-    account,
     counting,
+    direct_pair,
     log_in,
     open_chat,
     page_errors,
 )
-from tests.messenger.api import direct_chat
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -43,9 +42,7 @@ async def test_a_phone_photo_sent_from_the_page_reaches_the_other_page(
     data = phone_photo(photo)
     assert 3_000_000 < len(data) < 10 * 1024 * 1024, len(data)
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        chat = await direct_chat(http, alice, bob)
+        alice, bob, chat = await direct_pair(http)
 
         alice_context = await browser.new_context()
         bob_context = await browser.new_context()
@@ -101,9 +98,7 @@ async def test_files_go_through_and_a_too_big_one_is_refused_naming_the_limit(
     huge = tmp_path / "huge.jpg"
     huge.write_bytes(os.urandom(11 * 1024 * 1024))
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        chat = await direct_chat(http, alice, bob)
+        alice, bob, chat = await direct_pair(http)
 
         alice_context = await browser.new_context()
         bob_context = await browser.new_context()

@@ -8,7 +8,11 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from app.config import Settings
 from tests.accounts.api import new_phone
+from tests.e2e.chat_helpers import LONG, account, counting, log_in, page_errors
+from tests.messenger.test_chat_list import direct_chats_as_rows
+from tests.messenger.test_group_fanout import silent_members
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -93,3 +97,29 @@ async def test_a_message_typed_in_one_browser_appears_in_the_other(
 
     await alice_context.close()
     await bob_context.close()
+
+
+async def test_a_user_in_more_chats_than_a_page_sees_them_all(
+    browser: Browser,
+    client: httpx.AsyncClient,
+    live_server: LiveServer,
+    migrated_database: Settings,
+) -> None:
+    """The list comes 50 chats at a time: the page asks for the next pages itself."""
+    owner = await account(client, "Owner")
+    peers = await silent_members(migrated_database, 60)
+    await direct_chats_as_rows(migrated_database, owner, peers)
+    context = await browser.new_context()
+    page = await context.new_page()
+    errors = page_errors(page)
+    with counting(page, "GET", "/api/v1/chats") as requested:
+        await log_in(page, live_server.url, owner)
+        items = page.get_by_test_id("chat-list").locator("[data-testid=chat-item]")
+        await expect(items).to_have_count(60, timeout=LONG)
+    assert any("offset=50" in url for url in requested), requested
+    for peer in (peers[0], peers[-1]):
+        await expect(
+            page.get_by_test_id("chat-list").get_by_text(peer.name, exact=True)
+        ).to_be_visible()
+    assert errors == []
+    await context.close()

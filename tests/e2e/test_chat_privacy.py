@@ -7,9 +7,15 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.chat_helpers import LONG, account, is_live, log_in, open_chat, page_errors
+from tests.e2e.chat_helpers import (
+    LONG,
+    direct_pair,
+    is_live,
+    log_in,
+    open_chat,
+    page_errors,
+)
 from tests.e2e.test_chat_features import no_horizontal_scroll
-from tests.messenger.api import direct_chat
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -19,9 +25,7 @@ async def test_a_user_blocks_from_the_page_and_the_privacy_settings_persist(
     browser: Browser, live_server: LiveServer
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        await direct_chat(http, alice, bob)
+        alice, bob, _ = await direct_pair(http)
 
         alice_context = await browser.new_context(
             viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.chat_helpers import LONG, account, log_in, open_chat, page_errors
-from tests.messenger.api import direct_chat, send_text
+from tests.e2e.chat_helpers import LONG, direct_pair, log_in, open_chat, page_errors
+from tests.messenger.api import send_text
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -19,9 +19,7 @@ async def test_a_reply_shows_its_quote_and_the_ticks_turn_to_read_live(
     browser: Browser, live_server: LiveServer
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        chat = await direct_chat(http, alice, bob)
+        alice, bob, chat = await direct_pair(http)
         await send_text(http, bob, chat["id"], "Lunch at noon?")
 
     alice_context = await browser.new_context()

@@ -16,6 +16,7 @@ from app.config import Settings
 from tests.e2e.chat_helpers import (
     LONG,
     account,
+    direct_pair,
     eventually,
     is_live,
     log_in,
@@ -24,7 +25,6 @@ from tests.e2e.chat_helpers import (
     send_in_page,
     storage,
 )
-from tests.messenger.api import direct_chat
 from tests.support import LiveServer, free_port, make_settings
 
 pytestmark = pytest.mark.browser
@@ -46,9 +46,7 @@ async def test_two_tabs_stay_signed_in_and_can_send_across_token_expiries(
 ) -> None:
     url = short_tokens.url
     async with httpx.AsyncClient(base_url=url, timeout=30) as http:
-        alice = await account(http, "Alice")
-        bob = await account(http, "Bob")
-        await direct_chat(http, alice, bob)
+        alice, _, _ = await direct_pair(http)
 
     context = await browser.new_context()
     refreshes: list[int] = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 import httpx
 
 from app.asgi import create_asgi
@@ -94,5 +95,48 @@ async def test_postgres_restart_fails_requests_cleanly_and_recovers_without_a_st
             await _eventually(lambda: _wait_for(http, 200))
             after = await asyncio.gather(*(http.get("/board/register") for _ in range(20)))
             assert {response.status_code for response in after} == {200}
+    finally:
+        server.stop()
+
+
+async def test_a_terminated_postgres_backend_is_replaced_and_the_next_requests_succeed(
+    private_postgres: PrivatePostgres, migrated_database: object
+) -> None:
+    """The pool does not ping a connection before lending it: one whose backend was killed
+    (an administrator, a failover, idle_session_timeout) must be swapped for a new one
+    rather than failing the request that draws it."""
+    settings = make_settings(database_url=private_postgres.url)
+    await asyncio.to_thread(upgrade_database, settings)
+    server = LiveServer(create_asgi(settings), free_port()).start()
+    dsn = private_postgres.url.replace("postgresql+asyncpg://", "postgresql://")
+    try:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as http:
+            # Several connections in the pool: concurrent requests each hold one.
+            warm = await asyncio.gather(*(http.get("/board/register") for _ in range(5)))
+            assert {response.status_code for response in warm} == {200}
+            assert await _ready_status(http) == 200
+
+            admin = await asyncpg.connect(dsn)
+            try:
+                killed = await admin.fetchval(
+                    "SELECT count(pg_terminate_backend(pid, 10000)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'"
+                )
+            finally:
+                await admin.close()
+            assert killed >= 1  # the pooled connections were there, and are gone now
+
+            assert await _ready_status(http) == 200
+            after = await asyncio.gather(*(http.get("/board/register") for _ in range(5)))
+            assert {response.status_code for response in after} == {200}
+            # Signing in reads the account through the ORM session, in a transaction.
+            password = "terminated backend"
+            registered = await post_form(
+                http,
+                "/board/register",
+                {"username": "survivor", "password": password, "password_confirm": password},
+            )
+            assert registered.status_code == 303
     finally:
         server.stop()

@@ -60,12 +60,15 @@ class FakeTriviaUpstream:
     next_id: int = 1000
     previous: list[int] = field(default_factory=list)
     redirect_to: str = ""
+    # The connections requests came on (their transports: a closed one is closing).
+    connections: list[asyncio.BaseTransport] = field(default_factory=list)
 
     def reset(self) -> None:
         self.mode = "fresh"
         self.redirect_to = ""
         self.requested.clear()
         self.served.clear()
+        self.connections.clear()
         self.previous = []
         self.next_id = 1000
 
@@ -94,7 +97,12 @@ class FakeTriviaUpstream:
             return ids
         return self._fresh(count)
 
+    def _seen(self, request: web.Request) -> None:
+        if request.transport is not None and request.transport not in self.connections:
+            self.connections.append(request.transport)
+
     async def jservice(self, request: web.Request) -> web.StreamResponse:
+        self._seen(request)
         count = int(request.query["count"])
         self.requested.append(count)
         failure = await self._failure()

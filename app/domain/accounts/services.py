@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,6 @@ from redis.asyncio import Redis
 from sqlalchemy import Select, and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from zxcvbn.matching import RANKED_DICTIONARIES
 
 from app.config import Settings
 from app.domain.accounts.models import (
@@ -89,6 +89,15 @@ def phone_query(query: str, region: str | None) -> str | None:
         return None
 
 
+@functools.cache
+def _common_passwords() -> dict[str, int]:
+    """zxcvbn's ranked lists, loaded at the first password checked rather than at start-up
+    (its dictionaries are tens of megabytes of Python objects)."""
+    from zxcvbn.matching import RANKED_DICTIONARIES
+
+    return RANKED_DICTIONARIES["passwords"]
+
+
 def check_password_strength(password: str) -> None:
     """422 unless the password is long enough and not one that leaked passwords show
     people choose (the 30,000 most common ones in the Xato breach corpus that zxcvbn ships,
@@ -99,7 +108,7 @@ def check_password_strength(password: str) -> None:
             errors=[{"field": "password", "source": "body", "message": "too short"}],
         )
     folded = password.lower()
-    common = RANKED_DICTIONARIES["passwords"]
+    common = _common_passwords()
     if folded in common or "".join(folded.split()) in common:
         raise InvalidInputError(
             "This password is one of the most common leaked passwords; choose another.",
@@ -169,6 +178,14 @@ def _hash_refresh_token(token: str) -> str:
 
 def avatar_urls(user: User) -> Avatar | None:
     return _avatar_urls(user.id, user.avatar_original_id)
+
+
+def member_card(
+    user_id: UUID, name: str, username: str | None, avatar_original_id: UUID | None
+) -> MemberCard:
+    """A member's card from the user's columns (for queries that join ``user_account``)."""
+    avatar = _avatar_urls(user_id, avatar_original_id)
+    return MemberCard(user_id, name, username, avatar.size_100 if avatar else None)
 
 
 def _avatar_urls(user_id: UUID, original_id: UUID | None) -> Avatar | None:
@@ -455,13 +472,10 @@ class AccountService:
                 User.id.in_(user_ids)
             )
         )
-        cards = {}
-        for user_id, name, username, original_id in rows:
-            avatar = _avatar_urls(user_id, original_id)
-            cards[user_id] = MemberCard(
-                user_id, name, username, avatar.size_100 if avatar else None
-            )
-        return cards
+        return {
+            user_id: member_card(user_id, name, username, original_id)
+            for user_id, name, username, original_id in rows
+        }
 
     async def update_profile(self, user: User, changes: ProfileUpdate) -> User:
         if isinstance(changes.name, str):

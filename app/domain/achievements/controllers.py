@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset
-from litestar import Controller, MediaType, Response, get, post
+from litestar import Controller, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
@@ -32,15 +32,17 @@ from app.domain.achievements.schemas import (
     ProblemDetails,
 )
 from app.domain.achievements.services import (
+    STREAKS_PAGE_SIZE,
     AchievementService,
     AchievementStatsService,
     PlayerAward,
     PlayerService,
 )
-from app.lib.dependencies import DbSessionDep, RedisDep
+from app.lib.dependencies import DbSessionDep
 from app.lib.errors import PROBLEM_JSON, VISIBLE_TEXT_PATTERN, UnauthorizedError
 
 MAX_PAGE_SIZE = 100
+MAX_STREAKS_PAGE = 1000
 # Far beyond any real list, and within the 64-bit integers both databases take for OFFSET.
 MAX_OFFSET = 1_000_000_000
 Limit = Annotated[
@@ -96,8 +98,8 @@ def provide_achievement_service(db_session: DbSessionDep) -> AchievementService:
     return AchievementService(db_session)
 
 
-def provide_stats_service(db_session: DbSessionDep, redis: RedisDep) -> AchievementStatsService:
-    return AchievementStatsService(db_session, redis)
+def provide_stats_service(db_session: DbSessionDep) -> AchievementStatsService:
+    return AchievementStatsService(db_session)
 
 
 def player_read(player: Player) -> PlayerRead:
@@ -298,11 +300,21 @@ class AchievementController(Controller):
         )
 
     @get("/stats", summary="Statistics of the whole system", description=STATS_DESCRIPTION)
-    async def get_stats(self, stats: StatsDep) -> Response[AchievementStats]:
+    async def get_stats(
+        self,
+        stats: StatsDep,
+        streaks_limit: Annotated[
+            int,
+            Parameter(
+                ge=1,
+                le=MAX_STREAKS_PAGE,
+                description=f"Streaks listed, 1 to {MAX_STREAKS_PAGE}",
+            ),
+        ] = STREAKS_PAGE_SIZE,
+        streaks_offset: Offset = 0,
+    ) -> AchievementStats:
         """Leaders, point gaps and seven-day streaks over all players (definitions above)."""
-        # The body is the cached JSON itself; the annotation documents its schema.
-        body: Any = await stats.current_stats_json()
-        return Response(content=body, media_type=MediaType.JSON)
+        return await stats.current_stats(streaks_limit=streaks_limit, streaks_offset=streaks_offset)
 
     @get(
         "/{achievement_id:uuid}",

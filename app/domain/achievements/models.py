@@ -12,7 +12,16 @@ from uuid import UUID
 
 from advanced_alchemy.base import DefaultBase
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.lib.ids import new_uuid7
@@ -87,6 +96,8 @@ class Award(DefaultBase):
         # The streak statistic walks each player's awards in time order.
         Index("ix_achievement_award_player_time", "player_id", "awarded_at"),
         Index("ix_achievement_award_achievement", "achievement_id"),
+        # The chart of awards per day reads the last days' awards.
+        Index("ix_achievement_award_time", "awarded_at"),
     )
 
     player_id: Mapped[UUID] = mapped_column(
@@ -100,15 +111,37 @@ class Award(DefaultBase):
     )
 
 
-class StatsVersion(DefaultBase):
-    """One row whose token changes in every transaction that changes the statistics.
+class PlayerStats(DefaultBase):
+    """Each player's figures, kept up to date in every award's own transaction.
 
-    The statistics cache is keyed by this token, so a cached answer is only ever served
-    for the data it was computed from (see ``AchievementStatsService``).
+    The statistics read a handful of index entries of this table instead of every award:
+    ``awards`` and ``points`` are the player's totals; ``last_day`` is the latest UTC day
+    (days since 1970-01-01) they were awarded on, ``current_run`` the consecutive days
+    ending on it and ``longest_streak`` their longest run of consecutive days. An award
+    dated before ``last_day`` recomputes the player's runs from their awards. Every
+    writer touches only its player's row: concurrent awards to different players never
+    wait for each other.
     """
 
-    __tablename__ = "achievement_stats_version"
-    __table_args__ = (CheckConstraint("slot = 1", name="single_slot"),)
+    __tablename__ = "achievement_player_stats"
+    __table_args__ = (
+        Index("ix_achievement_player_stats_points", "points", "player_id"),
+        Index("ix_achievement_player_stats_awards", "awards", "player_id"),
+        # In the order the streak list is shown: a page is the next entries of the index.
+        Index(
+            "ix_achievement_player_stats_streak",
+            text("longest_streak DESC"),
+            "player_id",
+            postgresql_where=text("longest_streak >= 7"),
+            sqlite_where=text("longest_streak >= 7"),
+        ),
+    )
 
-    slot: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False, default=1)
-    token: Mapped[str] = mapped_column(String(36), nullable=False)
+    player_id: Mapped[UUID] = mapped_column(
+        ForeignKey("achievement_player.id", ondelete="CASCADE"), primary_key=True
+    )
+    awards: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    points: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    last_day: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    current_run: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    longest_streak: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

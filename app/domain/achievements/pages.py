@@ -36,6 +36,7 @@ from app.lib.errors import VISIBLE_TEXT_PATTERN
 CHART_WIDTH = 600
 CHART_HEIGHT = 160
 CHART_AXIS = 20  # room under the bars for the first and last date
+PAGE_STREAKS = 20  # the streaks listed; the rest are counted
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,7 @@ class AchievementsPageController(Controller):
             "offset": offset,
             "page_size": MAX_PAGE_SIZE,
             "query": query,
-            "stats": await stats.current_stats(),
+            "stats": await stats.current_stats(streaks_limit=PAGE_STREAKS),
             "leaderboard": summary.leaderboard,
             "chart": awards_chart(summary.awards_per_day, texts),
             "language_links": {code: page_link(code, query, offset) for code in LANGUAGES},

@@ -146,7 +146,13 @@ class AchievementStats(msgspec.Struct):
     most_points: MostPoints
     max_points_gap: PointsGap | None
     min_points_gap: PointsGap | None
-    seven_day_streaks: list[Streak]
+    seven_day_streaks: Annotated[
+        list[Streak],
+        Meta(description="One page of the streaks: `streaks_limit` from `streaks_offset`"),
+    ]
+    seven_day_streaks_total: Annotated[
+        int, Meta(description="How many players have a seven-day streak (every page)")
+    ] = 0
 
 
 class LeaderboardRow(msgspec.Struct):
@@ -180,9 +186,8 @@ class ProblemDetails(msgspec.Struct):
 
 
 STATS_DESCRIPTION = """
-Every figure is computed by the database from all players and awards at the time of the
-request (a cache keyed by a version that every write changes makes repeated reads cheap
-without ever serving an older answer).
+Every figure is read at the time of the request from per-player totals that each award
+updates in its own transaction: an answer always includes every award made before it.
 
 A player's **achievement count** is the number of achievements awarded to them and their
 **points** the sum of those achievements' points. Players without awards take part with
@@ -204,5 +209,6 @@ A player's **achievement count** is the number of achievements awarded to them a
 * `seven_day_streaks`: every player who was awarded on at least 7 consecutive calendar
   days (UTC dates of `awarded_at`; several awards on one day count as that one day), with
   `longest_streak_days`, the length of their longest such run. Ordered by the longest run
-  (longest first), then id.
+  (longest first), then id. The list comes a page at a time (`streaks_limit`, default
+  100, from `streaks_offset`, default 0); `seven_day_streaks_total` counts them all.
 """

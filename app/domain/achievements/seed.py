@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.achievements.catalogue import CATALOGUE
 from app.domain.achievements.models import Achievement, AchievementTranslation, Award, Player
-from app.domain.achievements.services import bump_stats_version, name_key
+from app.domain.achievements.services import name_key, rebuild_player_stats
 from app.lib.ids import new_uuid7
 
 BATCH_ROWS = 5_000
@@ -177,10 +177,17 @@ async def load_synthetic(
 
 
 async def finish_seed(session: AsyncSession) -> None:
-    """Tell the statistics cache that the data changed; refresh PostgreSQL's planner figures."""
-    await bump_stats_version(session)
+    """Fill every player's ``PlayerStats`` from the awards; refresh PostgreSQL's planner
+    figures."""
+    await session.execute(rebuild_player_stats(session.get_bind().dialect.name))
     await session.commit()
     if session.get_bind().dialect.name == "postgresql":
-        for table in ("achievement_player", "achievement_award", "achievement"):
+        tables = (
+            "achievement_player",
+            "achievement_award",
+            "achievement",
+            "achievement_player_stats",
+        )
+        for table in tables:
             await session.execute(text(f"ANALYZE {table}"))
         await session.commit()

@@ -1,23 +1,20 @@
 """The achievements service: players, the catalogue, awards and the statistics.
 
-Every statistic is computed by the database in set-based SQL (two statements, no loop over
-awards in Python) that runs unchanged on PostgreSQL and SQLite. Answers are cached in Redis
-under a version token that every write changes in its own transaction, so a cached answer
-is never older than the data the reader could see.
+Each award updates its player's ``PlayerStats`` row in the award's own transaction, so the
+statistics are a few index reads of that table, fresh on every request, on PostgreSQL and
+SQLite alike (no cache, nothing shared that concurrent awards would wait for).
 """
 
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import msgspec
 from advanced_alchemy.filters import LimitOffset
-from redis.asyncio import Redis
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -28,7 +25,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    text,
+    update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
@@ -43,7 +40,7 @@ from app.domain.achievements.models import (
     AchievementTranslation,
     Award,
     Player,
-    StatsVersion,
+    PlayerStats,
     utc_now,
 )
 from app.domain.achievements.schemas import (
@@ -60,15 +57,12 @@ from app.domain.achievements.schemas import (
     Translations,
 )
 from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
-from app.lib.ids import new_uuid7
 
 STREAK_DAYS = 7
-STATS_CACHE_SECONDS = 3600
-STATS_CACHE_PREFIX = "achievements:stats:"
-PAGE_CACHE_PREFIX = "achievements:page:"
 LEADERBOARD_SIZE = 10
 CHART_DAYS = 30
-STATS_WORK_MEM = "64MB"
+STREAKS_PAGE_SIZE = 100
+EPOCH = date(1970, 1, 1)
 
 
 def name_key(name: str) -> str:
@@ -97,17 +91,6 @@ def _utc_day_number_sqlite(element: utc_day_number, compiler: SQLCompiler, **kw:
     return f"CAST(julianday(date({argument})) - 2440587.5 AS INTEGER)"
 
 
-async def bump_stats_version(session: AsyncSession) -> None:
-    """Mark the statistics as changed, inside the caller's transaction."""
-    token = str(new_uuid7())
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(StatsVersion).values(slot=1, token=token)
-    await session.execute(
-        statement.on_conflict_do_update(index_elements=[StatsVersion.slot], set_={"token": token})
-    )
-
-
 @dataclass(frozen=True)
 class PlayerAward:
     achievement: Achievement
@@ -126,7 +109,8 @@ class PlayerService:
             await self.session.flush()
         except IntegrityError as exc:
             raise ConflictError(f"A player named {name.strip()!r} already exists.") from exc
-        await bump_stats_version(self.session)
+        self.session.add(PlayerStats(player_id=player.id))
+        await self.session.flush()
         return player
 
     async def get_player(self, player_id: UUID) -> Player:
@@ -249,7 +233,9 @@ class AchievementService:
             await self.session.flush()
         except IntegrityError as exc:
             raise ConflictError(f"{holder} already holds this achievement.") from exc
-        await bump_stats_version(self.session)
+        await record_award(
+            self.session, player.id, achievement.points, day_number(award.awarded_at)
+        )
         return PlayerAward(achievement=achievement, awarded_at=award.awarded_at)
 
     async def player_awards(
@@ -258,12 +244,11 @@ class AchievementService:
         """The player's awards, newest first, with their count and total points."""
         totals = (
             await self.session.execute(
-                select(func.count(), func.coalesce(func.sum(Achievement.points), 0))
-                .select_from(Award)
-                .join(Achievement, Achievement.id == Award.achievement_id)
-                .where(Award.player_id == player.id)
+                select(PlayerStats.awards, PlayerStats.points).where(
+                    PlayerStats.player_id == player.id
+                )
             )
-        ).one()
+        ).first() or (0, 0)
         statement = (
             select(Achievement, Award.awarded_at)
             .join(Award, Award.achievement_id == Achievement.id)
@@ -276,59 +261,66 @@ class AchievementService:
         return awards, int(totals[0]), int(totals[1])
 
 
+_HAS_STREAK = PlayerStats.longest_streak >= STREAK_DAYS
+
+
+def _of_player(column: Any) -> Any:
+    return select(column).where(Player.id == PlayerStats.player_id).scalar_subquery()
+
+
+# A player as shown, looked up by primary key for each row an index read returned: a join
+# would let the planner trade those few lookups for a scan of every player when it
+# overestimates the rows (a tail value of the points index).
+_SHOWN = (
+    PlayerStats.player_id.label("id"),
+    _of_player(Player.name).label("name"),
+    _of_player(Player.language).label("language"),
+)
+# One statement for the figures everything else starts from, each the top of an index: the
+# most awards, the most points, the lowest points value two players share, the streak count.
+_TOP_FIGURES = (
+    select(func.max(PlayerStats.awards)).scalar_subquery().label("awards"),
+    select(func.max(PlayerStats.points)).scalar_subquery().label("points"),
+    select(PlayerStats.points)
+    .group_by(PlayerStats.points)
+    .having(func.count() > 1)
+    .order_by(PlayerStats.points)
+    .limit(1)
+    .scalar_subquery()
+    .label("shared_points"),
+    select(func.count()).where(_HAS_STREAK).scalar_subquery().label("streaks"),
+)
+
+
 class AchievementStatsService:
-    """The statistics of the whole system; definitions in ``STATS_DESCRIPTION``."""
+    """The statistics of the whole system; definitions in ``STATS_DESCRIPTION``.
 
-    def __init__(self, session: AsyncSession, redis: Redis | None = None) -> None:
+    Every figure is read fresh from ``PlayerStats`` (kept up to date by each award): the
+    maxima from the top of an index, the gaps from its two ends and the first repeated
+    points value, the streaks as one page of a partial index. No cache: the answer costs a
+    few index reads, however many awards there are.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.redis = redis
-
-    async def current_stats_json(self) -> bytes:
-        """The statistics as JSON, from the cache when nothing changed since they were computed.
-
-        The version token is read first: a write that commits after that read can only make
-        the computed answer newer than the token says, never older, so no reader is ever
-        served an answer older than the data it could already see. The cached JSON is
-        returned as it is stored: with every streak listed it can weigh megabytes.
-        """
-        return await self._cached(STATS_CACHE_PREFIX, "", self.compute_stats)
 
     async def page_summary(self, today: date) -> PageSummary:
-        """The leaderboard and the awards per day up to ``today``, cached like the statistics
-        (and per day, as the chart's window moves with the date)."""
-        body = await self._cached(
-            PAGE_CACHE_PREFIX, f":{today.isoformat()}", lambda: self.compute_page_summary(today)
-        )
-        return msgspec.json.decode(body, type=PageSummary)
-
-    async def _cached(
-        self, prefix: str, suffix: str, compute: Callable[[], Awaitable[msgspec.Struct]]
-    ) -> bytes:
-        token = await self.session.scalar(select(StatsVersion.token))
-        key = f"{prefix}{token}{suffix}"
-        if token is not None and self.redis is not None:
-            cached: bytes | str | None = await self.redis.get(key)
-            if cached is not None:
-                return cached.encode() if isinstance(cached, str) else cached
-        body = msgspec.json.encode(await compute())
-        if token is not None and self.redis is not None:
-            await self.redis.set(key, body, ex=STATS_CACHE_SECONDS)
-        return body
-
-    async def compute_page_summary(self, today: date) -> PageSummary:
-        """Top players by points (then achievements, then id) and awards per UTC day."""
-        points = func.sum(Achievement.points)
-        count = func.count()
+        """Top players by points (then achievements, then id) and awards per UTC day up to
+        ``today``."""
         leaders = await self.session.execute(
-            select(Player.id, Player.name, Player.language, count.label("n"), points.label("p"))
-            .join(Award, Award.player_id == Player.id)
-            .join(Achievement, Achievement.id == Award.achievement_id)
-            .group_by(Player.id, Player.name, Player.language)
-            .order_by(points.desc(), count.desc(), Player.id)
+            select(
+                Player.id,
+                Player.name,
+                Player.language,
+                PlayerStats.awards,
+                PlayerStats.points,
+            )
+            .join(PlayerStats, PlayerStats.player_id == Player.id)
+            .where(PlayerStats.awards > 0)
+            .order_by(PlayerStats.points.desc(), PlayerStats.awards.desc(), Player.id)
             .limit(LEADERBOARD_SIZE)
         )
         first_day = today - timedelta(days=CHART_DAYS - 1)
-        epoch = date(1970, 1, 1)
         day = utc_day_number(Award.awarded_at)
         per_day = await self.session.execute(
             select(day.label("day"), func.count().label("n"))
@@ -338,13 +330,13 @@ class AchievementStatsService:
             )
             .group_by(day)
         )
-        counts = {epoch + timedelta(days=int(row.day)): int(row.n) for row in per_day}
+        counts = {EPOCH + timedelta(days=int(row.day)): int(row.n) for row in per_day}
         return PageSummary(
             leaderboard=[
                 LeaderboardRow(
                     player=StatsPlayer(id=row.id, name=row.name, language=row.language),
-                    achievements=int(row.n),
-                    points=int(row.p),
+                    achievements=int(row.awards),
+                    points=int(row.points),
                 )
                 for row in leaders
             ],
@@ -354,212 +346,227 @@ class AchievementStatsService:
             ],
         )
 
-    async def current_stats(self) -> AchievementStats:
-        return msgspec.json.decode(await self.current_stats_json(), type=AchievementStats)
-
-    async def compute_stats(self) -> AchievementStats:
-        """Compute every statistic from the tables, bypassing the cache."""
-        if self.session.get_bind().dialect.name == "postgresql":
-            # The streak query sorts every (player, day): keep that sort in memory.
-            await self.session.execute(text(f"SET LOCAL work_mem = '{STATS_WORK_MEM}'"))
-        ranked = await self._ranked_players()
+    async def current_stats(
+        self, *, streaks_limit: int = STREAKS_PAGE_SIZE, streaks_offset: int = 0
+    ) -> AchievementStats:
+        """Every statistic as of now; the streak list one page at a time."""
+        tops = (await self.session.execute(select(*_TOP_FIGURES))).one()
+        most_awards, most_points = int(tops.awards or 0), int(tops.points or 0)
         return AchievementStats(
             most_achievements=MostAchievements(
-                count=max((r.awards for r in ranked), default=0),
-                players=[r.player for r in ranked if r.most_awards],
+                count=most_awards, players=await self._holders(PlayerStats.awards, most_awards)
             ),
             most_points=MostPoints(
-                points=max((r.points for r in ranked), default=0),
-                players=[r.player for r in ranked if r.most_points],
+                points=most_points, players=await self._holders(PlayerStats.points, most_points)
             ),
-            max_points_gap=self._max_gap(ranked),
-            min_points_gap=self._min_gap(ranked),
-            seven_day_streaks=await self._streaks(),
+            max_points_gap=await self._max_gap(most_points),
+            min_points_gap=await self._min_gap(tops.shared_points),
+            seven_day_streaks=await self._streaks(streaks_limit, streaks_offset),
+            seven_day_streaks_total=int(tops.streaks),
         )
 
-    @staticmethod
-    def _max_gap(ranked: list[_RankedPlayer]) -> PointsGap | None:
-        top = next((r for r in ranked if r.rank_desc == 1), None)
-        bottom = next(
-            (
-                r
-                for r in sorted(ranked, key=lambda r: r.rank_asc)
-                if top is not None and r.rank_asc <= 2 and r.player.id != top.player.id
-            ),
-            None,
+    async def _players(
+        self, condition: ColumnElement[bool], limit: int | None, *, by_points: bool = True
+    ) -> list[Any]:
+        """(player, points) of the players meeting ``condition``, by points then id (or by
+        id alone)."""
+        order = (
+            (PlayerStats.points, PlayerStats.player_id) if by_points else (PlayerStats.player_id,)
         )
-        if top is None or bottom is None:
-            return None
-        return PointsGap(difference=top.points - bottom.points, players=[top.player, bottom.player])
-
-    @staticmethod
-    def _min_gap(ranked: list[_RankedPlayer]) -> PointsGap | None:
-        low = next((r for r in ranked if r.min_gap_low), None)
-        high = next((r for r in ranked if r.min_gap_high), None)
-        if low is None or high is None:
-            return None
-        return PointsGap(difference=high.points - low.points, players=[low.player, high.player])
-
-    async def _ranked_players(self) -> list[_RankedPlayer]:
-        """One statement: per-player totals, ranked four ways; only the rows that matter."""
-        per_player = (
-            select(
-                Award.player_id,
-                func.count().label("awards"),
-                func.sum(Achievement.points).label("points"),
-            )
-            .join(Achievement, Achievement.id == Award.achievement_id)
-            .group_by(Award.player_id)
-            .subquery("per_player")
+        statement = (
+            select(*_SHOWN, PlayerStats.points).where(condition).order_by(*order).limit(limit)
         )
-        totals = (
-            select(
-                Player.id,
-                Player.name,
-                Player.language,
-                func.coalesce(per_player.c.awards, 0).label("awards"),
-                func.coalesce(per_player.c.points, 0).label("points"),
-            )
-            .outerjoin(per_player, per_player.c.player_id == Player.id)
-            .cte("totals")
-        )
-        by_points = (totals.c.points, totals.c.id)
-        next_points = func.lead(totals.c.points).over(order_by=by_points)
-        ranked = select(
-            totals,
-            func.max(totals.c.awards).over().label("max_awards"),
-            func.max(totals.c.points).over().label("max_points"),
-            func.row_number()
-            .over(order_by=(totals.c.points.desc(), totals.c.id))
-            .label("rank_desc"),
-            func.row_number().over(order_by=by_points).label("rank_asc"),
-            (next_points - totals.c.points).label("gap_to_next"),
-        ).subquery("ranked")
-        # The smallest gap is always between neighbours in (points, id) order; the first
-        # such neighbour pair wins ties. Its upper player is the row right after it.
-        gap_order = func.row_number().over(
-            order_by=(
-                case((ranked.c.gap_to_next.is_(None), 1), else_=0),
-                ranked.c.gap_to_next,
-                ranked.c.points,
-                ranked.c.id,
-            )
-        )
-        with_gap = select(ranked, gap_order.label("gap_rank")).subquery("with_gap")
-        is_gap_low = and_(with_gap.c.gap_rank == 1, with_gap.c.gap_to_next.is_not(None))
-        previous_is_gap_low = func.lag(case((is_gap_low, 1), else_=0)).over(
-            order_by=(with_gap.c.points, with_gap.c.id)
-        )
-        flagged = select(
-            with_gap,
-            case((is_gap_low, 1), else_=0).label("min_gap_low"),
-            func.coalesce(previous_is_gap_low, 0).label("min_gap_high"),
-        ).subquery("flagged")
-        most_awards: ColumnElement[bool] = and_(
-            flagged.c.awards == flagged.c.max_awards, flagged.c.awards > 0
-        )
-        most_points: ColumnElement[bool] = and_(
-            flagged.c.points == flagged.c.max_points, flagged.c.points > 0
-        )
-        statement: Select[Any] = (
-            select(
-                flagged.c.id,
-                flagged.c.name,
-                flagged.c.language,
-                flagged.c.awards,
-                flagged.c.points,
-                flagged.c.rank_desc,
-                flagged.c.rank_asc,
-                most_awards.label("most_awards"),
-                most_points.label("most_points"),
-                flagged.c.min_gap_low,
-                flagged.c.min_gap_high,
-            )
-            .where(
-                or_(
-                    most_awards,
-                    most_points,
-                    flagged.c.rank_desc == 1,
-                    flagged.c.rank_asc <= 2,
-                    flagged.c.min_gap_low == 1,
-                    flagged.c.min_gap_high == 1,
-                )
-            )
-            .order_by(flagged.c.id)
-        )
-        rows = await self.session.execute(statement)
         return [
-            _RankedPlayer(
-                player=StatsPlayer(id=row.id, name=row.name, language=row.language),
-                awards=int(row.awards),
-                points=int(row.points),
-                rank_desc=int(row.rank_desc),
-                rank_asc=int(row.rank_asc),
-                most_awards=bool(row.most_awards),
-                most_points=bool(row.most_points),
-                min_gap_low=bool(row.min_gap_low),
-                min_gap_high=bool(row.min_gap_high),
-            )
-            for row in rows
+            (StatsPlayer(id=row.id, name=row.name, language=row.language), int(row.points))
+            for row in await self.session.execute(statement)
         ]
 
-    async def _streaks(self) -> list[Streak]:
-        """Gaps and islands, walking each player's awards in (player_id, awarded_at) order,
-        which the index already has, so the database never sorts the awards: an award
-        starts a run unless the previous one fell on the same or the previous UTC day; the
-        running count of starts numbers the runs; a run covers max(day) - min(day) + 1
-        days (several awards on one day count once)."""
-        day = utc_day_number(Award.awarded_at)
-        previous_day = func.lag(day).over(partition_by=Award.player_id, order_by=Award.awarded_at)
-        steps = select(
-            Award.player_id,
-            Award.awarded_at,
-            day.label("day"),
-            case((day - previous_day <= 1, 0), else_=1).label("starts"),
-        ).subquery("steps")
-        numbered = select(
-            steps.c.player_id,
-            steps.c.day,
-            func.sum(steps.c.starts)
-            .over(partition_by=steps.c.player_id, order_by=steps.c.awarded_at, rows=(None, 0))
-            .label("run"),
-        ).subquery("numbered")
-        runs = (
-            select(
-                numbered.c.player_id,
-                (func.max(numbered.c.day) - func.min(numbered.c.day) + 1).label("length"),
+    async def _holders(self, figure: Any, top: int) -> list[StatsPlayer]:
+        """Everyone whose ``figure`` is ``top`` (nobody leads with 0), by id."""
+        if top == 0:
+            return []
+        return [player for player, _ in await self._players(figure == top, None, by_points=False)]
+
+    async def _max_gap(self, most_points: int) -> PointsGap | None:
+        """The first player with the most points against the lowest of the others."""
+        lowest = await self._players(literal(True), 2)
+        if len(lowest) < 2:
+            return None
+        top, top_points = (await self._players(PlayerStats.points == most_points, 1))[0]
+        bottom, bottom_points = next(item for item in lowest if item[0].id != top.id)
+        return PointsGap(difference=top_points - bottom_points, players=[top, bottom])
+
+    async def _min_gap(self, shared: int | None) -> PointsGap | None:
+        """The first neighbours in (points, id) order with the smallest difference. With
+        many players some share a points value: the lowest ``shared`` one answers (found in
+        the first entries of the points index). Only when every value is distinct is every
+        neighbour pair compared."""
+        if shared is not None:
+            pair = await self._players(PlayerStats.points == shared, 2)
+            return PointsGap(difference=0, players=[pair[0][0], pair[1][0]])
+        order = (PlayerStats.points, PlayerStats.player_id)
+        neighbours = select(
+            PlayerStats.player_id,
+            PlayerStats.points,
+            (func.lead(PlayerStats.points).over(order_by=order) - PlayerStats.points).label("gap"),
+            func.lead(PlayerStats.player_id).over(order_by=order).label("next_id"),
+        ).subquery("neighbours")
+        closest = (
+            await self.session.execute(
+                select(neighbours.c.player_id, neighbours.c.next_id)
+                .where(neighbours.c.gap.is_not(None))
+                .order_by(neighbours.c.gap, neighbours.c.points, neighbours.c.player_id)
+                .limit(1)
             )
-            .group_by(numbered.c.player_id, numbered.c.run)
-            .subquery("runs")
+        ).first()
+        if closest is None:
+            return None
+        low, high = (
+            await self._players(PlayerStats.player_id == closest.player_id, 1),
+            await self._players(PlayerStats.player_id == closest.next_id, 1),
         )
-        longest = (
-            select(runs.c.player_id, func.max(runs.c.length).label("longest"))
-            .group_by(runs.c.player_id)
-            .having(func.max(runs.c.length) >= STREAK_DAYS)
-            .subquery("longest")
-        )
+        return PointsGap(difference=high[0][1] - low[0][1], players=[low[0][0], high[0][0]])
+
+    async def _streaks(self, limit: int, offset: int) -> list[Streak]:
+        """One page of the players with a run of ``STREAK_DAYS`` days, longest first: the
+        next entries of the partial index on ``(longest_streak DESC, player_id)``."""
         rows = await self.session.execute(
-            select(Player.id, Player.name, Player.language, longest.c.longest)
-            .join(longest, longest.c.player_id == Player.id)
-            .order_by(longest.c.longest.desc(), Player.id)
+            select(*_SHOWN, PlayerStats.longest_streak)
+            .where(_HAS_STREAK)
+            .order_by(PlayerStats.longest_streak.desc(), PlayerStats.player_id)
+            .limit(limit)
+            .offset(offset)
         )
         return [
             Streak(
                 player=StatsPlayer(id=row.id, name=row.name, language=row.language),
-                longest_streak_days=int(row.longest),
+                longest_streak_days=int(row.longest_streak),
             )
             for row in rows
         ]
 
 
-@dataclass(frozen=True)
-class _RankedPlayer:
-    player: StatsPlayer
-    awards: int
-    points: int
-    rank_desc: int
-    rank_asc: int
-    most_awards: bool
-    most_points: bool
-    min_gap_low: bool
-    min_gap_high: bool
+def day_number(moment: datetime) -> int:
+    """Whole days since 1970-01-01 of ``moment``'s UTC date (as ``utc_day_number``)."""
+    return (moment.astimezone(UTC).date() - EPOCH).days
+
+
+def player_stats_rows(player_id: UUID | None = None) -> Select[Any]:
+    """Every player's ``PlayerStats`` row computed from the awards (one player's when
+    ``player_id`` is given, read through the ``(player_id, awarded_at)`` index).
+
+    Gaps and islands: an award starts a run unless the previous one fell on the same or
+    the previous UTC day; the running count of starts numbers the runs; a run covers
+    max(day) - min(day) + 1 days. The current run is the one holding the latest day.
+    """
+    of_player: Callable[[Any], ColumnElement[bool]] = lambda column: (  # noqa: E731
+        column == player_id if player_id is not None else literal(True)
+    )
+    totals = (
+        select(
+            Award.player_id,
+            func.count().label("awards"),
+            func.sum(Achievement.points).label("points"),
+        )
+        .join(Achievement, Achievement.id == Award.achievement_id)
+        .where(of_player(Award.player_id))
+        .group_by(Award.player_id)
+        .subquery("totals")
+    )
+    day = utc_day_number(Award.awarded_at)
+    previous_day = func.lag(day).over(partition_by=Award.player_id, order_by=Award.awarded_at)
+    steps = (
+        select(
+            Award.player_id,
+            Award.awarded_at,
+            day.label("day"),
+            case((day - previous_day <= 1, 0), else_=1).label("starts"),
+        )
+        .where(of_player(Award.player_id))
+        .subquery("steps")
+    )
+    numbered = select(
+        steps.c.player_id,
+        steps.c.day,
+        func.sum(steps.c.starts)
+        .over(partition_by=steps.c.player_id, order_by=steps.c.awarded_at, rows=(None, 0))
+        .label("run"),
+    ).subquery("numbered")
+    runs = (
+        select(
+            numbered.c.player_id,
+            (func.max(numbered.c.day) - func.min(numbered.c.day) + 1).label("length"),
+            func.max(numbered.c.day).label("last_day"),
+            func.row_number()
+            .over(partition_by=numbered.c.player_id, order_by=func.max(numbered.c.day).desc())
+            .label("recency"),
+        )
+        .group_by(numbered.c.player_id, numbered.c.run)
+        .subquery("runs")
+    )
+    streaks = (
+        select(
+            runs.c.player_id,
+            func.max(runs.c.length).label("longest"),
+            func.max(runs.c.last_day).label("last_day"),
+            func.max(case((runs.c.recency == 1, runs.c.length), else_=0)).label("current"),
+        )
+        .group_by(runs.c.player_id)
+        .subquery("streaks")
+    )
+    return (
+        select(
+            Player.id.label("player_id"),
+            func.coalesce(totals.c.awards, 0).label("awards"),
+            func.coalesce(totals.c.points, 0).label("points"),
+            streaks.c.last_day,
+            func.coalesce(streaks.c.current, 0).label("current_run"),
+            func.coalesce(streaks.c.longest, 0).label("longest_streak"),
+        )
+        .outerjoin(totals, totals.c.player_id == Player.id)
+        .outerjoin(streaks, streaks.c.player_id == Player.id)
+        .where(of_player(Player.id))
+    )
+
+
+def rebuild_player_stats(dialect: str, player_id: UUID | None = None) -> Any:
+    """An upsert of ``PlayerStats`` from the awards: every player's, or one player's."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    columns = ["player_id", "awards", "points", "last_day", "current_run", "longest_streak"]
+    statement = insert(PlayerStats).from_select(columns, player_stats_rows(player_id))
+    return statement.on_conflict_do_update(
+        index_elements=[PlayerStats.player_id],
+        set_={name: statement.excluded[name] for name in columns[1:]},
+    )
+
+
+async def record_award(session: AsyncSession, player_id: UUID, points: int, day: int) -> None:
+    """Add one award on UTC day ``day`` to the player's ``PlayerStats``, in the caller's
+    transaction. Only the player's own row is locked. An award on or after the player's
+    last day extends or restarts the current run in the same statement; one dated earlier
+    recomputes the player's runs from their awards (it may join two runs)."""
+    stats = PlayerStats.__table__.c
+    later = or_(stats.last_day.is_(None), stats.last_day < day)
+    run = case(
+        (stats.last_day == day - 1, stats.current_run + 1),
+        (later, 1),
+        else_=stats.current_run,
+    )
+    result = await session.execute(
+        update(PlayerStats)
+        .where(PlayerStats.player_id == player_id)
+        .values(
+            awards=stats.awards + 1,
+            points=stats.points + points,
+            current_run=run,
+            last_day=case((later, day), else_=stats.last_day),
+            longest_streak=case(
+                (and_(later, run > stats.longest_streak), run), else_=stats.longest_streak
+            ),
+        )
+        .returning(PlayerStats.last_day)
+    )
+    last_day = result.scalar_one_or_none()
+    if last_day is None or last_day > day:
+        dialect = session.get_bind().dialect.name
+        await session.execute(rebuild_player_stats(dialect, player_id))

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, patch, post, put
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -33,11 +34,16 @@ from app.domain.messenger.schemas import (
 from app.domain.messenger.services import MessengerService, group_change
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.errors import InvalidInputError
+from app.lib.inflight import user_writes_in_flight
 from app.lib.storage import blob_response
 
 MessengerDep = NamedDependency[MessengerService]
 UserRequest = Request[User, str, Any]
 ChatId = FromPath[UUID]
+# The chat list comes in pages of this many chats (the first page is what a client shows).
+CHAT_PAGE = 50
+CHAT_PAGE_MAX = 200
+NEXT_OFFSET_HEADER = "X-Next-Offset"
 
 
 def parse_cursor(raw: str | None, name: str) -> UUID | int | None:
@@ -62,7 +68,7 @@ def provide_messenger(
 
 
 class _MessengerController(Controller):
-    middleware = [bearer_auth]
+    middleware = [bearer_auth, user_writes_in_flight]
     security = BEARER_SECURITY
     dependencies = {"messenger": Provide(provide_messenger, sync_to_thread=False)}
 
@@ -71,11 +77,34 @@ class ChatController(_MessengerController):
     path = "/api/v1/chats"
     tags = ["messenger: chats"]
 
-    @get("/", summary="My chats")
-    async def list_chats(self, request: UserRequest, messenger: MessengerDep) -> list[ChatOut]:
+    @get(
+        "/",
+        summary="My chats",
+        response_headers=[
+            ResponseHeader(
+                name=NEXT_OFFSET_HEADER,
+                description="The offset of the next page; absent on the last page.",
+                documentation_only=True,
+            )
+        ],
+    )
+    async def list_chats(
+        self,
+        request: UserRequest,
+        messenger: MessengerDep,
+        limit: Annotated[int, Parameter(ge=1, le=CHAT_PAGE_MAX)] = CHAT_PAGE,
+        offset: Annotated[int, Parameter(ge=0, le=1_000_000)] = 0,
+    ) -> Response[list[ChatOut]]:
         """Pinned chats first (most recently pinned first), then the others by last
-        activity; each with its last message, my unread count and its members."""
-        return await messenger.list_chats(request.user.id)
+        activity; each with its last message, my unread count and its members. ``limit``
+        chats from ``offset`` on; while more follow, the ``X-Next-Offset`` header gives the
+        next page's ``offset``."""
+        chats = await messenger.list_chats(request.user.id, limit=limit + 1, offset=offset)
+        headers = {}
+        if len(chats) > limit:
+            chats = chats[:limit]
+            headers[NEXT_OFFSET_HEADER] = str(offset + limit)
+        return Response(chats, headers=headers)
 
     @post("/", summary="Start a direct chat or create a group", status_code=HTTP_201_CREATED)
     async def create_chat(

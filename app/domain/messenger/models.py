@@ -101,8 +101,16 @@ class Message(UUIDv7Base):
     __table_args__ = (
         # History pages (before/after a cursor), the last message and unread counts.
         Index("ix_message_chat_id_id", "chat_id", "id"),
-        # The catch-up cursor: one number per message, in commit order within its chat.
-        Index("uq_message_chat_id_seq", "chat_id", "seq", unique=True),
+        # The catch-up cursor: one number per message, in commit order within its chat;
+        # also the last message (at the chat's last_seq) and unread counts (a seq range,
+        # counted from the index alone on PostgreSQL: it carries what the count filters on).
+        Index(
+            "uq_message_chat_id_seq",
+            "chat_id",
+            "seq",
+            unique=True,
+            postgresql_include=["sender_id", "deleted_at"],
+        ),
         # message:send retried with the same client id answers the stored message.
         Index("uq_message_client_id", "chat_id", "sender_id", "client_id", unique=True),
     )

@@ -9,17 +9,18 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 from uuid import UUID
 
 import msgspec
-from sqlalchemy import and_, func, select
+from sqlalchemy import Select, and_, bindparam, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Bundle, aliased
 
 from app.config import Settings
 from app.domain.accounts.models import User, UserBlock
-from app.domain.accounts.services import AccountService, contacts_of
+from app.domain.accounts.services import AccountService, contacts_of, member_card
 from app.domain.messenger.events import MessengerEvents, shorten_preview
 from app.domain.messenger.models import (
     DIRECT,
@@ -235,101 +236,70 @@ class ChatViews:
         viewer_id: UUID,
         *,
         hide_blockers: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
     ) -> list[ChatOut]:
-        """Views of the viewer's chats (all of them when ``chat_ids`` is None), in the chat
-        list's order: pinned first (most recently pinned first), then by last activity.
-        Members who blocked the viewer look offline to them (unless ``hide_blockers`` is
-        False: a view shared by many viewers, see :meth:`chat_views_for`).
+        """Views of the viewer's chats (all of them when ``chat_ids`` is None; ``limit`` of
+        them from ``offset`` on), in the chat list's order: pinned first (most recently
+        pinned first), then by last activity. Members who blocked the viewer look offline
+        to them (unless ``hide_blockers`` is False: a view shared by many viewers, see
+        :meth:`chat_views_for`).
 
-        Every query is scoped by a membership subquery rather than a list of ids, so the
-        database joins instead of the driver expanding hundreds of parameters per query.
+        Two statements whatever the number of chats: the page of chats with each one's
+        last message and unread count, then the members of the chats on the page (with
+        their blocks and read markers); presence is one Redis round trip for them.
         """
-        scope = select(ChatMember.chat_id).where(ChatMember.user_id == viewer_id)
+        page: dict[str, Any] = {"viewer_id": viewer_id, "limit": limit or NO_LIMIT}
+        page["offset"] = offset
         if chat_ids is not None:
-            scope = scope.where(ChatMember.chat_id.in_(chat_ids))
-        rows = (
-            await self.session.execute(
-                select(Chat, ChatMember)
-                .join(ChatMember, ChatMember.chat_id == Chat.id)
-                .where(ChatMember.user_id == viewer_id, Chat.id.in_(scope))
-            )
-        ).all()
+            page["chat_ids"] = list(chat_ids)
+        rows = (await self.session.execute(_chat_page(chat_ids is not None), page)).all()
         if not rows:
             return []
-
-        latest = (
-            select(Message.id)
-            .where(Message.chat_id == Chat.id)
-            .order_by(Message.seq.desc())
-            .limit(1)
-            .correlate(Chat)
-            .scalar_subquery()
-        )
-        last_messages = (
-            await self.session.scalars(
-                select(Message).where(
-                    Message.id.in_(select(latest).where(Chat.id.in_(scope)).scalar_subquery())
-                )
-            )
-        ).all()
-        last_views = {v.chat_id: v for v in await self.message_views(last_messages, viewer_id)}
-
-        unread = dict(
-            (
-                await self.session.execute(
-                    select(Message.chat_id, func.count())
-                    .join(
-                        ChatMember,
-                        and_(
-                            ChatMember.chat_id == Message.chat_id, ChatMember.user_id == viewer_id
-                        ),
-                    )
-                    .where(
-                        Message.chat_id.in_(scope),
-                        Message.seq > _read_seq(ChatMember.last_read_message_id),
-                        # Unread means what others wrote: not mine, not system notices.
-                        Message.sender_id != viewer_id,
-                        Message.deleted_at.is_(None),
-                    )
-                    .group_by(Message.chat_id)
-                )
-            ).all()
-        )
-
         members = (
             await self.session.execute(
-                select(ChatMember.chat_id, ChatMember.user_id, ChatMember.role).where(
-                    ChatMember.chat_id.in_(scope)
-                )
+                _page_members(),
+                {
+                    "viewer_id": viewer_id,
+                    "chat_ids": [row.chat.id for row in rows],
+                    "direct_ids": [row.chat.id for row in rows if row.chat.type == DIRECT],
+                },
             )
         ).all()
-        users = await self.accounts.member_cards(
-            select(ChatMember.user_id).where(ChatMember.chat_id.in_(scope))
+        online = await self.events.online(
+            m.user_id for m in members if not (hide_blockers and m.blocked_viewer)
         )
-        online = await self.events.online(users)
-        if hide_blockers:
-            online -= (await self._presence_hidden_from([viewer_id], online)).get(viewer_id, set())
         by_chat: dict[UUID, list[MemberOut]] = {}
-        for chat_id, user_id, role in members:
-            card = users.get(user_id)
-            if card is None:
-                continue
-            by_chat.setdefault(chat_id, []).append(
+        receipts: dict[UUID, list[tuple[UUID, int, int]]] = {}
+        blocked_peer_chats = set()
+        for m in members:
+            card = member_card(m.user_id, m.name, m.username, m.avatar_original_id)
+            by_chat.setdefault(m.chat_id, []).append(
                 MemberOut(
                     id=card.id,
                     name=card.name,
                     username=card.username,
-                    role=role,
+                    role=m.role,
                     online=card.id in online,
                     avatar_url=card.avatar_url,
                 )
             )
-
-        receipts = await self._without_blocked_peers(await self._receipt_markers(scope), viewer_id)
+            if m.read_seq is not None:  # a direct chat's tick markers
+                read = int(m.read_seq)
+                receipts.setdefault(m.chat_id, []).append(
+                    (m.user_id, max(int(m.last_delivered_seq), read), read)
+                )
+                if m.user_id != viewer_id and (m.blocked_viewer or m.blocked_by_viewer):
+                    blocked_peer_chats.add(m.chat_id)
         views = []
-        for chat, membership in rows:
+        for row in rows:
+            chat = row.chat
             chat_members = by_chat.get(chat.id, [])
-            peer_delivered, peer_read = _peer_markers(receipts, chat.id, viewer_id)
+            peer_delivered, peer_read = (
+                (None, None)
+                if chat.id in blocked_peer_chats
+                else _peer_markers(receipts, chat.id, viewer_id)
+            )
             views.append(
                 ChatOut(
                     id=chat.id,
@@ -338,17 +308,16 @@ class ChatViews:
                     owner_id=chat.owner_id,
                     created_at=chat.created_at,
                     last_activity_at=chat.last_activity_at,
-                    pinned=membership.pinned_at is not None,
-                    pinned_at=membership.pinned_at,
-                    muted=membership.muted,
-                    unread_count=int(unread.get(chat.id, 0)),
-                    last_message=last_views.get(chat.id),
+                    pinned=row.pinned_at is not None,
+                    pinned_at=row.pinned_at,
+                    muted=row.muted,
+                    unread_count=int(row.unread or 0),
+                    last_message=_last_message_view(row),
                     members=sorted(chat_members, key=lambda m: (m.role != OWNER, m.name)),
                     peer_delivered_seq=peer_delivered,
                     peer_read_seq=peer_read,
                 )
             )
-        views.sort(key=_chat_order)
         return views
 
     async def _receipt_markers(self, scope: Any) -> dict[UUID, list[tuple[UUID, int, int]]]:
@@ -387,8 +356,10 @@ class ChatViews:
             return receipts
         return {c: m for c, m in receipts.items() if peers.get(c) not in blocked}
 
-    async def list_chats(self, viewer_id: UUID) -> list[ChatOut]:
-        return await self.chat_views(None, viewer_id)
+    async def list_chats(
+        self, viewer_id: UUID, *, limit: int | None = None, offset: int = 0
+    ) -> list[ChatOut]:
+        return await self.chat_views(None, viewer_id, limit=limit, offset=offset)
 
     async def chat_view(self, chat_id: UUID, viewer_id: UUID) -> ChatOut:
         views = await self.chat_views([chat_id], viewer_id)
@@ -485,6 +456,205 @@ class ChatViews:
         return hidden
 
     # --- creating and managing chats ----------------------------------------------------------
+
+
+# The chat list reads plain rows (Bundles of the columns a view needs), no ORM objects, and
+# its statements are built once, with bind parameters: building and loading cost more CPU
+# than the database spends on them.
+NO_LIMIT = 2**31 - 1
+_LastMessage = aliased(Message, name="last_message")
+_LastAttachment = aliased(MessageAttachment, name="last_attachment")
+_Quoted = aliased(Message, name="quoted")
+_QuotedAttachment = aliased(MessageAttachment, name="quoted_attachment")
+_QuotedSender = aliased(User, name="quoted_sender")
+_Forwarder = aliased(User, name="forwarder")
+_MESSAGE_COLUMNS = (
+    "id",
+    "chat_id",
+    "sender_id",
+    "type",
+    "text",
+    "attachment_id",
+    "created_at",
+    "edited_at",
+    "deleted_at",
+    "seq",
+    "client_id",
+    "forwarded_from_user_id",
+)
+_ATTACHMENT_COLUMNS = (
+    "id",
+    "kind",
+    "name",
+    "content_type",
+    "size",
+    "width",
+    "height",
+    "preview_blob_id",
+)
+
+
+def _bundle(name: str, entity: Any, columns: Iterable[str]) -> Bundle[Any]:
+    return Bundle(name, *(getattr(entity, column) for column in columns))
+
+
+@cache
+def _chat_page(filtered: bool) -> Select[Any]:
+    """The viewer's chats in the list's order (a page of them: ``limit`` from ``offset``;
+    only ``chat_ids`` when ``filtered``), each row with the chat, the membership, the last
+    message (its attachment, likes and quote) and the unread count.
+
+    Portable SQL (PostgreSQL and SQLite): the page is a derived table, so the per-chat
+    lookups below run for the chats on the page only; the last message is the row at the
+    chat's ``last_seq`` (one unique-index probe) and unread is a range count from the read
+    marker's seq on ``(chat_id, seq)``, which PostgreSQL answers from the index alone (it
+    carries ``sender_id`` and ``deleted_at``).
+    """
+    viewer_id = bindparam("viewer_id", type_=ChatMember.user_id.type)
+    page = (
+        select(
+            Chat.id,
+            Chat.type,
+            Chat.title,
+            Chat.owner_id,
+            Chat.created_at,
+            Chat.last_activity_at,
+            Chat.last_seq,
+            ChatMember.pinned_at,
+            ChatMember.muted,
+            _read_seq(ChatMember.last_read_message_id).label("read_seq"),
+        )
+        .join(ChatMember, ChatMember.chat_id == Chat.id)
+        .where(ChatMember.user_id == viewer_id)
+        .order_by(
+            case((ChatMember.pinned_at.is_(None), 1), else_=0),
+            ChatMember.pinned_at.desc(),
+            Chat.last_activity_at.desc(),
+            Chat.id.desc(),
+        )
+        .offset(bindparam("offset"))
+        .limit(bindparam("limit"))
+    )
+    if filtered:
+        page = page.where(Chat.id.in_(bindparam("chat_ids", expanding=True)))
+    paged = page.subquery("page")
+    c = paged.c
+    unread = (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.chat_id == c.id,
+            Message.seq > c.read_seq,
+            # Unread means what others wrote: not mine, not system notices.
+            Message.sender_id != viewer_id,
+            Message.deleted_at.is_(None),
+        )
+        .scalar_subquery()
+    )
+    likes = (
+        select(func.count())
+        .select_from(MessageLike)
+        .where(MessageLike.message_id == _LastMessage.id)
+        .scalar_subquery()
+    )
+    liked_by_me = (
+        select(MessageLike.id)
+        .where(MessageLike.message_id == _LastMessage.id, MessageLike.user_id == viewer_id)
+        .exists()
+    )
+    return (
+        select(
+            Bundle("chat", c.id, c.type, c.title, c.owner_id, c.created_at, c.last_activity_at),
+            c.pinned_at,
+            c.muted,
+            _bundle("last_message", _LastMessage, (*_MESSAGE_COLUMNS, "reply_to_id")),
+            _bundle("last_attachment", _LastAttachment, _ATTACHMENT_COLUMNS),
+            _bundle("quoted", _Quoted, _MESSAGE_COLUMNS),
+            _bundle("quoted_attachment", _QuotedAttachment, _ATTACHMENT_COLUMNS),
+            _QuotedSender.name.label("quoted_sender_name"),
+            _Forwarder.name.label("forwarder_name"),
+            unread.label("unread"),
+            likes.label("likes"),
+            liked_by_me.label("liked_by_me"),
+        )
+        .select_from(paged)
+        .outerjoin(_LastMessage, and_(_LastMessage.chat_id == c.id, _LastMessage.seq == c.last_seq))
+        .outerjoin(_LastAttachment, _LastAttachment.id == _LastMessage.attachment_id)
+        .outerjoin(_Quoted, _Quoted.id == _LastMessage.reply_to_id)
+        .outerjoin(_QuotedAttachment, _QuotedAttachment.id == _Quoted.attachment_id)
+        .outerjoin(_QuotedSender, _QuotedSender.id == _Quoted.sender_id)
+        .outerjoin(_Forwarder, _Forwarder.id == _LastMessage.forwarded_from_user_id)
+        .order_by(
+            case((c.pinned_at.is_(None), 1), else_=0),
+            c.pinned_at.desc(),
+            c.last_activity_at.desc(),
+            c.id.desc(),
+        )
+    )
+
+
+@cache
+def _page_members() -> Select[Any]:
+    """The members of the chats on a page (``chat_ids``), with their cards, whether a block
+    stands between them and ``viewer_id`` (either way) and, in direct chats
+    (``direct_ids``), their read seq (the ticks)."""
+    viewer_id = bindparam("viewer_id", type_=ChatMember.user_id.type)
+    blocked_viewer = (
+        select(UserBlock.blocker_id)
+        .where(UserBlock.blocker_id == ChatMember.user_id, UserBlock.blocked_id == viewer_id)
+        .exists()
+    )
+    blocked_by_viewer = (
+        select(UserBlock.blocker_id)
+        .where(UserBlock.blocker_id == viewer_id, UserBlock.blocked_id == ChatMember.user_id)
+        .exists()
+    )
+    read_seq = case(
+        (
+            ChatMember.chat_id.in_(bindparam("direct_ids", expanding=True)),
+            _read_seq(ChatMember.last_read_message_id),
+        ),
+        else_=None,
+    )
+    return (
+        select(
+            ChatMember.chat_id,
+            ChatMember.user_id,
+            ChatMember.role,
+            ChatMember.last_delivered_seq,
+            read_seq.label("read_seq"),
+            User.name,
+            User.username,
+            User.avatar_original_id,
+            blocked_viewer.label("blocked_viewer"),
+            blocked_by_viewer.label("blocked_by_viewer"),
+        )
+        .join(User, User.id == ChatMember.user_id)
+        .where(ChatMember.chat_id.in_(bindparam("chat_ids", expanding=True)))
+    )
+
+
+def _last_message_view(row: Any) -> MessageOut | None:
+    """The last message of a chat-list row (its Bundles have the columns of a Message and
+    of a MessageAttachment, all None when there is none)."""
+    message = row.last_message
+    if message.id is None:
+        return None
+    quoted, forwarder = row.quoted, message.forwarded_from_user_id
+    attachment = row.last_attachment if row.last_attachment.id is not None else None
+    quoted_attachment = row.quoted_attachment if row.quoted_attachment.id is not None else None
+    return ChatViews._message_view(
+        message,
+        attachment,
+        likes=int(row.likes or 0),
+        liked_by_me=bool(row.liked_by_me),
+        reply_to=_reply_preview(quoted, quoted_attachment, row.quoted_sender_name)
+        if quoted.id is not None
+        else None,
+        forwarded_from=ForwardedFrom(user_id=forwarder, name=row.forwarder_name)
+        if forwarder is not None
+        else None,
+    )
 
 
 def _read_seq(last_read_message_id: Any) -> Any:

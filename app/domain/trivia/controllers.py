@@ -2,30 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Protocol
 
 import msgspec
 from advanced_alchemy.filters import LimitOffset
 from advanced_alchemy.service import OffsetPagination
 from litestar import Controller, Request, get, post
-from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.openapi import ResponseSpec
 from litestar.params import JSONBody, KwargDefinition, QueryParameter
 
 from app.domain.trivia.models import TriviaQuestion
+from app.domain.trivia.plugin import provide_trivia_importer
 from app.domain.trivia.schemas import (
     ImportQuestionsRequest,
     NoQuestion,
     Question,
     StoredQuestion,
 )
-from app.domain.trivia.services import TriviaService, create_upstream_client
-from app.domain.trivia.sources import create_trivia_source
-from app.lib.dependencies import DbSessionDep, SettingsDep
+from app.domain.trivia.services import TriviaImporter, TriviaService
+from app.lib.dependencies import DbSessionDep
 from app.lib.errors import AppError, InvalidInputError
 
 TriviaServiceDep = NamedDependency[TriviaService]
+TriviaImporterDep = NamedDependency[TriviaImporter]
 
 
 # `{}` in the schema must match nothing but `{}`, or a client cannot tell the two answers apart.
@@ -52,16 +53,22 @@ def decode_strictly(body: bytes) -> ImportQuestionsRequest:
         raise AppError(f"The body is not valid JSON: {exc}.") from exc
 
 
-def provide_trivia_service(
-    db_session: DbSessionDep, settings: SettingsDep, state: State
-) -> TriviaService:
-    http = state.get("trivia_http")
-    if http is None:
-        http = state["trivia_http"] = create_upstream_client(settings)
-    return TriviaService(db_session, create_trivia_source(settings), http, settings)
+def provide_trivia_service(db_session: DbSessionDep) -> TriviaService:
+    return TriviaService(db_session)
 
 
-def to_question(row: TriviaQuestion) -> Question:
+class AnsweredQuestion(Protocol):
+    """What an answer shows of a stored question: an ORM row or a Core row of the import."""
+
+    upstream_id: int
+    question: str
+    answer: str
+    upstream_created_at: datetime
+    category: str | None
+    value: int | None
+
+
+def to_question(row: AnsweredQuestion) -> Question:
     return Question(
         id=row.upstream_id,
         question=row.question,
@@ -81,7 +88,10 @@ def to_stored_question(row: TriviaQuestion) -> StoredQuestion:
 class TriviaController(Controller):
     path = "/api/v1/questions"
     tags = ["trivia"]
-    dependencies = {"trivia": Provide(provide_trivia_service, sync_to_thread=False)}
+    dependencies = {
+        "trivia": Provide(provide_trivia_service, sync_to_thread=False),
+        "importer": Provide(provide_trivia_importer, sync_to_thread=False),
+    }
 
     @post(
         "/",
@@ -106,10 +116,10 @@ class TriviaController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[ImportQuestionsRequest],
-        trivia: TriviaServiceDep,
+        importer: TriviaImporterDep,
     ) -> Question | EmptyObject:
         strict = decode_strictly(await request.body())
-        previous = await trivia.import_questions(strict.questions_num)
+        previous = await importer.import_questions(strict.questions_num)
         return to_question(previous) if previous else NoQuestion()
 
     @get("/", summary="Stored questions, newest first")

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import structlog
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.domain.trivia.models import TriviaQuestion
-from app.domain.trivia.sources import TriviaSource, UpstreamQuestion
+from app.domain.trivia.sources import TriviaSource
+from app.domain.trivia.store import TriviaStore
 from app.lib.errors import InvalidInputError, UpstreamError, UpstreamTimeoutError
 
 logger = structlog.get_logger("app.trivia")
@@ -58,33 +57,29 @@ class ImportProgress:
         return {"X-Questions-Stored": str(self.stored)}
 
 
-class TriviaService:
+class TriviaImporter:
     """Stores unique questions from a :class:`TriviaSource`.
 
     Uniqueness is the database's job: rows go in with ``INSERT … ON CONFLICT DO NOTHING
     RETURNING``, so only the rows really inserted are counted, whatever other imports run at
-    the same time. Each round commits on its own and inserts in upstream-id order, so two
-    imports never hold locks the other one waits for (no deadlock) for longer than a statement.
+    the same time. Each round is its own statement in autocommit and inserts in upstream-id
+    order, so two imports never hold locks the other one waits for (no deadlock) for longer
+    than a statement. No ORM session: :class:`TriviaStore` runs Core statements built once.
     """
 
     def __init__(
         self,
-        session: AsyncSession,
+        store: TriviaStore,
         source: TriviaSource,
         http: httpx.AsyncClient,
         settings: Settings,
     ) -> None:
-        self.session = session
+        self.store = store
         self.source = source
         self.http = http
         self.settings = settings
 
-    async def latest(self) -> TriviaQuestion | None:
-        return await self.session.scalar(
-            select(TriviaQuestion).order_by(TriviaQuestion.id.desc()).limit(1)
-        )
-
-    async def import_questions(self, count: int) -> TriviaQuestion | None:
+    async def import_questions(self, count: int) -> Row[Any] | None:
         """Store ``count`` new questions; answer the one saved most recently before.
 
         A failed import keeps the questions it stored before failing (each round commits:
@@ -96,26 +91,24 @@ class TriviaService:
                 f"questions_num must be between 1 and {limit}.",
                 errors=[{"field": "questions_num", "message": f"between 1 and {limit}"}],
             )
-        previous = await self.latest()
-        # Release the read snapshot before the (slow) upstream calls.
-        await self.session.commit()
         progress = ImportProgress(count)
         try:
-            await self._store_new(progress)
+            return await self._store_new(progress)
         except (UpstreamError, UpstreamTimeoutError) as exc:
             if exc.headers is None:  # a failure of one request: say what the import kept
                 exc.detail = f"{exc.detail} {progress.stored_text(sentence=True)}"
                 exc.headers = progress.headers()
             raise
-        return previous
 
-    async def _store_new(self, progress: ImportProgress) -> None:
+    async def _store_new(self, progress: ImportProgress) -> Row[Any] | None:
         """Ask the upstream for the missing questions while it brings new ones; give up
-        after TRIVIA_MAX_IDLE_ROUNDS answers in a row that brought nothing new."""
+        after TRIVIA_MAX_IDLE_ROUNDS answers in a row that brought nothing new. Answers the
+        question saved last before the first round stored anything."""
         idle_limit = self.settings.trivia_max_idle_rounds
         deadline_seconds = self.settings.trivia_deadline_seconds
         started = time.monotonic()
         idle = empty = 0
+        previous = None
         while progress.missing > 0:
             # The deadline bounds the upstream calls only: a round that got its answer
             # stores it, so the count of what was kept is exact.
@@ -123,9 +116,8 @@ class TriviaService:
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                batch = await asyncio.wait_for(
-                    self.source.fetch_random(self.http, progress.missing), remaining
-                )
+                async with asyncio.timeout(remaining):
+                    batch = await self.source.fetch_random(self.http, progress.missing)
             except TimeoutError:
                 raise UpstreamTimeoutError(
                     f"Importing from the trivia upstream took longer than "
@@ -133,10 +125,13 @@ class TriviaService:
                     f"{progress.stored_text()}",
                     headers=progress.headers(),
                 ) from None
+            first = progress.rounds == 0
             progress.rounds += 1
-            inserted = await self._insert_new(batch[: progress.missing])
-            progress.stored += inserted
-            if inserted:
+            result = await self.store.store(batch[: progress.missing], with_previous=first)
+            if first:
+                previous = result.previous
+            progress.stored += result.inserted
+            if result.inserted:
                 idle = empty = 0
                 continue
             idle += 1
@@ -159,36 +154,14 @@ class TriviaService:
             rounds=progress.rounds,
             seconds=round(time.monotonic() - started, 3),
         )
+        return previous
 
-    async def _insert_new(self, batch: Sequence[UpstreamQuestion]) -> int:
-        unique = {item.upstream_id: item for item in batch}
-        if not unique:
-            return 0
-        now = datetime.now(UTC)
-        rows = [
-            {
-                "saved_at": now,
-                "source": self.source.name,
-                "upstream_id": item.upstream_id,
-                "question": item.question,
-                "answer": item.answer,
-                "upstream_created_at": item.created_at,
-                "category": item.category,
-                "value": item.value,
-            }
-            for _, item in sorted(unique.items())
-        ]
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert(TriviaQuestion)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["source", "upstream_id"])
-            .returning(TriviaQuestion.id)
-        )
-        inserted = len((await self.session.execute(statement)).all())
-        await self.session.commit()
-        return inserted
+
+class TriviaService:
+    """Reads the stored questions back (through the request's ORM session)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def list_questions(self, page: LimitOffset) -> tuple[list[TriviaQuestion], int]:
         """Stored questions, newest first, and how many there are (advanced-alchemy's

@@ -62,9 +62,10 @@ def create_trivia_source(settings: Settings) -> TriviaSource:
     return OpenTriviaSource(settings.trivia_opentdb_url)
 
 
-async def _get_json(http: httpx.AsyncClient, url: str, params: dict[str, int | str]) -> bytes:
+async def _get_json(http: httpx.AsyncClient, url: str, query: str) -> bytes:
+    """GET ``url?query`` (a ready query string: httpx has no params to encode and merge)."""
     try:
-        response = await http.get(url, params=params)
+        response = await http.get(f"{url}?{query}")
     except httpx.TimeoutException as exc:
         raise UpstreamTimeoutError(f"The trivia upstream did not answer in time ({url}).") from exc
     except httpx.HTTPError as exc:
@@ -111,7 +112,7 @@ class JServiceSource:
         self.url = base_url.rstrip("/") + "/api/random"
 
     async def fetch_random(self, http: httpx.AsyncClient, count: int) -> list[UpstreamQuestion]:
-        body = await _get_json(http, self.url, {"count": min(count, self.max_batch)})
+        body = await _get_json(http, self.url, f"count={min(count, self.max_batch)}")
         try:
             clues = msgspec.json.decode(body, type=list[_JServiceClue])
         except msgspec.ValidationError as exc:
@@ -173,12 +174,12 @@ class OpenTriviaSource:
         self.url = base_url.rstrip("/") + "/api.php"
 
     async def fetch_random(self, http: httpx.AsyncClient, count: int) -> list[UpstreamQuestion]:
-        params: dict[str, int | str] = {"amount": min(count, self.max_batch)}
-        payload = self._decode(await _get_json(http, self.url, params))
+        query = f"amount={min(count, self.max_batch)}"
+        payload = self._decode(await _get_json(http, self.url, query))
         if payload.response_code == 5:
             # Rate limited: wait out the window once; the caller's deadline bounds the wait.
             await asyncio.sleep(OPENTDB_RATE_LIMIT_SECONDS)
-            payload = self._decode(await _get_json(http, self.url, params))
+            payload = self._decode(await _get_json(http, self.url, query))
         if payload.response_code != 0:
             raise UpstreamError(
                 f"Open Trivia DB refused the request (response_code {payload.response_code})."

@@ -318,9 +318,30 @@
   }
 
   // --- the chat list (kept up to date from events, not re-fetched) --------------------------------
+  // It arrives in pages (the X-Next-Offset header names the next one): the first is shown at
+  // once and the others are added as they come, so a user in hundreds of chats sees the
+  // newest quickly and still gets every chat. A newer load (a reconnect) makes older ones stop.
+  let chatListLoads = 0;
   async function loadChats() {
-    state.chats = await api("/chats");
+    const load = ++chatListLoads;
+    let page = await chatPage(0);
+    if (load !== chatListLoads) return;
+    state.chats = page.chats;
     renderChats();
+    while (page.next !== null) {
+      page = await chatPage(page.next);
+      if (load !== chatListLoads) return;
+      for (const chat of page.chats) if (!findChat(chat.id)) state.chats.push(chat);
+      renderChats();
+    }
+  }
+
+  async function chatPage(offset) {
+    const response = await api("/chats?offset=" + offset, { raw: true });
+    const data = await response.json().catch(() => null);
+    if (!response.ok) throw new Error(problemText(response.status, data, response.statusText));
+    const next = response.headers.get("X-Next-Offset");
+    return { chats: data, next: next === null ? null : Number(next) };
   }
 
   function chatOrder(a, b) {
