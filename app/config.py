@@ -200,6 +200,12 @@ class Settings:
     socketio_max_connections_per_user: int = 20
     socketio_max_connections_per_address: int = 500
     socketio_handshake_timeout_seconds: float = 10.0
+    # True only where this is the one process serving Socket.IO (one uvicorn worker, one
+    # replica): events then go straight to the local sockets instead of through Redis
+    # pub/sub. With several workers or replicas it must stay false, or members connected
+    # elsewhere would not hear anything. Without Redis (the embedded default) there is no
+    # Redis fan-out anyway.
+    socketio_single_process: bool = False
     # Per-user limits (per minute, every replica together; 0 turns one off): 429 with
     # Retry-After over REST, the same problem in a Socket.IO acknowledgement.
     messages_per_minute: int = 600
@@ -388,6 +394,7 @@ class Settings:
             socketio_handshake_timeout_seconds=_env_float(
                 "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS", defaults.socketio_handshake_timeout_seconds
             ),
+            socketio_single_process=_env_bool("SOCKETIO_SINGLE_PROCESS") is True,
             messages_per_minute=_env_int("MESSAGES_PER_MINUTE", defaults.messages_per_minute),
             typing_events_per_minute=_env_int(
                 "TYPING_EVENTS_PER_MINUTE", defaults.typing_events_per_minute

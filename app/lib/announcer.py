@@ -11,7 +11,10 @@ time in the order they came: the events of one chat keep their order.
 
 When a worker's queue is full the caller waits for room (backpressure) up to
 ``wait_seconds``, logged; past that the job is dropped with an error in the log, never
-silently. Before the lifespan starts (command-line tools) and after it ends, a job runs
+silently, unless it was submitted with ``may_drop=False`` (the announcement of a committed
+write that clients must hear: it waits as long as it takes, late but never missing). A
+writer that would rather refuse than wait asks :meth:`has_room` before it writes and
+answers 503 (see the messenger's send). Before the lifespan starts (command-line tools) and after it ends, a job runs
 in the caller, as it did before there was an announcer.
 """
 
@@ -48,7 +51,12 @@ class Announcer:
         # A stable hash (unlike hash(), the same in every process): one key, one worker.
         return self.queues[zlib.crc32(key.encode()) % len(self.queues)]
 
-    async def submit(self, key: Any, job: Job, *, name: str = "job") -> None:
+    def has_room(self, key: Any) -> bool:
+        """Whether a job for ``key`` would be queued now without waiting (always, when the
+        announcer is not running: the job would run in the caller)."""
+        return not self.running or not self._queue_for(str(key)).full()
+
+    async def submit(self, key: Any, job: Job, *, name: str = "job", may_drop: bool = True) -> None:
         """Run ``job`` after the jobs submitted before it with the same ``key``."""
         if not self.running:
             await _run(name, job)
@@ -60,13 +68,28 @@ class Announcer:
             return
         except asyncio.QueueFull:
             logger.warning("announcer_backpressure", job=name, queued=queue.qsize())
+        # One put, kept in the queue's line of waiters while it waits, so the jobs of one
+        # key keep their order even when they wait past ``wait_seconds``.
+        put = asyncio.ensure_future(queue.put((name, job)))
         try:
-            await asyncio.wait_for(queue.put((name, job)), self.wait_seconds)
-        except BaseException as exc:
-            self.pending -= 1
-            if not isinstance(exc, TimeoutError):
-                raise
-            logger.error("announcement_dropped", job=name, waited_seconds=self.wait_seconds)
+            try:
+                await asyncio.wait_for(asyncio.shield(put), self.wait_seconds)
+                return
+            except TimeoutError:
+                if put.done():
+                    return
+            if may_drop:
+                put.cancel()
+                self.pending -= 1
+                logger.error("announcement_dropped", job=name, waited_seconds=self.wait_seconds)
+                return
+            logger.warning("announcer_still_waiting", job=name, waited_seconds=self.wait_seconds)
+            await put
+        except BaseException:
+            if not put.done():
+                put.cancel()
+                self.pending -= 1
+            raise
 
     async def _work(self, queue: asyncio.Queue[tuple[str, Job]]) -> None:
         while True:

@@ -1,29 +1,44 @@
-"""Socket.IO fan-out: 500 connected clients in 50 group chats of 10.
+"""Socket.IO fan-out: message:send into groups of 10, every member hears message:new.
 
-    python -m tests.bench.messenger_fanout [--seconds 5]
+    python -m tests.bench.messenger_fanout [--seconds 3] [--overload-seconds 20]
+        [--client-processes 3] [--redis-manager]
 
-Starts the application (uvicorn, its own process, REDIS_URL set as in production) on
-BENCH_DATABASE_URL, connects 500 python-socketio clients, and sends ``message:send`` at
-steady rates; every message reaches the 10 members of its group as ``message:new``. It
-prints the end-to-end latency from send to each receiver (p50/p99) per rate and the highest
-rate one process sustains (every delivery arrives and p99 stays under 500 ms). The
-baseline, measured the same way in the same run, is a bare python-socketio server that
-echoes ``message:send`` to the room with nothing stored. The clients all run in this one
-process, so past some rate they, not the server, are the limit; the baseline shows where.
+Two servers, each in its own uvicorn process, measured the same way in the same run: the
+baseline, a bare python-socketio server that echoes ``message:send`` to the room with
+nothing stored, then Quintet (``app.asgi``, PostgreSQL on BENCH_DATABASE_URL, Redis on
+BENCH_REDIS_URL; one process, so ``SOCKETIO_SINGLE_PROCESS=true`` unless
+``--redis-manager`` keeps the Redis pub/sub relay of several replicas).
+
+The clients run in ``--client-processes`` processes (a python-socketio client spends ~3 ms
+of CPU per message received ten times, so one process would measure itself past ~300
+msg/s); each step prints the server's CPU per message (from /proc/<pid>/stat over the
+step, up to its last delivery) next to the clients' CPU, so it is plain which side is the
+limit. Each scenario starts once the connections' presence traffic has settled (the server
+idle), after an unmeasured warm-up of 3 s at 20 msg/s.
+
+1. overload: 200 clients in 20 groups of 10 at 100 msg/s for ``--overload-seconds``: the
+   share of accepted messages delivered to every member within 10 s after sending stopped,
+   p50/p99, and how many sends were refused (an error acknowledgement, never silence).
+2. ramp: 500 clients in 50 groups of 10, rising rates of ``--seconds`` each: CPU per
+   message and the highest rate sustained (everything delivered, p99 < 250 ms).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import multiprocessing
 import os
 import random
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -35,13 +50,18 @@ import socketio
 from app.config import Settings
 from app.lib.auth import issue_access_token
 from app.lib.ids import new_uuid7
+from tests.bench.harness import BENCH_REDIS_URL
 from tests.bench.messenger_seed import BENCH_DATABASE_URL, reset_and_migrate
-from tests.support import TEST_REDIS_URL, free_port
+from tests.support import free_port
 
 CLIENTS = 500
 GROUPS = 50
-RATES = [25, 50, 75, 100, 150, 200, 300, 400, 800]
-SUSTAINED_P99_MS = 500
+RATES = [50, 100, 150, 200, 300, 400, 600, 800]
+SUSTAINED_P99_MS = 250
+OVERLOAD_GROUPS = 20
+OVERLOAD_RATE = 100
+WARM_UP_RATE = 20
+WARM_UP_SECONDS = 3
 ROOT = Path(__file__).resolve().parents[2]
 
 # --- the baseline: a bare python-socketio server -----------------------------------------
@@ -103,169 +123,375 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def start_server(target: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env={**os.environ, **env},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url + "/socket.io/?EIO=4&transport=polling", timeout=1)
-            return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"{target} did not start")
+# --- the clients: several processes, driven over a pipe ---------------------------------------
+Auth = dict[str, Any]
+# (client index, auth, the client's chat id)
+Member = tuple[int, Auth, str]
 
 
-# --- the load --------------------------------------------------------------------------------
-class Load:
-    def __init__(self) -> None:
+class ClientProcess:
+    """The clients of one process: they connect, send at their share of the rate, and
+    record every message:new they receive (latency from the send time in the text)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.clients: dict[int, tuple[socketio.AsyncClient, str]] = {}
         self.latencies: list[float] = []
-        self.received: dict[str, int] = defaultdict(int)
+        self.acks: list[int] = []  # HTTP-like status of each acknowledgement (200 = stored)
 
     def on_message(self, data: dict[str, Any]) -> None:
         self.latencies.append((time.time() - float(data["text"].split("=", 1)[1])) * 1000)
 
+    async def connect(self, members: list[Member]) -> None:
+        async def one(member: Member) -> None:
+            index, auth, chat_id = member
+            client = socketio.AsyncClient(reconnection=False)
+            client.on("message:new", self.on_message)
+            await client.connect(self.url, auth=auth, transports=["websocket"], wait_timeout=30)
+            self.clients[index] = (client, chat_id)
 
-async def connect_all(
-    url: str, auths: list[dict[str, Any]], load: Load
-) -> list[socketio.AsyncClient]:
-    clients = []
+        for start in range(0, len(members), 25):
+            await asyncio.gather(*(one(m) for m in members[start : start + 25]))
 
-    async def one(auth: dict[str, Any]) -> socketio.AsyncClient:
-        client = socketio.AsyncClient(reconnection=False)
-        client.on("message:new", load.on_message)
-        await client.connect(url, auth=auth, transports=["websocket"], wait_timeout=30)
-        return client
+    async def send(self, rate: float, seconds: float, chats: set[str]) -> dict[str, float]:
+        """Send ``rate`` messages a second for ``seconds`` from random connected members of
+        ``chats``; then wait (10 s at most) for every acknowledgement."""
+        self.latencies.clear()
+        self.acks.clear()
+        senders = [(c, chat) for c, chat in self.clients.values() if chat in chats]
+        cpu = time.process_time()
+        sent = 0
+        started = time.perf_counter()
+        while (elapsed := time.perf_counter() - started) < seconds:
+            while sent < int(elapsed * rate):
+                client, chat_id = random.choice(senders)
+                await client.emit(
+                    "message:send",
+                    {"chat_id": chat_id, "text": f"t={time.time()}"},
+                    callback=self._acked,
+                )
+                sent += 1
+            await asyncio.sleep(0.002)
+        deadline = time.perf_counter() + 10
+        while len(self.acks) < sent and time.perf_counter() < deadline:
+            await asyncio.sleep(0.02)
+        return {
+            "sent": sent,
+            "accepted": sum(1 for status in self.acks if status == 200),
+            "refused": sum(1 for status in self.acks if status != 200),
+            "unacknowledged": sent - len(self.acks),
+            "cpu": time.process_time() - cpu,
+        }
 
-    for start in range(0, len(auths), 50):
-        clients += await asyncio.gather(*(one(a) for a in auths[start : start + 50]))
-    return clients
+    def _acked(self, answer: Any = None) -> None:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        self.acks.append(int(error.get("status", 500)) if isinstance(error, dict) else 200)
+
+    async def serve(self, pipe: Connection) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            command, *arguments = await loop.run_in_executor(None, pipe.recv)
+            if command == "connect":
+                await self.connect(arguments[0])
+                pipe.send(len(self.clients))
+            elif command == "send":
+                pipe.send(await self.send(*arguments))
+            elif command == "received":
+                pipe.send(len(self.latencies))
+            elif command == "latencies":
+                pipe.send((list(self.latencies), time.process_time()))
+            elif command == "stop":
+                clients = [c for c, _ in self.clients.values()]
+                await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
+                pipe.send("stopped")
+                return
 
 
-async def run_rate(
-    clients: list[socketio.AsyncClient],
+def _client_main(pipe: Connection, url: str) -> None:
+    asyncio.run(ClientProcess(url).serve(pipe))
+
+
+class Clients:
+    """The client processes, each with every ``processes``-th member (so every group has
+    members in each of them); a rate is split evenly between them."""
+
+    def __init__(self, url: str, processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for _ in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_client_main, args=(theirs, url), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    def ask(self, *command: Any) -> list[Any]:
+        for pipe in self.pipes:
+            pipe.send(command)
+        return [pipe.recv() for pipe in self.pipes]
+
+    def connect(self, members: list[Member]) -> int:
+        shares = [members[n :: len(self.pipes)] for n in range(len(self.pipes))]
+        for pipe, share in zip(self.pipes, shares, strict=True):
+            pipe.send(("connect", share))
+        return sum(pipe.recv() for pipe in self.pipes)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ask("stop")
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def settle(pid: int, timeout: float = 20) -> float:
+    """Wait until the server is idle (under 5 % of a core for a second): the connections'
+    presence traffic is over. Answers how long it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = cpu_seconds(pid)
+        time.sleep(1)
+        if cpu_seconds(pid) - before < 0.05:
+            break
+    return time.monotonic() - started
+
+
+@dataclass
+class Step:
+    rate: float
+    sent: int
+    accepted: int
+    refused: int
+    unacknowledged: int
+    delivered: float
+    p50: float
+    p99: float
+    server_cpu_ms: float  # per message sent
+    client_cpu_ms: float  # per message sent, all client processes together
+
+    @property
+    def sustained(self) -> bool:
+        return (
+            self.refused == 0
+            and self.unacknowledged == 0
+            and self.delivered >= 0.999
+            and self.p99 < SUSTAINED_P99_MS
+        )
+
+    def line(self) -> str:
+        return (
+            f"  {self.rate:4.0f} msg/s: p50 {self.p50:7.1f} ms  p99 {self.p99:7.1f} ms  "
+            f"delivered {self.delivered:6.1%}  refused {self.refused}  "
+            f"server CPU {self.server_cpu_ms:5.2f} ms/msg  clients CPU "
+            f"{self.client_cpu_ms:5.2f} ms/msg  {'ok' if self.sustained else 'NOT sustained'}"
+        )
+
+
+def run_step(
+    clients: Clients, pid: int, rate: float, seconds: float, chats: set[str], group_size: int
+) -> Step:
+    server_before = cpu_seconds(pid)
+    share = rate / len(clients.pipes)
+    results = clients.ask("send", share, seconds, chats)
+    accepted = sum(int(r["accepted"]) for r in results)
+    expected = accepted * group_size
+    deadline = time.perf_counter() + 10
+    while sum(clients.ask("received")) < expected and time.perf_counter() < deadline:
+        time.sleep(0.1)
+    # Up to the last delivery: a server that lags still pays for what it delivers late.
+    server_cpu = cpu_seconds(pid) - server_before
+    samples = sorted(x for latencies, _ in clients.ask("latencies") for x in latencies)
+    sent = sum(int(r["sent"]) for r in results) or 1
+    return Step(
+        rate=rate,
+        sent=sent,
+        accepted=accepted,
+        refused=sum(int(r["refused"]) for r in results),
+        unacknowledged=sum(int(r["unacknowledged"]) for r in results),
+        delivered=len(samples) / expected if expected else 0.0,
+        p50=statistics.median(samples) if samples else float("inf"),
+        p99=samples[min(len(samples) - 1, int(len(samples) * 0.99))] if samples else float("inf"),
+        server_cpu_ms=server_cpu * 1000 / sent,
+        client_cpu_ms=sum(float(r["cpu"]) for r in results) * 1000 / sent,
+    )
+
+
+@dataclass
+class Outcome:
+    overload: Step
+    ramp: list[Step]
+
+    @property
+    def best(self) -> float:
+        return max((step.rate for step in self.ramp if step.sustained), default=0.0)
+
+
+def measure(
+    name: str,
+    url: str,
+    pid: int,
+    members: list[Member],
     groups: dict[str, list[int]],
-    load: Load,
-    rate: int,
-    seconds: float,
-) -> dict[str, float]:
-    load.latencies.clear()
-    chat_ids = list(groups)
-    sent = 0
-    started = time.perf_counter()
-    while (elapsed := time.perf_counter() - started) < seconds:
-        due = int(elapsed * rate)
-        while sent < due:
-            chat_id = random.choice(chat_ids)
-            sender = clients[random.choice(groups[chat_id])]
-            await sender.emit(
-                "message:send", {"chat_id": chat_id, "text": f"t={time.time()}"}, callback=_ignore
-            )
-            sent += 1
-        await asyncio.sleep(0.002)
-    expected = sent * (CLIENTS // GROUPS)
-    drain = time.perf_counter() + 10
-    while len(load.latencies) < expected and time.perf_counter() < drain:
-        await asyncio.sleep(0.05)
-    samples = sorted(load.latencies)
-    return {
-        "sent": sent,
-        "delivered": len(samples) / expected if expected else 0,
-        "p50": statistics.median(samples) if samples else float("inf"),
-        "p99": samples[min(len(samples) - 1, int(len(samples) * 0.99))]
-        if samples
-        else float("inf"),
-    }
-
-
-def _ignore(*_: Any) -> None:
-    return None
-
-
-async def measure(
-    name: str, url: str, auths: list[dict[str, Any]], groups: dict[str, list[int]], seconds: float
-) -> None:
-    load = Load()
-    clients = await connect_all(url, auths, load)
-    print(f"\n{name}: {len(clients)} clients connected")
-    best = 0
+    arguments: argparse.Namespace,
+) -> Outcome:
+    clients = Clients(url, arguments.client_processes)
+    group_size = CLIENTS // GROUPS
     try:
+        first = members[: OVERLOAD_GROUPS * group_size]
+        connected = clients.connect(first)
+        waited = settle(pid)
+        print(f"\n{name}: {connected} clients connected (settled in {waited:.1f} s)")
+        chats = set(list(groups)[:OVERLOAD_GROUPS])
+        # Warm-up, not measured: the pool's connections, prepared statements, caches.
+        run_step(clients, pid, WARM_UP_RATE, WARM_UP_SECONDS, chats, group_size)
+        settle(pid)
+        overload = run_step(
+            clients, pid, OVERLOAD_RATE, arguments.overload_seconds, chats, group_size
+        )
+        print(
+            f"  overload, {OVERLOAD_GROUPS} groups of {group_size}, {arguments.overload_seconds:.0f} s:"
+        )
+        print("  " + overload.line())
+        connected = clients.connect(members[len(first) :])  # each process's total
+        waited = settle(pid)
+        print(f"  ramp: {connected} clients in {GROUPS} groups (settled in {waited:.1f} s)")
+        ramp = []
         for rate in RATES:
-            result = await run_rate(clients, groups, load, rate, seconds)
-            sustained = result["delivered"] >= 0.999 and result["p99"] < SUSTAINED_P99_MS
-            print(
-                f"  {rate:4d} msg/s ({rate * (CLIENTS // GROUPS):5d} deliveries/s): "
-                f"p50 {result['p50']:8.1f} ms  p99 {result['p99']:8.1f} ms  "
-                f"delivered {result['delivered']:6.1%}  {'ok' if sustained else 'NOT sustained'}"
-            )
-            if not sustained:
-                break
-            best = rate
+            step = run_step(clients, pid, rate, arguments.seconds, set(groups), group_size)
+            print(step.line())
+            ramp.append(step)
+            if step.delivered < 0.99 or step.refused or step.p99 > 2000:
+                break  # far past the limit: the next rates would only queue
     finally:
-        await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
-    print(f"  highest sustained rate: {best} messages/s")
+        clients.stop()
+    outcome = Outcome(overload, ramp)
+    print(f"  highest sustained rate: {outcome.best:.0f} messages/s")
+    return outcome
 
 
-async def main(seconds: float, reset: bool) -> None:
-    if reset:
-        await reset_and_migrate()
+def start_server(target: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - read on failure, closed with the process
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", *target, "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            httpx.get(url + "/socket.io/?EIO=4&transport=polling", timeout=5)
+            return process, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    log.seek(0)
+    raise RuntimeError(f"{target} did not start:\n{log.read().decode()[-3000:]}")
+
+
+def compare(baseline: Outcome, quintet: Outcome) -> None:
+    """The goals' figures side by side: CPU per message at the rates both ran."""
+    print("\nserver CPU per message, Quintet / echo, at the rates both measured:")
+    echo_by_rate = {step.rate: step for step in baseline.ramp}
+    for step in quintet.ramp:
+        if step.rate in echo_by_rate:
+            echo_step = echo_by_rate[step.rate]
+            print(
+                f"  {step.rate:4.0f} msg/s: {step.server_cpu_ms:5.2f} / "
+                f"{echo_step.server_cpu_ms:5.2f} ms = "
+                f"{step.server_cpu_ms / max(echo_step.server_cpu_ms, 1e-6):4.1f}x"
+            )
+    print(
+        f"highest sustained rate: {quintet.best:.0f} / {baseline.best:.0f} msg/s = "
+        f"{quintet.best / max(baseline.best, 1):.2f}x"
+    )
+
+
+def main(arguments: argparse.Namespace) -> None:
+    if arguments.reset:
+        asyncio.run(reset_and_migrate())
     dsn = BENCH_DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://")
-    users, groups = await create_users_and_groups(dsn)
-    secret = Settings().secret_key
-    member_of: dict[int, list[str]] = defaultdict(list)
-    for chat_id, members in groups.items():
-        for index in members:
-            member_of[index].append(chat_id)
+    users, groups = asyncio.run(create_users_and_groups(dsn))
+    chat_of = {index: chat_id for chat_id, members in groups.items() for index in members}
 
+    echo_outcome = None if arguments.quintet_only else measure_echo(groups, chat_of, arguments)
+    quintet_outcome = measure_quintet(users, groups, chat_of, arguments)
+    if echo_outcome is not None:
+        compare(echo_outcome, quintet_outcome)
+
+
+def measure_echo(
+    groups: dict[str, list[int]], chat_of: dict[int, str], arguments: argparse.Namespace
+) -> Outcome:
     baseline, baseline_url = start_server(["tests.bench.messenger_fanout:echo_app"], {})
     try:
-        await measure(
+        echo_outcome = measure(
             "baseline: bare python-socketio echo server",
             baseline_url,
-            [{"rooms": member_of[i]} for i in range(CLIENTS)],
+            baseline.pid,
+            [(i, {"rooms": [chat_of[i]]}, chat_of[i]) for i in range(CLIENTS)],
             groups,
-            seconds,
+            arguments,
         )
     finally:
         baseline.terminate()
         baseline.wait()
+    return echo_outcome
 
-    app, app_url = start_server(
-        ["app.asgi:create_asgi", "--factory"],
-        {
-            "APP_ENV": "test",
-            "DATABASE_URL": BENCH_DATABASE_URL,
-            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", TEST_REDIS_URL),
-            "LOG_LEVEL": "WARNING",
-        },
-    )
+
+def measure_quintet(
+    users: list[str],
+    groups: dict[str, list[int]],
+    chat_of: dict[int, str],
+    arguments: argparse.Namespace,
+) -> Outcome:
+    secret = Settings().secret_key
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": BENCH_DATABASE_URL,
+        "REDIS_URL": BENCH_REDIS_URL,
+        "LOG_LEVEL": "WARNING",
+        "SOCKETIO_SINGLE_PROCESS": "false" if arguments.redis_manager else "true",
+    }
+    app, app_url = start_server(["app.asgi:create_asgi", "--factory"], env)
+    relay = "through Redis pub/sub" if arguments.redis_manager else "one process, no Redis relay"
     try:
         tokens = [issue_access_token(secret, UUID(u), 3600).token for u in users]
-        await measure(
-            "Quintet (stored in PostgreSQL, fanned out through Redis)",
+        quintet_outcome = measure(
+            f"Quintet (stored in PostgreSQL, {relay})",
             app_url,
-            [{"token": t} for t in tokens],
+            app.pid,
+            [(i, {"token": tokens[i]}, chat_of[i]) for i in range(CLIENTS)],
             groups,
-            seconds,
+            arguments,
         )
     finally:
         app.terminate()
         app.wait()
+    return quintet_outcome
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=5)
+    parser.add_argument("--seconds", type=float, default=3, help="each ramp step")
+    parser.add_argument("--overload-seconds", type=float, default=20)
+    parser.add_argument("--client-processes", type=int, default=3)
+    parser.add_argument(
+        "--redis-manager", action="store_true", help="relay events through Redis pub/sub"
+    )
+    parser.add_argument("--quintet-only", action="store_true", help="skip the echo baseline")
     parser.add_argument("--reset", action="store_true", help="reset and migrate the database first")
-    arguments = parser.parse_args()
-    asyncio.run(main(arguments.seconds, arguments.reset))
+    main(parser.parse_args())

@@ -110,3 +110,43 @@ async def test_shutdown_finishes_what_is_queued_and_a_failing_job_stops_nothing(
     assert ran == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert [e["event"] for e in logs] == ["announce_failed"]
     assert not announcer.running
+
+
+async def test_a_job_that_may_not_be_dropped_waits_past_the_deadline_and_keeps_its_order() -> None:
+    announcer = Announcer(workers=1, queue_size=1, wait_seconds=0.2)
+    announcer.start()
+    blocked = asyncio.Event()
+    ran: list[str] = []
+
+    async def stuck() -> None:
+        await blocked.wait()
+        ran.append("stuck")
+
+    def note(name: str):
+        async def run() -> None:
+            ran.append(name)
+
+        return run
+
+    try:
+        with structlog.testing.capture_logs() as logs:
+            await announcer.submit("k", stuck)
+            await asyncio.sleep(0)
+            await announcer.submit("k", note("queued"))
+            late = asyncio.create_task(
+                announcer.submit("k", note("late"), name="messenger", may_drop=False)
+            )
+            later = asyncio.create_task(
+                announcer.submit("k", note("later"), name="messenger", may_drop=False)
+            )
+            await asyncio.sleep(0.5)  # past wait_seconds: main dropped both here
+            assert not late.done()
+            blocked.set()
+            await asyncio.wait_for(asyncio.gather(late, later), 10)
+    finally:
+        await announcer.stop(drain_seconds=10)
+    assert ran == ["stuck", "queued", "late", "later"]
+    events = [entry["event"] for entry in logs]
+    assert "announcement_dropped" not in events
+    assert "announcer_still_waiting" in events
+    assert announcer.pending == 0

@@ -186,7 +186,9 @@ def asyncapi_document() -> dict[str, Any]:
             "name": f"{event} acknowledgement",
             "summary": "The stored or resulting object, or `{error: <problem>}` (422 bad "
             "input, 401, 403 refused (a block), 404 outside your chats, 429 with "
-            "`retry_after`, 503 while the database or Redis is down).",
+            "`retry_after`, 503 with `retry_after` while the database or Redis is down or, for "
+            "`message:send`, while the chat's deliveries are behind: nothing was stored, "
+            "send again).",
             "payload": {"oneOf": [ref("schemas", ack.__name__), ref("schemas", "ErrorAck")]},
         }
         channel_messages[name] = ref("messages", name)

@@ -67,7 +67,15 @@ class MessengerEvents:
         if announcer is None:
             await announce_all()
         else:
-            await announcer.submit(chat_id or "", announce_all, name="messenger")
+            # Committed already: the members hear it late under overload, never not at all
+            # (a send that would overflow the queue is refused before it is stored instead).
+            await announcer.submit(chat_id or "", announce_all, name="messenger", may_drop=False)
+
+    def has_room(self, chat_id: UUID) -> bool:
+        """Whether this chat's announcements are keeping up: a send is refused (503) rather
+        than stored with an announcement that would wait behind a full queue."""
+        announcer: Announcer | None = self.state.get("announcer")
+        return announcer is None or announcer.has_room(chat_id)
 
     async def emit(
         self, event: str, payload: Any, user_ids: Iterable[UUID], *, skip_sid: str | None = None
@@ -79,7 +87,14 @@ class MessengerEvents:
             logger.exception("emit_failed", socket_event=event)
 
     async def online(self, user_ids: Iterable[UUID]) -> set[UUID]:
-        return await self.realtime.presence.online(user_ids)
+        """Who of ``user_ids`` is online: those connected to this process without asking
+        Redis, the others from the presence sets of every replica."""
+        candidates = list(user_ids)
+        here = self.realtime.connected_here(candidates)
+        elsewhere = [user_id for user_id in candidates if user_id not in here]
+        if not elsewhere:
+            return here
+        return here | await self.realtime.presence.online(elsewhere)
 
     async def notify_offline(
         self,

@@ -10,6 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.accounts.models import User
+from app.domain.messenger.events import to_json
 from app.domain.messenger.flows import MessengerFlows
 from app.domain.messenger.models import (
     DIRECT,
@@ -29,7 +30,9 @@ from app.domain.messenger.schemas import (
     NewMessage,
     ReadOut,
 )
+from app.domain.messenger.sending import StoredText, store_text_message
 from app.domain.messenger.views import (
+    CHAT_NOT_FOUND,
     MESSAGE_NOT_FOUND,
     PREVIEW_SIDE,
     _now,
@@ -37,7 +40,16 @@ from app.domain.messenger.views import (
     _read_seq,
     _without_viewer,
 )
-from app.lib.errors import ConflictError, ForbiddenError, InvalidInputError, NotFoundError
+from app.lib.errors import (
+    ConflictError,
+    ForbiddenError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+    TooManyRequestsError,
+    UnauthorizedError,
+)
+from app.lib.ids import new_uuid7
 from app.lib.images import check_image_async, decode_base64_payload, preview_async
 from app.lib.storage import Blob, BlobStore
 
@@ -57,6 +69,17 @@ def clean_text(text: str, *, what: str = "The text") -> str:
     if not cleaned.strip():
         raise InvalidInputError(f"{what} must not be blank.")
     return cleaned
+
+
+def is_plain_text(data: NewMessage) -> bool:
+    """A text message without reply, forward or attachment: the one-statement path."""
+    return (
+        data.type == "text"
+        and data.text is not None
+        and data.attachment is None
+        and data.reply_to_id is None
+        and data.forward_from_id is None
+    )
 
 
 def _check_content(data: NewMessage) -> None:
@@ -158,6 +181,9 @@ class MessageService(MessengerFlows):
         return int(seq)
 
     async def send_message(self, user: User, chat_id: UUID, data: NewMessage) -> MessageOut:
+        if is_plain_text(data) and not self.settings.is_sqlite:
+            return await self.send_text(user.id, chat_id, data.text or "", data.client_id)
+        self._refuse_when_behind(chat_id)
         chat, membership = await self._membership(chat_id, user.id)
         await self._refuse_if_blocked(chat, user, MESSAGING_BLOCKED)
         source = None
@@ -237,6 +263,120 @@ class MessageService(MessengerFlows):
             )
         )
         return view
+
+    def _refuse_when_behind(self, chat_id: UUID) -> None:
+        """503 (retry shortly) while this chat's announcements are queued to the limit: under
+        overload a send is refused before it is stored, never stored and left unannounced."""
+        if not self.events.has_room(chat_id):
+            raise ServiceUnavailableError(
+                "The server is busy delivering earlier messages; try again shortly.",
+                headers={"Retry-After": "1"},
+            )
+
+    async def send_text(
+        self, user_id: UUID, chat_id: UUID, text: str, client_id: str | None
+    ) -> MessageOut:
+        """A plain text message, stored in one statement (see
+        :mod:`app.domain.messenger.sending`), with the same answers as :meth:`send_message`:
+        401 without an account, 404 outside the chat, 403 in a direct chat with a block,
+        the stored message again for a ``client_id`` sent before, 429 past the limit."""
+        self._refuse_when_behind(chat_id)
+        cleaned = clean_text(text) if text.strip() else None
+        if cleaned is None:
+            raise InvalidInputError("A text message needs non-blank text.")
+        try:
+            await self._limit("messages", user_id, self.settings.messages_per_minute)
+        except TooManyRequestsError:
+            # A refusal that comes before the limit wins, and a retried send still answers.
+            if stored := await self._answer_before_limit(user_id, chat_id, client_id):
+                return stored
+            raise
+        message_id, now = new_uuid7(), _now()
+        found = await store_text_message(
+            self.events.engine,
+            message_id=message_id,
+            chat_id=chat_id,
+            user_id=user_id,
+            client_id=client_id,
+            text_=cleaned,
+            now=now,
+        )
+        if found is None:
+            # The same client id, sent twice at once: the other one holds now.
+            assert client_id is not None
+            stored = await self._sent_before(chat_id, user_id, client_id)
+            if stored is None:
+                raise ConflictError("The same message is being sent; try again.")
+            return stored
+        if not found.account:
+            raise UnauthorizedError("The account no longer exists.")
+        if not found.member:
+            raise NotFoundError(CHAT_NOT_FOUND)
+        if found.blocked:
+            raise ForbiddenError(MESSAGING_BLOCKED)
+        if found.sent_before and client_id is not None:
+            stored = await self._sent_before(chat_id, user_id, client_id)
+            if stored is not None:
+                return stored
+        if found.seq is None:  # the chat went away between the checks and the write
+            raise NotFoundError(CHAT_NOT_FOUND)
+        view = MessageOut(
+            id=message_id,
+            chat_id=chat_id,
+            sender_id=user_id,
+            type="text",
+            text=cleaned,
+            attachment=None,
+            likes=0,
+            liked_by_me=False,
+            created_at=now,
+            edited_at=None,
+            deleted=False,
+            seq=found.seq,
+            client_id=client_id,
+        )
+        self._announce_text(view, found)
+        return view
+
+    def _announce_text(self, view: MessageOut, found: StoredText) -> None:
+        """After the commit: ``message:new`` to every member (one payload, built once), and
+        the offline notifications to those who did not mute the chat."""
+        payload = to_json(view)
+        members = found.members
+        sender_id = view.sender_id
+        self._after_commit(
+            lambda: self.events.emit("message:new", payload, members), chat_id=view.chat_id
+        )
+        recipients = [m for m in members if m != sender_id and m not in found.muted]
+        if recipients:
+            sender_name = found.sender_name or ""
+            self._after_commit(
+                lambda: self.events.notify_offline(
+                    recipients=recipients,
+                    chat_id=view.chat_id,
+                    chat_title=found.chat_title
+                    if not found.direct and found.chat_title
+                    else sender_name,
+                    sender_name=sender_name,
+                    text=view.text or "",
+                    message_id=view.id,
+                    direct=found.direct,
+                )
+            )
+
+    async def _answer_before_limit(
+        self, user_id: UUID, chat_id: UUID, client_id: str | None
+    ) -> MessageOut | None:
+        """Over the limit: the answers that come first on the general path (404 outside the
+        chat, 403 with a block, a retried send's stored message); None for the 429."""
+        user = await self.session.get(User, user_id)
+        if user is None or user.deleted_at is not None:
+            raise UnauthorizedError("The account no longer exists.")
+        chat, _ = await self._membership(chat_id, user_id)
+        await self._refuse_if_blocked(chat, user, MESSAGING_BLOCKED)
+        if client_id is None:
+            return None
+        return await self._sent_before(chat_id, user_id, client_id)
 
     async def _forward_source(self, user: User, source_id: UUID, data: NewMessage) -> Message:
         """The message to forward: one the user can read (404 otherwise), not deleted (409),

@@ -6,7 +6,9 @@ connection's user in a fresh database session, and always answers the acknowledg
 with the stored object, or with ``{"error": <problem>}`` where the problem is the same
 RFC 9457 body REST answers (``type``, ``title``, ``status``, ``detail``, ``instance``):
 422 for bad input (a NUL character included), 404 outside your chats, 429 past a rate
-limit (with ``retry_after``), 503 while the database or Redis is down, 500 for a bug.
+limit (with ``retry_after``), 503 while the database or Redis is down (and for
+``message:send`` while the chat's announcements are behind: nothing is stored, the client
+sends again), 500 for a bug.
 Nothing is left unanswered and no handler's exception escapes into the event loop.
 
 Logs carry the user id, the event and the status, never message text or tokens.
@@ -36,6 +38,7 @@ from litestar import Litestar
 
 from app.domain.accounts.models import User
 from app.domain.messenger.events import MessengerEvents, to_json
+from app.domain.messenger.messages import is_plain_text
 from app.domain.messenger.schemas import (
     AttachmentUpload,
     ClientId,
@@ -77,6 +80,8 @@ class ChatEvent(msgspec.Struct):
 
 EventT = TypeVar("EventT", SendEvent, ChatEvent)
 Action = Callable[[MessengerService, User, EventT], Awaitable[Any]]
+# An action that checks the account itself (the one-statement send): it gets the user's id.
+IdAction = Callable[[MessengerService, UUID, EventT], Awaitable[Any]]
 
 
 def socket_problem(exc: BaseException, event: str) -> dict[str, Any]:
@@ -128,7 +133,19 @@ def register_socket_handlers(app: Litestar) -> None:
 
     realtime.account_exists = account_exists
 
-    def handler(event: str, schema: type[EventT], action: Action[EventT]) -> None:
+    async def load_user(service: MessengerService, user_id: UUID) -> User:
+        user = await service.session.get(User, user_id)
+        if user is None or user.deleted_at is not None:
+            raise UnauthorizedError("The account no longer exists.")
+        return user
+
+    def with_user(action: Action[EventT]) -> IdAction[EventT]:
+        async def run(service: MessengerService, user_id: UUID, event: EventT) -> Any:
+            return await action(service, await load_user(service, user_id), event)
+
+        return run
+
+    def handler(event: str, schema: type[EventT], action: IdAction[EventT]) -> None:
         """Register ``action`` for ``event``: the one place that parses, authenticates,
         answers every call and logs it."""
 
@@ -143,10 +160,7 @@ def register_socket_handlers(app: Litestar) -> None:
                 except msgspec.ValidationError as exc:
                     raise InvalidInputError(_validation_detail(exc)) from None
                 async with messenger() as service:
-                    user = await service.session.get(User, user_id)
-                    if user is None or user.deleted_at is not None:
-                        raise UnauthorizedError("The account no longer exists.")
-                    answer = to_json(await action(service, user, parsed))
+                    answer = to_json(await action(service, user_id, parsed))
                     # The handler owns the transaction: commit, then announce.
                     await service.commit()
             except Exception as exc:
@@ -175,19 +189,19 @@ def register_socket_handlers(app: Litestar) -> None:
 
         sio.on(event, handle)
 
-    async def send(service: MessengerService, user: User, event: SendEvent) -> Any:
-        return await service.send_message(
-            user,
-            event.chat_id,
-            NewMessage(
-                type=event.type,
-                text=event.text,
-                attachment=event.attachment,
-                client_id=event.client_id,
-                reply_to_id=event.reply_to_id,
-                forward_from_id=event.forward_from_id,
-            ),
+    async def send(service: MessengerService, user_id: UUID, event: SendEvent) -> Any:
+        data = NewMessage(
+            type=event.type,
+            text=event.text,
+            attachment=event.attachment,
+            client_id=event.client_id,
+            reply_to_id=event.reply_to_id,
+            forward_from_id=event.forward_from_id,
         )
+        if is_plain_text(data) and not state.settings.is_sqlite:
+            # One statement that checks the account too: no user loaded first.
+            return await service.send_text(user_id, event.chat_id, data.text or "", data.client_id)
+        return await service.send_message(await load_user(service, user_id), event.chat_id, data)
 
     async def typing(service: MessengerService, user: User, event: ChatEvent) -> Any:
         recipients = await service.typing(user, event.chat_id)
@@ -202,13 +216,13 @@ def register_socket_handlers(app: Litestar) -> None:
         return await service.mark_read(user, event.chat_id, event.message_id)
 
     handler("message:send", SendEvent, send)
-    handler("typing", ChatEvent, typing)
-    handler("read", ChatEvent, read)
+    handler("typing", ChatEvent, with_user(typing))
+    handler("read", ChatEvent, with_user(read))
 
     async def delivered(service: MessengerService, user: User, event: ChatEvent) -> Any:
         return await service.mark_delivered(user, event.chat_id, event.message_id)
 
-    handler("message:delivered", ChatEvent, delivered)
+    handler("message:delivered", ChatEvent, with_user(delivered))
 
     async def announce_presence(user_id: UUID, online: bool) -> None:
         async with messenger() as service:
