@@ -43,7 +43,7 @@ from app.domain.achievements.seed import finish_seed, load_catalogue
 from app.domain.achievements.services import AchievementService
 from app.lib.db import upgrade_database
 from tests.achievements.support import oracle_from_database
-from tests.bench.harness import BENCH_DATABASE_URL, server_process
+from tests.bench.harness import BENCH_DATABASE_URL, cpu_seconds, server_process
 from tests.support import make_settings
 
 DATABASE_URL = BENCH_DATABASE_URL
@@ -55,7 +55,6 @@ NAIVE_RUNS = int(os.environ.get("BENCH_NAIVE_RUNS", "1"))
 WRITE_SECONDS = float(os.environ.get("BENCH_WRITE_SECONDS", "4"))
 WRITERS = 8
 HOLD_SECONDS = 0.1
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 PLAYERS_SQL = """
 INSERT INTO achievement_player (id, name, name_key, language, created_at)
@@ -123,12 +122,6 @@ def server_pid(url: str) -> int:
         if b"app.asgi:create_asgi" in argv and port.encode() in argv:
             return int(entry.name)
     raise RuntimeError(f"no server process on port {port}")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far (fields 14 and 15 of /proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def client_cpu() -> float:

@@ -44,7 +44,7 @@ from app.asgi import create_asgi
 from app.domain.audio.encoding import resolve_ffmpeg
 from app.domain.audio.models import AudioUser
 from app.lib.db import upgrade_database
-from tests.bench.harness import server_process
+from tests.bench.harness import rss_mb, server_process
 from tests.support import TEST_DATABASE_URL, TEST_REDIS_URL, LiveServer, free_port, make_settings
 
 RATE = 44_100
@@ -77,13 +77,6 @@ def write_stereo_wav(path: Path, megabytes: int) -> int:
         for _ in range(seconds):
             writer.writeframes(second)
     return path.stat().st_size
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 async def sample_peak(pid: int, stop: asyncio.Event) -> float:
