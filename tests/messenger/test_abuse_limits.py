@@ -41,14 +41,6 @@ async def http(strict_server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[SocketUser]]:
-    opened: list[SocketUser] = []
-    yield opened
-    for user in opened:
-        await user.close()
-
-
 async def test_an_account_cannot_open_more_sockets_than_its_cap(
     strict_server: LiveServer, http: httpx.AsyncClient, sockets: list[SocketUser]
 ) -> None:

@@ -15,12 +15,8 @@ from app.domain.messenger.models import DIRECT, Chat, ChatMember
 from app.lib.auth import issue_access_token
 from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import Account, register
-from tests.messenger import test_group_fanout
 from tests.messenger.api import send_text
 from tests.messenger.test_group_fanout import silent_members
-
-# The SQL statements the live server runs (a fixture of the fan-out tests).
-statements = test_group_fanout.statements
 
 PEERS = 60  # more than one page
 

@@ -3,13 +3,9 @@ handful of queries rather than a chat-list query per member."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
-from sqlalchemy import event
 
 from app.config import Settings
 from app.domain.accounts.models import User
@@ -17,7 +13,6 @@ from app.lib.auth import issue_access_token
 from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import register
 from tests.messenger.sockets import connect
-from tests.messenger.test_realtime import litestar_app
 from tests.support import LiveServer
 
 MEMBERS = 150
@@ -40,19 +35,6 @@ async def silent_members(settings: Settings, count: int) -> list[User]:
         await session.commit()
     await config.get_engine().dispose()
     return users
-
-
-@pytest.fixture
-def statements(live_server: LiveServer) -> Iterator[list[str]]:
-    engine = litestar_app(live_server).state.db_config.get_engine().sync_engine
-    seen: list[str] = []
-
-    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    yield seen
-    event.remove(engine, "before_cursor_execute", count)
 
 
 async def test_renaming_a_large_group_costs_a_few_queries_and_each_member_gets_their_view(

@@ -10,11 +10,9 @@ problem in the Socket.IO acknowledgement), and once the queue has room it goes t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from app.lib.announcer import Announcer
 from tests.accounts.api import register
@@ -64,14 +62,6 @@ class StuckAnnouncer:
 
     def release(self) -> None:
         self._on_server(self._release())
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[SocketUser]]:
-    opened: list[SocketUser] = []
-    yield opened
-    for user in opened:
-        await user.close()
 
 
 async def history_texts(client: httpx.AsyncClient, reader: Any, chat_id: str) -> list[str]:

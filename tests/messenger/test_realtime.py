@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID
 
@@ -56,14 +56,6 @@ def notifier(live_server: LiveServer) -> Iterator[RecordingNotifier]:
     state.notifier = RecordingNotifier()
     yield state.notifier
     state.notifier = previous
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[SocketUser]]:
-    opened: list[SocketUser] = []
-    yield opened
-    for user in opened:
-        await user.close()
 
 
 async def test_message_sent_over_socket_is_acknowledged_and_delivered(

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import base64
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 
 from tests.accounts.api import Account, register
-from tests.messenger import test_group_fanout
 from tests.messenger.api import (
     alice_and_bob_in_a_direct_chat,
     direct_chat,
@@ -22,19 +19,8 @@ from tests.messenger.api import (
 from tests.messenger.sockets import SocketUser, connect
 from tests.support import LiveServer
 
-# The SQL statements the live server runs (a fixture of the fan-out tests).
-statements = test_group_fanout.statements
-
 # How the authentication loads the account of the token (one row by primary key).
 ACCOUNT_BY_ID = re.compile(r"FROM user_account\s+WHERE user_account\.id = [^\s]+\s*$")
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[SocketUser]]:
-    opened: list[SocketUser] = []
-    yield opened
-    for user in opened:
-        await user.close()
 
 
 async def history(client: httpx.AsyncClient, account: Account, chat_id: str) -> list[Any]:

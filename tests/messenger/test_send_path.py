@@ -3,13 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
-
 import httpx
-import pytest
 from redis.asyncio import Redis
-from sqlalchemy import event
 
 from app.config import Settings
 from app.lib.realtime import redis_channel
@@ -17,22 +12,8 @@ from tests.accounts.api import register
 from tests.messenger.api import group_chat, send_text
 from tests.messenger.processes import ApiProcess
 from tests.messenger.sockets import connect
-from tests.messenger.test_realtime import announced, litestar_app
+from tests.messenger.test_realtime import announced
 from tests.support import READY_SECONDS, LiveServer
-
-
-@pytest.fixture
-def statements(live_server: LiveServer) -> Iterator[list[str]]:
-    """Every SQL statement the server runs while the test is in this fixture."""
-    engine = litestar_app(live_server).state.db_config.get_engine().sync_engine
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    yield seen
-    event.remove(engine, "before_cursor_execute", record)
 
 
 async def test_a_text_message_over_the_socket_is_stored_in_one_statement(

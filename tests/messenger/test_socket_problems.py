@@ -5,7 +5,6 @@ message text."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -16,14 +15,6 @@ from tests.messenger.sockets import SocketUser, connect
 from tests.support import LiveServer
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
-
-
-@pytest.fixture
-async def sockets() -> AsyncIterator[list[SocketUser]]:
-    opened: list[SocketUser] = []
-    yield opened
-    for user in opened:
-        await user.close()
 
 
 async def history_texts(client: httpx.AsyncClient, headers: dict[str, str], chat_id: str) -> list:
