@@ -442,6 +442,17 @@
   function applyNewMessage(message, open) {
     const chat = findChat(message.chat_id);
     if (!chat) { fetchChat(message.chat_id); return; }
+    // The chat's view may have been read after this message was stored (a chat:new that
+    // raced its first message: the views are read off the request path): then its unread
+    // count holds the message already. The send moves the chat's activity to the message's
+    // time in the same transaction, so a view at least that recent has it.
+    const last = chat.last_message;
+    const viewHasIt = (last && (last.id === message.id || (last.seq != null && message.seq != null && last.seq >= message.seq)))
+      || Date.parse(chat.last_activity_at) >= Date.parse(message.created_at);
+    if (viewHasIt) {
+      renderChats();
+      return;
+    }
     const newer = !chat.last_message || Date.parse(message.created_at) >= Date.parse(chat.last_message.created_at);
     if (newer) {
       chat.last_message = message;
