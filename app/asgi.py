@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-from litestar import Litestar
+from litestar import Litestar, Router
 from litestar.config.csrf import CSRFConfig
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -57,23 +57,23 @@ from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
 from app.domain.trivia.plugin import TriviaPlugin
 from app.lib.announcer import Announcer
+from app.lib.auth import RevokedSessionFeed
 from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
+from app.lib.edge import EdgeMiddleware
 from app.lib.errors import NotFoundError, exception_handlers
 from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.images import configure_image_workers
-from app.lib.logging import RequestContextMiddleware, configure_logging
+from app.lib.logging import configure_logging
 from app.lib.metrics import LeanPrometheusMiddleware
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
-from app.lib.proxies import ForwardedHeadersMiddleware
 from app.lib.realtime import Realtime
 from app.lib.redis import EmbeddedRedisSnapshot, create_redis
 from app.lib.sessions import FixationSafeSessionConfig, SessionBoundCSRFMiddleware
 from app.lib.web import (
-    SecurityHeadersMiddleware,
     create_openapi_config,
     create_static_routers,
     create_template_config,
@@ -84,8 +84,10 @@ from app.lib.worker import create_worker
 
 logger = structlog.get_logger("app")
 
-# Paths that authenticate with tokens or keys rather than the session cookie.
-CSRF_EXEMPT = ["^/api/", "^/socket.io", "^/health", "^/metrics", "^/docs", "^/record"]
+# Paths outside _token_routes that authenticate with tokens or keys, not the session cookie.
+CSRF_EXEMPT = ["^/socket.io", "^/docs", "^/record"]
+# The route options with which a route opts out of the browser session and its CSRF check.
+NO_BROWSER_SESSION = {"skip_session": True, "exclude_from_csrf": True}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -97,6 +99,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
+    revoked_sessions = RevokedSessionFeed(redis, settings.access_token_ttl_seconds + 30)
     announcer = Announcer(
         workers=settings.announce_workers,
         queue_size=settings.announce_queue_size,
@@ -124,7 +127,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         key="quintet_session",
         max_age=7 * 24 * 3600,
         secure=settings.secure_cookies,
-        exclude=["^/api/", "^/health", "^/metrics", "^/static", "^/docs"],
+        # The API, the probes and the metrics skip it by route option (_token_routes).
+        exclude=["^/static", "^/docs"],
     )
     prometheus = PrometheusConfig(
         app_name="quintet",
@@ -136,30 +140,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[
             HomeController,
-            HealthController,
-            MetricsController,
             BoardAccountController,
             BoardMessageController,
-            TriviaController,
-            AudioController,
             RecordDownloadController,
             AudioPageController,
-            AuthController,
-            SessionController,
-            UserController,
-            AvatarController,
-            ChatController,
-            MessageController,
-            AttachmentController,
-            InvitationController,
             AsyncAPIController,
             AsyncAPIPageController,
             ChatPageController,
-            PlayerController,
-            AchievementController,
             AchievementsPageController,
-            TelegramBindingController,
-            TelegramWebhookController,
+            _token_routes(),
             *create_static_routers(),
         ],
         plugins=[
@@ -195,7 +184,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         openapi_config=create_openapi_config() if settings.docs_enabled else None,
         exception_handlers=exception_handlers,
         # Exited in reverse: the announcer drains while Redis and Socket.IO are still up.
-        lifespan=[lifespan, realtime.lifespan, announcer.lifespan],
+        lifespan=[lifespan, revoked_sessions.running, realtime.lifespan, announcer.lifespan],
         state=_initial_state(settings, redis, db_config, realtime, announcer),
         request_max_body_size=settings.max_upload_bytes,
         request_class=BodyDecodingRequest,
@@ -213,10 +202,35 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     """The complete ASGI application that the web server runs."""
     settings = settings or Settings.from_env()
     app = create_app(settings)
-    # Socket.IO answers /socket.io/ and hands everything else (lifespan included) to Litestar.
-    asgi = SecurityHeadersMiddleware(RequestContextMiddleware(app.state.realtime.asgi_app(app)))
-    # Outermost: every layer inside sees the client as the trusted proxy reported it.
-    return ForwardedHeadersMiddleware(asgi, settings.trusted_proxies)
+    # One layer: forwarded headers, Socket.IO at /socket.io/, request id, security headers.
+    return EdgeMiddleware(app, app.state.realtime.asgi_app(app), settings.trusted_proxies)
+
+
+def _token_routes() -> Router:
+    """The API (Bearer tokens), the probes and the metrics: no cookie session is loaded and
+    no CSRF token checked for them, so neither middleware does any work on these routes."""
+    return Router(
+        path="/",
+        opt=NO_BROWSER_SESSION,
+        route_handlers=[
+            HealthController,
+            MetricsController,
+            TriviaController,
+            AudioController,
+            AuthController,
+            SessionController,
+            UserController,
+            AvatarController,
+            ChatController,
+            MessageController,
+            AttachmentController,
+            InvitationController,
+            PlayerController,
+            AchievementController,
+            TelegramBindingController,
+            TelegramWebhookController,
+        ],
+    )
 
 
 def direct_callers_only(

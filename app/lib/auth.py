@@ -8,13 +8,18 @@ key, expired, or missing a claim.
 An access token names the sign-in session it belongs to (``sid``). Logging out or revoking
 a session puts its id in a Redis set for as long as an access token can live
 (:class:`SessionRevocations`), so the session's access tokens are refused at once rather than
-when they expire.
+when they expire. Each process also keeps the revoked ids in memory, fed by a Redis pub/sub
+channel (:class:`RevokedSessionFeed`), so checking a token costs no Redis round trip; while
+that subscription is down, every check asks Redis again.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+import weakref
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -132,6 +137,112 @@ def _verify_access_token(secret_key: str, token: str) -> AccessClaims:
         raise UnauthorizedError("The access token is not valid.") from exc
 
 
+class RevokedSessionFeed:
+    """This process's copy of the revoked sessions, kept current by a Redis subscription.
+
+    It is trusted only while ``live``: subscribed, the ids already in Redis loaded after the
+    subscription was confirmed (so none published in between is missed), and the connection
+    answering pings. A revocation in any process publishes its ids, and the revoking process
+    adds them here before it answers, so the next request to any process is refused.
+    """
+
+    CHANNEL = "auth:revoked-sessions"
+    PING_SECONDS = 5.0
+    RETRY_SECONDS = 1.0
+
+    def __init__(self, redis: Redis, ttl_seconds: int) -> None:
+        self.redis = redis
+        self.ttl_seconds = ttl_seconds
+        self.live = False
+        self._revoked: dict[UUID, float] = {}  # session id -> when its entry may go
+
+    def __contains__(self, session_id: UUID) -> bool:
+        return session_id in self._revoked
+
+    def add(self, session_ids: Iterable[UUID], ttl_seconds: float | None = None) -> None:
+        now = time.monotonic()
+        until = now + (self.ttl_seconds if ttl_seconds is None else ttl_seconds)
+        if len(self._revoked) > 10_000:  # rare: forget entries no token can outlive
+            self._revoked = {sid: end for sid, end in self._revoked.items() if end > now}
+        for session_id in session_ids:
+            self._revoked[session_id] = max(until, self._revoked.get(session_id, 0.0))
+
+    @contextlib.asynccontextmanager
+    async def running(self, _app: object = None) -> AsyncIterator[None]:
+        """A lifespan: follow the channel until the application stops."""
+        _feeds[self.redis] = self
+        task = asyncio.create_task(self._follow(), name="revoked-session-feed")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            _feeds.pop(self.redis, None)
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self._subscribe_and_listen()
+            except Exception as exc:  # Redis down or restarting: ask it per request meanwhile
+                logger.warning("revoked_session_feed_down", error=type(exc).__name__)
+            finally:
+                self.live = False
+            await asyncio.sleep(self.RETRY_SECONDS)
+
+    async def _subscribe_and_listen(self) -> None:
+        async with self.redis.pubsub() as pubsub:
+            await pubsub.subscribe(self.CHANNEL)
+            while (await pubsub.get_message(timeout=self.PING_SECONDS) or {}).get(
+                "type"
+            ) != "subscribe":
+                pass
+            await self._load_stored()
+            self.live = True
+            waiting_for_pong = False
+            while True:
+                message = await pubsub.get_message(timeout=self.PING_SECONDS)
+                if message is None:
+                    if waiting_for_pong:  # a connection that went quiet may have lost some
+                        raise TimeoutError("no answer on the revocation channel")
+                    await pubsub.ping()
+                    waiting_for_pong = True
+                elif message["type"] == "pong":
+                    waiting_for_pong = False
+                elif message["type"] == "message":
+                    self.add(_session_ids(message["data"]))
+
+    async def _load_stored(self) -> None:
+        keys = [key async for key in self.redis.scan_iter(match=f"{SessionRevocations.PREFIX}*")]
+        if not keys:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.pttl(key)
+            ttls = await pipe.execute()
+        for key, ttl_ms in zip(keys, ttls, strict=True):
+            name = key.decode() if isinstance(key, bytes) else str(key)
+            self.add(_session_ids(name.removeprefix(SessionRevocations.PREFIX)), ttl_ms / 1000)
+
+
+# The feed of each Redis client whose application runs one (see RevokedSessionFeed.running).
+_feeds: weakref.WeakKeyDictionary[Redis, RevokedSessionFeed] = weakref.WeakKeyDictionary()
+
+
+def feed_of(redis: Redis) -> RevokedSessionFeed | None:
+    """The running feed of the application that uses this Redis client, if any."""
+    return _feeds.get(redis)
+
+
+def _session_ids(data: bytes | str) -> list[UUID]:
+    text = data.decode() if isinstance(data, bytes) else data
+    ids = []
+    for part in text.split(","):
+        with contextlib.suppress(ValueError):
+            ids.append(UUID(part))
+    return ids
+
+
 class SessionRevocations:
     """Ids of revoked sign-in sessions, kept in Redis for as long as one of their access
     tokens can still be unexpired (every replica sees them at once)."""
@@ -148,9 +259,13 @@ class SessionRevocations:
         ids = list(session_ids)
         if not ids:
             return
+        feed = _feeds.get(self.redis)
+        if feed is not None:  # this process refuses them before the call returns
+            feed.add(ids)
         async with self.redis.pipeline(transaction=False) as pipe:
             for session_id in ids:
                 pipe.set(f"{self.PREFIX}{session_id}", "1", ex=self.ttl_seconds)
+            pipe.publish(RevokedSessionFeed.CHANNEL, ",".join(str(sid) for sid in ids))
             await pipe.execute()
 
     async def remember_socket(self, session_id: UUID | None, sid: str) -> None:
@@ -180,6 +295,9 @@ class SessionRevocations:
         rather than every signed-in request failing during the outage."""
         if session_id is None:
             return False
+        feed = _feeds.get(self.redis)
+        if feed is not None and feed.live:
+            return session_id in feed
         try:
             return bool(await self.redis.exists(f"{self.PREFIX}{session_id}"))
         except (RedisError, OSError) as exc:

@@ -11,7 +11,7 @@ import uuid
 from typing import Any
 
 import structlog
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 
 from app.config import Settings
 
@@ -78,47 +78,30 @@ def configure_logging(settings: Settings) -> None:
     )
 
 
-class RequestContextMiddleware:
-    """Gives every HTTP request an id (kept from X-Request-ID when sane), binds it to the
-    log context, returns it in the response headers and logs one line per request."""
+def bind_request_id(scope: Scope) -> str:
+    """This HTTP request's id (kept from X-Request-ID when sane), bound to the log context
+    for every line logged while it runs."""
+    request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+    structlog.contextvars.bind_contextvars(request_id=request_id)
+    return request_id
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER, request_id.encode()))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            path = scope.get("path", "")
-            if not path.startswith(("/health", "/metrics", "/static")):
-                access_logger.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=path,
-                    route=scope.get("path_template"),
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    client=_client_address(scope),
-                )
-            # user_id is bound by the bearer authentication once it knows the caller.
-            structlog.contextvars.unbind_contextvars("request_id", "user_id")
+def log_request(scope: Scope, status: int, started: float) -> None:
+    """The request's one access line (none for probes, scrapes and static files), and the
+    end of its log context."""
+    path = scope.get("path", "")
+    if not path.startswith(("/health", "/metrics", "/static")):
+        access_logger.info(
+            "request",
+            method=scope.get("method"),
+            path=path,
+            route=scope.get("path_template"),
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 2),
+            client=_client_address(scope),
+        )
+    # user_id is bound by the bearer authentication once it knows the caller.
+    structlog.contextvars.unbind_contextvars("request_id", "user_id")
 
 
 def _client_address(scope: Scope) -> str | None:

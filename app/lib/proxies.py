@@ -116,20 +116,19 @@ def client_hop(hops: list[Hop], trusted: TrustedProxies) -> Hop:
     return hops[0]
 
 
-class ForwardedHeadersMiddleware:
-    """Rewrites the scope's client, scheme and Host from the proxy headers, only when the
+class ForwardedHeaders:
+    """Rewrites a scope's client, scheme and Host from the proxy headers, only when the
     direct peer is a trusted proxy; with no trusted proxies configured it changes nothing."""
 
-    def __init__(self, app: ASGIApp, trusted_proxies: Iterable[str]) -> None:
-        self.app = app
+    def __init__(self, trusted_proxies: Iterable[str]) -> None:
         self.trusted = TrustedProxies(trusted_proxies)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and self.trusted:
+    def apply(self, scope: Scope) -> None:
+        """For an HTTP or WebSocket scope (the caller checks the type)."""
+        if self.trusted:
             peer = scope.get("client")
             if peer and peer[0] in self.trusted:
                 self._apply(scope)
-        await self.app(scope, receive, send)
 
     def _apply(self, scope: Scope) -> None:
         raw_headers = scope.get("headers", [])
@@ -153,3 +152,17 @@ class ForwardedHeadersMiddleware:
                 *((name, value) for name, value in raw_headers if name.lower() != b"host"),
                 (b"host", hop.host.encode("latin-1")),
             ]
+
+
+class ForwardedHeadersMiddleware:
+    """:class:`ForwardedHeaders` as an ASGI middleware of its own (the application applies
+    it in :class:`app.lib.edge.EdgeMiddleware`)."""
+
+    def __init__(self, app: ASGIApp, trusted_proxies: Iterable[str]) -> None:
+        self.app = app
+        self.forwarded = ForwardedHeaders(trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            self.forwarded.apply(scope)
+        await self.app(scope, receive, send)

@@ -33,7 +33,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 
 from app.config import BASE_DIR
 
@@ -98,44 +98,32 @@ HSTS = "max-age=31536000"
 
 
 def csp_nonce(scope: Scope) -> str:
-    """This request's CSP nonce (set by :class:`SecurityHeadersMiddleware`)."""
+    """This request's CSP nonce (set by :func:`security_headers`)."""
     nonce = scope.get("state", {}).get(CSP_NONCE_STATE)
     return nonce if isinstance(nonce, str) else ""
 
 
-class SecurityHeadersMiddleware:
-    """Sends the browser-security headers once, for every response of the app: a Content
-    Security Policy without inline scripts (a per-request nonce for the one page that has
-    one), no framing, no MIME sniffing, a referrer that stays on the site, and HSTS when the
-    request came over https (directly or, through a trusted proxy, as forwarded)."""
+_CSP_PARTS = [part.encode() for part in CONTENT_SECURITY_POLICY.split("{nonce}")]
+_FIXED_SECURITY_HEADERS = [
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+]
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        nonce = secrets.token_urlsafe(16)
-        scope.setdefault("state", {})[CSP_NONCE_STATE] = nonce
-        extra = [
-            (b"content-security-policy", CONTENT_SECURITY_POLICY.format(nonce=nonce).encode()),
-            (b"x-frame-options", b"DENY"),
-            (b"x-content-type-options", b"nosniff"),
-            (b"referrer-policy", b"strict-origin-when-cross-origin"),
-        ]
-        if scope.get("scheme") == "https":
-            extra.append((b"strict-transport-security", HSTS.encode()))
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                present = {name.lower() for name, _ in headers}
-                headers.extend(item for item in extra if item[0] not in present)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+def security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
+    """The browser-security headers of this HTTP request's response, sent for every response
+    of the app (by :class:`app.lib.edge.EdgeMiddleware`): a Content Security Policy without
+    inline scripts (a fresh nonce, put on the scope for the one page that has one), no
+    framing, no MIME sniffing, a referrer that stays on the site, and HSTS when the request
+    came over https (directly or, through a trusted proxy, as forwarded)."""
+    nonce = secrets.token_urlsafe(16)
+    scope.setdefault("state", {})[CSP_NONCE_STATE] = nonce
+    headers = [(b"content-security-policy", nonce.encode().join(_CSP_PARTS))]
+    headers += _FIXED_SECURITY_HEADERS
+    if scope.get("scheme") == "https":
+        headers.append((b"strict-transport-security", HSTS.encode()))
+    return headers
 
 
 class NoncedSwaggerRenderPlugin(SwaggerRenderPlugin):
