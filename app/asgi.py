@@ -72,7 +72,12 @@ from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
 from app.lib.realtime import Realtime
 from app.lib.redis import EmbeddedRedisSnapshot, create_redis
-from app.lib.sessions import FixationSafeSessionConfig, SessionBoundCSRFMiddleware
+from app.lib.sessions import (
+    CSRF_OPT_OUT,
+    SESSION_OPT_OUT,
+    FixationSafeSessionConfig,
+    SessionBoundCSRFMiddleware,
+)
 from app.lib.web import (
     create_openapi_config,
     create_static_routers,
@@ -87,7 +92,7 @@ logger = structlog.get_logger("app")
 # Paths outside _token_routes that authenticate with tokens or keys, not the session cookie.
 CSRF_EXEMPT = ["^/socket.io", "^/docs", "^/record"]
 # The route options with which a route opts out of the browser session and its CSRF check.
-NO_BROWSER_SESSION = {"skip_session": True, "exclude_from_csrf": True}
+NO_BROWSER_SESSION = {SESSION_OPT_OUT: True, CSRF_OPT_OUT: True}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -129,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         secure=settings.secure_cookies,
         # The API, the probes and the metrics skip it by route option (_token_routes).
         exclude=["^/static", "^/docs"],
+        exclude_opt_key=SESSION_OPT_OUT,
     )
     prometheus = PrometheusConfig(
         app_name="quintet",
@@ -175,6 +181,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
                     cookie_secure=settings.secure_cookies,
                     cookie_samesite="lax",
                     exclude=CSRF_EXEMPT,
+                    exclude_from_csrf_key=CSRF_OPT_OUT,
                 ),
             ),
         ],

@@ -36,6 +36,11 @@ from app.lib.errors import ForbiddenError
 _FRESH_ID = "_quintet_fresh_session_id"
 _ROTATE = "_quintet_rotate_session"
 CSRF_SESSION_KEY = "_csrf"
+# The route options by which a route opts out of the cookie session and of the CSRF check
+# (Litestar's defaults for ServerSideSessionConfig.exclude_opt_key and
+# CSRFConfig.exclude_from_csrf_key).
+SESSION_OPT_OUT = "skip_session"
+CSRF_OPT_OUT = "exclude_from_csrf"
 
 
 def rotate_session(request: Request[Any, Any, Any]) -> None:

@@ -32,6 +32,7 @@ import socketio
 from litestar import Litestar
 
 from app.asgi import CSRF_EXEMPT
+from app.lib.sessions import CSRF_OPT_OUT
 from tests.security.schema import is_problem
 from tests.support import LiveServer, csrf_token, post_form
 
@@ -220,7 +221,7 @@ def rest_probe(method: str, path: str, **kwargs: Any) -> Probe:
     """The script form's request without its token: refused with problem details."""
 
     async def probe(client: httpx.AsyncClient, live_server: LiveServer) -> None:
-        assert any(re.match(prefix, path) for prefix in CSRF_EXEMPT), path
+        assert _csrf_exempt(live_server, method, path), path
         response = await client.request(method, path, **kwargs)
         assert 400 <= response.status_code < 500, (path, response.status_code)
         assert response.headers["content-type"].startswith("application/problem+json")
@@ -314,6 +315,15 @@ def _litestar(live_server: LiveServer) -> Litestar:
     return app
 
 
+def _csrf_exempt(live_server: LiveServer, method: str, path: str) -> bool:
+    """Exempt by path (CSRF_EXEMPT) or by the route's option (the token routes)."""
+    if any(re.match(prefix, path) for prefix in CSRF_EXEMPT):
+        return True
+    router = _litestar(live_server).asgi_router
+    handler = router.handle_routing(path=path, method=method)[1]  # type: ignore[arg-type]
+    return bool(handler.opt.get(CSRF_OPT_OUT))
+
+
 def test_every_state_changing_route_a_cookie_reaches_is_a_checked_form(
     live_server: LiveServer,
 ) -> None:
@@ -323,7 +333,14 @@ def test_every_state_changing_route_a_cookie_reaches_is_a_checked_form(
     unchecked = []
     for route in _litestar(live_server).routes:
         unsafe = set(getattr(route, "methods", set())) & {"POST", "PUT", "PATCH", "DELETE"}
+        handlers = [
+            handler
+            for handler in getattr(route, "route_handlers", [])
+            if set(handler.http_methods) & unsafe
+        ]
         if not unsafe or any(re.match(prefix, route.path) for prefix in CSRF_EXEMPT):
+            continue
+        if handlers and all(handler.opt.get(CSRF_OPT_OUT) for handler in handlers):
             continue
         if route.path not in form_routes:
             unchecked.append(f"{sorted(unsafe)} {route.path}")
