@@ -1,8 +1,8 @@
 """The application factory: one place that wires plugins, routers, middleware and lifespan.
 
 ``create_asgi`` is what uvicorn serves (``uvicorn app.asgi:create_asgi --factory``): the
-Litestar application wrapped in the request-context middleware, so every response, a
-routing 404 included, carries a request id. ``create_app`` is the Litestar application
+Litestar application and Socket.IO behind one edge layer (app/lib/edge.py), so every
+response, a routing 404 included, carries a request id and the security headers. ``create_app`` is the Litestar application
 itself, for the ``litestar --app app.asgi:create_app`` CLI (``database upgrade``, the
 worker, the bot, seed data).
 """

@@ -9,7 +9,7 @@ when there is one. Any other method reads the row afresh through the request's o
 session (the one the handler's ``db_session`` dependency gets), so services may change it
 and flush. Every commit in this process that changes a
 user ends that user's copy (:func:`_forget_committed_users`); revocation and deletion are
-checked on every request anyway (the Redis revocation set, before the user is looked at).
+checked on every request anyway (the revoked sessions, before the user is looked at).
 """
 
 from __future__ import annotations
