@@ -9,7 +9,7 @@ import threading
 from types import ModuleType
 from typing import Any
 
-_loading = threading.Lock()
+_loading = threading.RLock()  # one loading placeholder may touch another
 
 
 class _DeferredModule(ModuleType):
