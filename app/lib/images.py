@@ -31,11 +31,13 @@ import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
-
-from PIL import Image, ImageOps, JpegImagePlugin, UnidentifiedImageError
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 from app.lib.errors import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
+
+# Pillow is imported by the functions that decode, at the first image rather than at start-up.
+if TYPE_CHECKING:
+    from PIL import Image
 
 ACCEPTED_FORMATS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 DATA_URL = re.compile(r"^data:(?P<type>[\w.+-]+/[\w.+-]+)?(?:;[\w=.-]+)*;base64,", re.IGNORECASE)
@@ -108,6 +110,8 @@ def _open_checked(
 ) -> Image.Image:
     """The decoded image, refused before decoding when it has too many pixels. A JPEG is
     decoded at the smallest scale that still covers ``draft_size`` (when given)."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -140,6 +144,8 @@ def _orientation(image: Image.Image) -> int:
 def check_image(data: bytes, max_pixels: int) -> CheckedImage:
     """The image as it is to be kept: its type, its upright size and its bytes without
     metadata (see the module docstring). 415 when it is not a whole JPEG, PNG or WebP."""
+    from PIL import Image
+
     # A JPEG is checked at 1/8 scale: every byte of it is still read and decoded.
     image = _open_checked(data, max_pixels, draft_size=(1, 1))
     assert image.format is not None
@@ -165,6 +171,8 @@ def strip_metadata(data: bytes, max_pixels: int) -> bytes:
 
 
 def _reencode_upright(data: bytes, max_pixels: int) -> bytes:
+    from PIL import ImageOps, JpegImagePlugin
+
     source = _open_checked(data, max_pixels)
     image_format = source.format
     icc = source.info.get("icc_profile")
@@ -323,6 +331,8 @@ def _encode(image: Image.Image) -> bytes:
 
 def square_thumbnails(data: bytes, sizes: tuple[int, ...], max_pixels: int) -> dict[int, bytes]:
     """Centre-cropped squares of each size (as WebP), upright according to EXIF."""
+    from PIL import Image, ImageOps
+
     largest = max(sizes) * 2  # decode a JPEG at just above twice the largest square
     image = ImageOps.exif_transpose(_open_checked(data, max_pixels, (largest, largest)))
     return {
@@ -332,6 +342,8 @@ def square_thumbnails(data: bytes, sizes: tuple[int, ...], max_pixels: int) -> d
 
 def preview(data: bytes, longest_side: int, max_pixels: int) -> tuple[bytes, int, int]:
     """A preview that fits ``longest_side`` (aspect ratio kept), as WebP, with its size."""
+    from PIL import Image, ImageOps
+
     draft = (longest_side * 2, longest_side * 2)
     image = ImageOps.exif_transpose(_open_checked(data, max_pixels, draft))
     image.thumbnail((longest_side, longest_side), Image.Resampling.LANCZOS)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import structlog
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -20,12 +19,18 @@ from app.domain.trivia.sources import TriviaSource
 from app.domain.trivia.store import TriviaStore
 from app.lib.errors import InvalidInputError, UpstreamError, UpstreamTimeoutError
 
+# httpx is imported where a client is built or its errors caught: on the first import only.
+if TYPE_CHECKING:
+    import httpx
+
 logger = structlog.get_logger("app.trivia")
 
 
 def create_upstream_client(settings: Settings) -> httpx.AsyncClient:
     """One client per application: building one loads the CA bundle (a quarter of a
     second of CPU), and a shared one keeps connections to the upstream alive."""
+    import httpx
+
     return httpx.AsyncClient(
         timeout=httpx.Timeout(settings.trivia_timeout_seconds),
         # A redirect could send the request anywhere (another port of this host, an

@@ -16,13 +16,16 @@ import hashlib
 import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
-import httpx
 import msgspec
 
 from app.config import Settings
 from app.lib.errors import UpstreamError, UpstreamTimeoutError
+
+# httpx is imported where a client is built or its errors caught: on the first import only.
+if TYPE_CHECKING:
+    import httpx
 
 # Open Trivia DB allows one request per IP every five seconds and answers code 5 meanwhile.
 OPENTDB_RATE_LIMIT_SECONDS = 5.0
@@ -64,6 +67,8 @@ def create_trivia_source(settings: Settings) -> TriviaSource:
 
 async def _get_json(http: httpx.AsyncClient, url: str, query: str) -> bytes:
     """GET ``url?query`` (a ready query string: httpx has no params to encode and merge)."""
+    import httpx
+
     try:
         response = await http.get(f"{url}?{query}")
     except httpx.TimeoutException as exc:
