@@ -9,7 +9,8 @@ still comes from, and goes back to, the engine's pool.
 asyncpg's errors come out as SQLAlchemy's (an ``IntegrityError`` for a constraint, a
 ``DataError`` for a value PostgreSQL refused, an ``OperationalError`` with the connection
 invalidated when it broke), so the callers and the error handlers (an outage is the usual
-503) see what the ORM paths raise, and a broken connection leaves the pool.
+503) see what the ORM paths raise, and a broken connection leaves the pool. The engine's
+``before_cursor_execute`` listeners still hear of the statement (with no cursor).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ async def fetch_row(engine: AsyncEngine, statement: str, *args: Any) -> asyncpg.
         fairy = await connection.get_raw_connection()
         driver = fairy.driver_connection
         assert driver is not None
+        announce = connection.sync_engine.dispatch.before_cursor_execute
+        if announce:  # someone listens (statement counts, tracing): a no-op otherwise
+            announce(connection.sync_connection, None, statement, args, None, False)
         try:
             return await driver.fetchrow(statement, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:

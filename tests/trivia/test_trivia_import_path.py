@@ -15,27 +15,20 @@ from sqlalchemy.engine import Engine
 
 from app.asgi import create_asgi
 from app.config import Settings
-from app.domain.trivia import store
-from app.lib.rawsql import fetch_row
 from tests.support import READY_SECONDS, LiveServer, free_port
 from tests.trivia.conftest import FakeTriviaUpstream, trivia_settings
 
 
 @pytest.fixture
-def trivia_statements(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The SQL of every statement this process sends about trivia questions, through any
-    engine or straight to the driver (the live server runs in a thread of this process)."""
+def trivia_statements() -> Iterator[list[str]]:
+    """The SQL of every statement any engine of this process sends about trivia questions
+    (the live server runs in a thread of this process)."""
     statements: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         if "trivia_question" in statement:
             statements.append(statement)
 
-    async def recorded_fetch_row(engine: Any, statement: str, *args: Any) -> Any:
-        record(None, None, statement)
-        return await fetch_row(engine, statement, *args)
-
-    monkeypatch.setattr(store, "fetch_row", recorded_fetch_row)
     event.listen(Engine, "before_cursor_execute", record)
     yield statements
     event.remove(Engine, "before_cursor_execute", record)
