@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.domain.messenger.models import DIRECT
+from app.lib.rawsql import fetch_row
 
 # The data-modifying CTEs run exactly once whether or not the final SELECT reads them; each
 # writes only when the ones before it let it (member, no block, not sent before).
@@ -114,21 +115,15 @@ async def store_text_message(
 ) -> StoredText | None:
     """None when a concurrent send with the same ``client_id`` stored it first.
 
-    The statement goes to the driver as written (asyncpg's ``$n`` parameters, no
-    compilation) in autocommit: it is its own transaction, committed when it returns (no
-    BEGIN/COMMIT round trips, no connection left idle in a transaction). SQLAlchemy still
-    translates the driver's errors (an outage is the usual 503) and drops a broken
-    connection from the pool."""
-    async with engine.connect() as connection:
-        connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-        try:
-            result = await connection.exec_driver_sql(
-                STORE_TEXT_MESSAGE,
-                (user_id, chat_id, client_id, now, message_id, text_, DIRECT),
-            )
-        except IntegrityError:
-            return None  # the same client id, stored by a concurrent send
-        row = result.mappings().first()
+    The statement goes to asyncpg as written, in autocommit (:func:`app.lib.rawsql.fetch_row`):
+    it is its own transaction, committed when it returns (no BEGIN/COMMIT round trips, no
+    connection left idle in a transaction, no SQLAlchemy execution around it)."""
+    try:
+        row = await fetch_row(
+            engine, STORE_TEXT_MESSAGE, user_id, chat_id, client_id, now, message_id, text_, DIRECT
+        )
+    except IntegrityError:
+        return None  # the same client id, stored by a concurrent send
     assert row is not None  # the SELECT always answers one row
     return StoredText(
         sender_name=row["sender_name"],

@@ -5,18 +5,17 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.domain.trivia.models import TriviaQuestion
 from app.domain.trivia.sources import TriviaSource
-from app.domain.trivia.store import TriviaStore
+from app.domain.trivia.store import SavedQuestion, TriviaStore
 from app.lib.errors import InvalidInputError, UpstreamError, UpstreamTimeoutError
 
 # httpx is imported where a client is built or its errors caught: on the first import only.
@@ -84,7 +83,7 @@ class TriviaImporter:
         self.http = http
         self.settings = settings
 
-    async def import_questions(self, count: int) -> Row[Any] | None:
+    async def import_questions(self, count: int) -> SavedQuestion | None:
         """Store ``count`` new questions; answer the one saved most recently before.
 
         A failed import keeps the questions it stored before failing (each round commits:
@@ -105,7 +104,7 @@ class TriviaImporter:
                 exc.headers = progress.headers()
             raise
 
-    async def _store_new(self, progress: ImportProgress) -> Row[Any] | None:
+    async def _store_new(self, progress: ImportProgress) -> SavedQuestion | None:
         """Ask the upstream for the missing questions while it brings new ones; give up
         after TRIVIA_MAX_IDLE_ROUNDS answers in a row that brought nothing new. Answers the
         question saved last before the first round stored anything."""
