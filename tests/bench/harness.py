@@ -7,7 +7,9 @@ measured in the same run, on this machine, and assert nothing about time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import multiprocessing
 import os
 import random
 import re
@@ -20,13 +22,20 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from datetime import UTC, datetime
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
+from uuid import UUID
 
 import asyncpg
 import httpx
 
+from app.config import Settings
+from app.lib.auth import issue_access_token
 from app.lib.db import upgrade_database
+from app.lib.ids import new_uuid7
 from tests.support import free_port, make_settings
 
 # The benchmarks' own database and Redis database, never the test suite's.
@@ -423,6 +432,111 @@ def print_wrk_table(title: str, rows: Sequence[WrkFigures]) -> None:
             f"{f.p99_ms:.2f} ms | {f.errors} | {f.server_cpu_per_request_ms:.3f} ms | "
             f"{f.client_cpu:.2f} s of {f.seconds:.1f} s ({f.client_cpu_percent:.0f} %) |"
         )
+
+
+# --- messenger set-up shared by the Socket.IO benchmarks ---------------------------------------
+async def seed_groups(
+    dsn: str, clients: int, group_size: int
+) -> tuple[list[str], dict[str, list[int]]]:
+    """``clients`` accounts in group chats of ``group_size``, copied straight into the
+    migrated schema (the Socket.IO benchmarks are about delivery, not sign-up). Answers the
+    user ids and, per chat id, the indexes of its members (consecutive runs of users)."""
+    connection = await asyncpg.connect(dsn)
+    run = new_uuid7().hex[-6:]  # the random end of the id: distinct for every run
+    now = datetime.now(UTC)
+    users = [str(new_uuid7()) for _ in range(clients)]
+    try:
+        await connection.copy_records_to_table(
+            "user_account",
+            columns=["id", "phone", "name", "bio", "password_hash", "created_at", "updated_at"],
+            records=[
+                (u, f"+bench{run}{i}", f"Fan {i}", "", "-", now, now) for i, u in enumerate(users)
+            ],
+        )
+        groups: dict[str, list[int]] = {}
+        chat_rows, member_rows = [], []
+        for g in range(clients // group_size):
+            chat_id = str(new_uuid7())
+            members = list(range(g * group_size, (g + 1) * group_size))
+            groups[chat_id] = members
+            chat_rows.append((chat_id, "group", f"Group {g}", users[members[0]], now, now))
+            member_rows += [
+                (str(new_uuid7()), chat_id, users[i], "member", now, False) for i in members
+            ]
+        await connection.copy_records_to_table(
+            "chat",
+            columns=["id", "type", "title", "owner_id", "created_at", "last_activity_at"],
+            records=chat_rows,
+        )
+        await connection.copy_records_to_table(
+            "chat_member",
+            columns=["id", "chat_id", "user_id", "role", "joined_at", "muted"],
+            records=member_rows,
+        )
+    finally:
+        await connection.close()
+    return users, groups
+
+
+def access_tokens(users: Sequence[str], ttl_seconds: int = 3600) -> list[str]:
+    """An access token for each user id, signed with the secret the bench servers use."""
+    secret = Settings().secret_key
+    return [issue_access_token(secret, UUID(u), ttl_seconds).token for u in users]
+
+
+class ClientProcesses:
+    """Load clients in ``processes`` processes (spawned, each running ``target(pipe,
+    *args)``), driven over a pipe: a command goes to all of them and each answers. The
+    target serves commands until ``stop``."""
+
+    def __init__(self, target: Callable[..., None], args: tuple[Any, ...], processes: int) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.pipes: list[Connection] = []
+        self.processes: list[BaseProcess] = []
+        for _ in range(processes):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=target, args=(theirs, *args), daemon=True)
+            process.start()
+            self.pipes.append(ours)
+            self.processes.append(process)
+
+    @property
+    def pids(self) -> list[int]:
+        return [process.pid for process in self.processes if process.pid is not None]
+
+    def ask(self, *command: Any) -> list[Any]:
+        for pipe in self.pipes:
+            pipe.send(command)
+        return [pipe.recv() for pipe in self.pipes]
+
+    def connect(self, members: Sequence[Any]) -> int:
+        """Every ``processes``-th member to each process (so every group has members in
+        each); answers how many clients the processes hold now."""
+        shares = [members[n :: len(self.pipes)] for n in range(len(self.pipes))]
+        for pipe, share in zip(self.pipes, shares, strict=True):
+            pipe.send(("connect", share))
+        return sum(pipe.recv() for pipe in self.pipes)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ask("stop")
+        for process in self.processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+
+
+def settle(*pids: int, timeout: float = 20) -> float:
+    """Wait until the servers ``pids`` are idle (each under 5 % of a core for a second):
+    the connections' presence traffic is over. Answers how long it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        before = [cpu_seconds(pid, descendants=False) for pid in pids]
+        time.sleep(1)
+        after = [cpu_seconds(pid, descendants=False) for pid in pids]
+        if all(b - a < 0.05 for a, b in zip(before, after, strict=True)):
+            break
+    return time.monotonic() - started
 
 
 def summary(values: list[float]) -> str:

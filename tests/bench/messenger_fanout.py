@@ -27,8 +27,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import multiprocessing
 import os
 import random
 import statistics
@@ -37,20 +35,22 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
-from uuid import UUID
 
-import asyncpg
 import httpx
 import socketio
 
-from app.config import Settings
-from app.lib.auth import issue_access_token
 from app.lib.ids import new_uuid7
-from tests.bench.harness import BENCH_REDIS_URL
+from tests.bench.harness import (
+    BENCH_REDIS_URL,
+    ClientProcesses,
+    access_tokens,
+    cpu_seconds,
+    seed_groups,
+    settle,
+)
 from tests.bench.messenger_seed import BENCH_DATABASE_URL, reset_and_migrate
 from tests.support import free_port
 
@@ -80,47 +80,6 @@ async def _echo_send(sid: str, data: dict[str, Any]) -> dict[str, Any]:
     message = {**data, "id": str(new_uuid7())}
     await echo.emit("message:new", message, to=data["chat_id"])
     return message
-
-
-# --- set-up --------------------------------------------------------------------------------
-async def create_users_and_groups(dsn: str) -> tuple[list[str], dict[str, list[int]]]:
-    """Users and groups inserted directly: the benchmark is about delivery, not sign-up."""
-    connection = await asyncpg.connect(dsn)
-    run = new_uuid7().hex[-6:]  # the random end of the id: distinct for every run
-    users = [str(new_uuid7()) for _ in range(CLIENTS)]
-    await connection.copy_records_to_table(
-        "user_account",
-        columns=["id", "phone", "name", "bio", "password_hash", "created_at", "updated_at"],
-        records=[
-            (u, f"+bench{run}{i}", f"Fan {i}", "", "-", _now(), _now()) for i, u in enumerate(users)
-        ],
-    )
-    groups: dict[str, list[int]] = {}
-    chat_rows, member_rows = [], []
-    per_group = CLIENTS // GROUPS
-    for g in range(GROUPS):
-        chat_id = str(new_uuid7())
-        members = list(range(g * per_group, (g + 1) * per_group))
-        groups[chat_id] = members
-        chat_rows.append((chat_id, "group", f"Group {g}", users[members[0]], _now(), _now()))
-        for i in members:
-            member_rows.append((str(new_uuid7()), chat_id, users[i], "member", _now(), False))
-    await connection.copy_records_to_table(
-        "chat",
-        columns=["id", "type", "title", "owner_id", "created_at", "last_activity_at"],
-        records=chat_rows,
-    )
-    await connection.copy_records_to_table(
-        "chat_member",
-        columns=["id", "chat_id", "user_id", "role", "joined_at", "muted"],
-        records=member_rows,
-    )
-    await connection.close()
-    return users, groups
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 # --- the clients: several processes, driven over a pipe ---------------------------------------
@@ -211,59 +170,6 @@ def _client_main(pipe: Connection, url: str) -> None:
     asyncio.run(ClientProcess(url).serve(pipe))
 
 
-class Clients:
-    """The client processes, each with every ``processes``-th member (so every group has
-    members in each of them); a rate is split evenly between them."""
-
-    def __init__(self, url: str, processes: int) -> None:
-        context = multiprocessing.get_context("spawn")
-        self.pipes: list[Connection] = []
-        self.processes = []
-        for _ in range(processes):
-            ours, theirs = context.Pipe()
-            process = context.Process(target=_client_main, args=(theirs, url), daemon=True)
-            process.start()
-            self.pipes.append(ours)
-            self.processes.append(process)
-
-    def ask(self, *command: Any) -> list[Any]:
-        for pipe in self.pipes:
-            pipe.send(command)
-        return [pipe.recv() for pipe in self.pipes]
-
-    def connect(self, members: list[Member]) -> int:
-        shares = [members[n :: len(self.pipes)] for n in range(len(self.pipes))]
-        for pipe, share in zip(self.pipes, shares, strict=True):
-            pipe.send(("connect", share))
-        return sum(pipe.recv() for pipe in self.pipes)
-
-    def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self.ask("stop")
-        for process in self.processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.kill()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (/proc/<pid>/stat, fields 14 and 15)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def settle(pid: int, timeout: float = 20) -> float:
-    """Wait until the server is idle (under 5 % of a core for a second): the connections'
-    presence traffic is over. Answers how long it took."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        before = cpu_seconds(pid)
-        time.sleep(1)
-        if cpu_seconds(pid) - before < 0.05:
-            break
-    return time.monotonic() - started
-
-
 @dataclass
 class Step:
     rate: float
@@ -296,9 +202,14 @@ class Step:
 
 
 def run_step(
-    clients: Clients, pid: int, rate: float, seconds: float, chats: set[str], group_size: int
+    clients: ClientProcesses,
+    pid: int,
+    rate: float,
+    seconds: float,
+    chats: set[str],
+    group_size: int,
 ) -> Step:
-    server_before = cpu_seconds(pid)
+    server_before = cpu_seconds(pid, descendants=False)
     share = rate / len(clients.pipes)
     results = clients.ask("send", share, seconds, chats)
     accepted = sum(int(r["accepted"]) for r in results)
@@ -307,7 +218,7 @@ def run_step(
     while sum(clients.ask("received")) < expected and time.perf_counter() < deadline:
         time.sleep(0.1)
     # Up to the last delivery: a server that lags still pays for what it delivers late.
-    server_cpu = cpu_seconds(pid) - server_before
+    server_cpu = cpu_seconds(pid, descendants=False) - server_before
     samples = sorted(x for latencies, _ in clients.ask("latencies") for x in latencies)
     sent = sum(int(r["sent"]) for r in results) or 1
     return Step(
@@ -342,7 +253,7 @@ def measure(
     groups: dict[str, list[int]],
     arguments: argparse.Namespace,
 ) -> Outcome:
-    clients = Clients(url, arguments.client_processes)
+    clients = ClientProcesses(_client_main, (url,), arguments.client_processes)
     group_size = CLIENTS // GROUPS
     try:
         first = members[: OVERLOAD_GROUPS * group_size]
@@ -422,7 +333,7 @@ def main(arguments: argparse.Namespace) -> None:
     if arguments.reset:
         asyncio.run(reset_and_migrate())
     dsn = BENCH_DATABASE_URL.replace("postgresql+asyncpg://", "postgresql://")
-    users, groups = asyncio.run(create_users_and_groups(dsn))
+    users, groups = asyncio.run(seed_groups(dsn, CLIENTS, CLIENTS // GROUPS))
     chat_of = {index: chat_id for chat_id, members in groups.items() for index in members}
 
     echo_outcome = None if arguments.quintet_only else measure_echo(groups, chat_of, arguments)
@@ -456,7 +367,6 @@ def measure_quintet(
     chat_of: dict[int, str],
     arguments: argparse.Namespace,
 ) -> Outcome:
-    secret = Settings().secret_key
     env = {
         "APP_ENV": "test",
         "DATABASE_URL": BENCH_DATABASE_URL,
@@ -467,7 +377,7 @@ def measure_quintet(
     app, app_url = start_server(["app.asgi:create_asgi", "--factory"], env)
     relay = "through Redis pub/sub" if arguments.redis_manager else "one process, no Redis relay"
     try:
-        tokens = [issue_access_token(secret, UUID(u), 3600).token for u in users]
+        tokens = access_tokens(users)
         quintet_outcome = measure(
             f"Quintet (stored in PostgreSQL, {relay})",
             app_url,
