@@ -1,5 +1,10 @@
 """Settings read from the environment into one typed object.
 
+Each setting is declared once, as a field of :class:`Settings`: its type, default, bounds and
+description (``Annotated[int, Meta(ge=1, description=...)]``). The variable is the field's
+name upper-cased; msgspec converts the variables' text and enforces the bounds, and
+``scripts/config_table.py`` writes the README's table from the same declarations.
+
 The defaults describe the embedded run (SQLite file, in-process Redis stand-in); production
 (``APP_ENV=production``) refuses to start while a secret still has its development default.
 """
@@ -16,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 
 import msgspec
 import msgspec.inspect as mi
@@ -613,6 +618,7 @@ class SettingSpec:
     kind: mi.Type  # the type without its Meta, None unwrapped
     optional: bool
     extra: dict[str, Any]
+    choices: tuple[Any, ...] = ()  # a Literal's values, in their declared order
 
     @property
     def production_default(self) -> Any:
@@ -638,7 +644,7 @@ class SettingSpec:
         if isinstance(kind, mi.BoolType):
             return "true or false"
         if isinstance(kind, mi.LiteralType):
-            words = [str(value) for value in kind.values]
+            words = [str(value) for value in self.choices or kind.values]
             return ", ".join(words[:-1]) + " or " + words[-1]
         if isinstance(kind, mi.VarTupleType):
             return "a comma-separated list"
@@ -674,6 +680,7 @@ def declared_settings() -> tuple[SettingSpec, ...]:
     """The declaration of every setting, read once from the annotations of :class:`Settings`."""
     info = mi.type_info(Settings)
     assert isinstance(info, mi.DataclassType)
+    hints = get_type_hints(Settings)  # Annotated stripped; msgspec sorts a Literal's values
     specs = []
     for item in info.fields:
         kind, description, extra = item.type, "", {}
@@ -698,6 +705,7 @@ def declared_settings() -> tuple[SettingSpec, ...]:
                 kind=kind,
                 optional=optional,
                 extra=extra,
+                choices=get_args(hints[item.name]) if isinstance(kind, mi.LiteralType) else (),
             )
         )
     return tuple(specs)

@@ -206,7 +206,7 @@ async def test_docs_can_be_turned_off(
         ("DB_POOL_SIZE", "0", "must be an integer of at least 1, got '0'"),
         ("TELEGRAM_LINK_TTL_SECONDS", "-900", "must be an integer of at least 1, got '-900'"),
         ("TRIVIA_TIMEOUT_SECONDS", "0", "must be a number greater than 0, got '0'"),
-        ("LOG_LEVEL", "loud", "must be CRITICAL, DEBUG, ERROR, INFO or WARNING, got 'LOUD'"),
+        ("LOG_LEVEL", "loud", "must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
         ("AUDIO_MP3_BITRATE", "fast", "must be text matching"),
         ("SOCKETIO_SINGLE_PROCESS", "maybe", "must be true or false, got 'maybe'"),
     ],
