@@ -14,7 +14,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
 from uuid import UUID
 
-from advanced_alchemy.exceptions import ErrorMessages
 from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
 from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
@@ -95,11 +94,6 @@ def _utc_day_number_sqlite(element: utc_day_number, compiler: SQLCompiler, **kw:
     return f"CAST(julianday(date({argument})) - 2440587.5 AS INTEGER)"
 
 
-def _not_found(detail: str) -> ErrorMessages:
-    """The detail of the 404 problem a repository look-up answers when nothing matches."""
-    return {"not_found": detail}
-
-
 @dataclass(frozen=True)
 class PlayerAward:
     achievement: Achievement
@@ -129,7 +123,7 @@ class PlayerService(SQLAlchemyAsyncRepositoryService[Player]):
     async def get_player(self, player_id: UUID) -> Player:
         """The player, or advanced-alchemy's NotFoundError (a 404 problem)."""
         return await self.get(
-            player_id, error_messages=_not_found(f"No player with id {player_id}.")
+            player_id, error_messages={"not_found": f"No player with id {player_id}."}
         )
 
     async def find_by_name(self, name: str) -> Player | None:
@@ -201,7 +195,8 @@ class AchievementService(SQLAlchemyAsyncRepositoryService[Achievement]):
     async def get_achievement(self, achievement_id: UUID) -> Achievement:
         """The achievement, or advanced-alchemy's NotFoundError (a 404 problem)."""
         return await self.get(
-            achievement_id, error_messages=_not_found(f"No achievement with id {achievement_id}.")
+            achievement_id,
+            error_messages={"not_found": f"No achievement with id {achievement_id}."},
         )
 
     async def list_achievements(
