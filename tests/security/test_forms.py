@@ -31,7 +31,6 @@ import pytest
 import socketio
 from litestar import Litestar
 
-from app.asgi import CSRF_EXEMPT
 from app.lib.sessions import CSRF_OPT_OUT
 from tests.security.schema import is_problem
 from tests.support import LiveServer, csrf_token, post_form
@@ -316,9 +315,7 @@ def _litestar(live_server: LiveServer) -> Litestar:
 
 
 def _csrf_exempt(live_server: LiveServer, method: str, path: str) -> bool:
-    """Exempt by path (CSRF_EXEMPT) or by the route's option (the token routes)."""
-    if any(re.match(prefix, path) for prefix in CSRF_EXEMPT):
-        return True
+    """Exempt by the route's option (the token routes)."""
     router = _litestar(live_server).asgi_router
     handler = router.handle_routing(path=path, method=method)[1]  # type: ignore[arg-type]
     return bool(handler.opt.get(CSRF_OPT_OUT))
@@ -338,7 +335,7 @@ def test_every_state_changing_route_a_cookie_reaches_is_a_checked_form(
             for handler in getattr(route, "route_handlers", [])
             if set(handler.http_methods) & unsafe
         ]
-        if not unsafe or any(re.match(prefix, route.path) for prefix in CSRF_EXEMPT):
+        if not unsafe:
             continue
         if handlers and all(handler.opt.get(CSRF_OPT_OUT) for handler in handlers):
             continue
