@@ -78,8 +78,6 @@ from app.lib.passwords import configure_password_hashing
 from app.lib.realtime import Realtime
 from app.lib.redis import EmbeddedRedisSnapshot, create_redis
 from app.lib.sessions import (
-    CSRF_OPT_OUT,
-    SESSION_OPT_OUT,
     FixationSafeSessionConfig,
     SessionBoundCSRFMiddleware,
 )
@@ -94,10 +92,8 @@ from app.lib.worker import create_worker
 
 logger = structlog.get_logger("app")
 
-# The route options with which a route opts out of the browser session and its CSRF check.
-NO_BROWSER_SESSION = {SESSION_OPT_OUT: True, CSRF_OPT_OUT: True}
-# Static files: no session to load, no request metrics, no access line.
-STATIC_FILES_OPT = {SESSION_OPT_OUT: True, METRICS_OPT_OUT: True, ACCESS_LOG_OPT_OUT: True}
+# Static files: no request metrics, no access line.
+STATIC_FILES_OPT = {METRICS_OPT_OUT: True, ACCESS_LOG_OPT_OUT: True}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -137,8 +133,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
         key="quintet_session",
         max_age=7 * 24 * 3600,
         secure=settings.secure_cookies,
-        # The API, the probes, the metrics, the docs and static files skip it by route option.
-        exclude_opt_key=SESSION_OPT_OUT,
     )
     prometheus = PrometheusConfig(
         app_name="quintet",
@@ -149,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app = Litestar(
         route_handlers=[
-            _pages(),
+            _pages(settings, session_config),
             RecordDownloadController,
             _token_routes(),
             Router(path="/", opt=STATIC_FILES_OPT, route_handlers=create_static_routers()),
@@ -169,25 +163,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BodyDeadlineMiddleware(
                 settings.request_body_timeout_seconds, settings.request_body_min_rate
             ),
-            session_config.middleware,
-            # Inside the session middleware: the token is bound to the session it loaded.
-            DefineMiddleware(
-                SessionBoundCSRFMiddleware,
-                config=CSRFConfig(
-                    secret=settings.secret_key,
-                    cookie_name="quintet_csrf",
-                    cookie_secure=settings.secure_cookies,
-                    cookie_samesite="lax",
-                    exclude_from_csrf_key=CSRF_OPT_OUT,
-                ),
-            ),
         ],
         stores={"sessions": RedisStore(redis, namespace="quintet:session")},
         after_exception=[session_config.load_for_error_page],
         template_config=create_template_config(),
-        openapi_config=create_openapi_config(opt=NO_BROWSER_SESSION)
-        if settings.docs_enabled
-        else None,
+        openapi_config=create_openapi_config() if settings.docs_enabled else None,
         exception_handlers=exception_handlers,
         # Exited in reverse: the announcer drains while Redis and Socket.IO are still up.
         lifespan=[lifespan, revoked_sessions.running, realtime.lifespan, announcer.lifespan],
@@ -212,10 +192,25 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     return EdgeMiddleware(app, app.state.realtime.asgi_app(app), settings.trusted_proxies)
 
 
-def _pages() -> Router:
-    """The HTML pages: their errors are rendered as the error page (for a browser)."""
+def _pages(settings: Settings, session_config: FixationSafeSessionConfig) -> Router:
+    """The HTML pages, the only routes with the cookie session and the CSRF check (the
+    other routes never enter either middleware); their errors are rendered as the error
+    page for a browser."""
     return Router(
         path="/",
+        middleware=[
+            session_config.middleware,
+            # Inside the session middleware: the token is bound to the session it loaded.
+            DefineMiddleware(
+                SessionBoundCSRFMiddleware,
+                config=CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name="quintet_csrf",
+                    cookie_secure=settings.secure_cookies,
+                    cookie_samesite="lax",
+                ),
+            ),
+        ],
         exception_handlers=page_exception_handlers,
         route_handlers=[
             HomeController,
@@ -229,12 +224,10 @@ def _pages() -> Router:
 
 
 def _token_routes() -> Router:
-    """The API (Bearer tokens), the probes, the metrics and the API documents: no cookie
-    session is loaded and no CSRF token checked for them, so neither middleware does any
-    work on these routes."""
+    """The API (Bearer tokens), the probes, the metrics and the API documents: outside the
+    page router, so no cookie session is loaded and no CSRF token checked for them."""
     return Router(
         path="/",
-        opt=NO_BROWSER_SESSION,
         route_handlers=[
             AsyncAPIController,
             AsyncAPIPageController,

@@ -165,23 +165,13 @@ def create_static_routers() -> list[Router]:
     ]
 
 
-def create_openapi_config(
-    tags: list[Tag] | None = None, opt: Mapping[str, Any] | None = None
-) -> OpenAPIConfig:
-    """The /docs routes; ``opt`` are their route options (the session and CSRF opt-outs)."""
+def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
     return OpenAPIConfig(
         title="Quintet",
         version="1.0.0",
         description=API_DESCRIPTION,
         use_handler_docstrings=True,
-        openapi_router=Router(
-            path="/docs",
-            route_handlers=[],
-            include_in_schema=False,
-            dto=None,
-            return_dto=None,
-            opt=dict(opt or {}),
-        ),
+        path="/docs",
         servers=[Server(url="/")],
         tags=tags,
         components=Components(
