@@ -340,6 +340,8 @@ def _is_unstorable_value(exc: BaseException) -> bool:
     return False
 
 
+OUTAGE = "A backing service (database or Redis) is unavailable; try again shortly."
+RETRY_SOON = {"Retry-After": "5"}
 UNSTORABLE_VALUE = (
     "A value cannot be stored: text must not contain NUL characters and numbers "
     "must fit their documented range."
@@ -353,8 +355,14 @@ def as_problem(exc: Exception) -> AppError:
         return exc
     if isinstance(exc, HTTPException):
         return _from_http_exception(exc)
-    if (known := as_app_error(exc)) is not None:
-        return known
+    if _is_unstorable_value(exc):
+        logger.info("unstorable_value", exc_type=type(exc).__name__)
+        return InvalidInputError(UNSTORABLE_VALUE)
+    if _is_outage(exc):
+        logger.warning("dependency_unavailable", exc_type=type(exc).__name__, error=str(exc))
+        return ServiceUnavailableError(
+            OUTAGE, headers=dict(RETRY_SOON), title=HTTPStatus.SERVICE_UNAVAILABLE.phrase
+        )
     logger.exception("unhandled_exception", exc_type=type(exc).__name__)
     return AppError(
         "An unexpected error occurred; it has been logged with this request's id.",
@@ -425,12 +433,7 @@ def as_app_error(exc: BaseException) -> AppError | None:
     if isinstance(exc, AppError):
         return exc
     if _is_unstorable_value(exc):
-        logger.info("unstorable_value", exc_type=type(exc).__name__)
         return InvalidInputError(UNSTORABLE_VALUE)
     if _is_outage(exc):
-        logger.warning("dependency_unavailable", exc_type=type(exc).__name__, error=str(exc))
-        return ServiceUnavailableError(
-            "A backing service (database or Redis) is unavailable; try again shortly.",
-            headers={"Retry-After": "5"},
-        )
+        return ServiceUnavailableError(OUTAGE, headers=dict(RETRY_SOON))
     return None
