@@ -62,19 +62,22 @@ from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
 from app.lib.edge import EdgeMiddleware
-from app.lib.errors import NotFoundError, exception_handlers
+from app.lib.errors import (
+    NotFoundError,
+    exception_handlers,
+    page_exception_handlers,
+    problem_details_plugin,
+)
 from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.images import configure_image_workers
-from app.lib.logging import configure_logging
-from app.lib.metrics import LeanPrometheusMiddleware
+from app.lib.logging import ACCESS_LOG_OPT_OUT, configure_logging
+from app.lib.metrics import METRICS_OPT_OUT, LeanPrometheusMiddleware
 from app.lib.notifications import LoggingNotifier
 from app.lib.passwords import configure_password_hashing
 from app.lib.realtime import Realtime
 from app.lib.redis import EmbeddedRedisSnapshot, create_redis
 from app.lib.sessions import (
-    CSRF_OPT_OUT,
-    SESSION_OPT_OUT,
     FixationSafeSessionConfig,
     SessionBoundCSRFMiddleware,
 )
@@ -89,10 +92,8 @@ from app.lib.worker import create_worker
 
 logger = structlog.get_logger("app")
 
-# Paths outside _token_routes that authenticate with tokens or keys, not the session cookie.
-CSRF_EXEMPT = ["^/socket.io", "^/docs", "^/record"]
-# The route options with which a route opts out of the browser session and its CSRF check.
-NO_BROWSER_SESSION = {SESSION_OPT_OUT: True, CSRF_OPT_OUT: True}
+# Static files: no request metrics, no access line.
+STATIC_FILES_OPT = {METRICS_OPT_OUT: True, ACCESS_LOG_OPT_OUT: True}
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -132,32 +133,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
         key="quintet_session",
         max_age=7 * 24 * 3600,
         secure=settings.secure_cookies,
-        # The API, the probes and the metrics skip it by route option (_token_routes).
-        exclude=["^/static", "^/docs"],
-        exclude_opt_key=SESSION_OPT_OUT,
     )
     prometheus = PrometheusConfig(
         app_name="quintet",
         prefix="quintet",
         group_path=True,
-        exclude=["^/metrics", "^/static"],
+        exclude_opt_key=METRICS_OPT_OUT,  # the scrape itself, static files
         middleware_class=LeanPrometheusMiddleware,
     )
     app = Litestar(
         route_handlers=[
-            HomeController,
-            BoardAccountController,
-            BoardMessageController,
+            _pages(settings, session_config),
             RecordDownloadController,
-            AudioPageController,
-            AsyncAPIController,
-            AsyncAPIPageController,
-            ChatPageController,
-            AchievementsPageController,
             _token_routes(),
-            *create_static_routers(),
+            Router(path="/", opt=STATIC_FILES_OPT, route_handlers=create_static_routers()),
         ],
         plugins=[
+            problem_details_plugin(),
             create_sqlalchemy_plugin(db_config),
             *worker.plugins,
             TelegramPlugin(settings, redis, db_config, queue=lambda: worker.queue),
@@ -170,19 +162,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             prometheus.middleware,
             BodyDeadlineMiddleware(
                 settings.request_body_timeout_seconds, settings.request_body_min_rate
-            ),
-            session_config.middleware,
-            # Inside the session middleware: the token is bound to the session it loaded.
-            DefineMiddleware(
-                SessionBoundCSRFMiddleware,
-                config=CSRFConfig(
-                    secret=settings.secret_key,
-                    cookie_name="quintet_csrf",
-                    cookie_secure=settings.secure_cookies,
-                    cookie_samesite="lax",
-                    exclude=CSRF_EXEMPT,
-                    exclude_from_csrf_key=CSRF_OPT_OUT,
-                ),
             ),
         ],
         stores={"sessions": RedisStore(redis, namespace="quintet:session")},
@@ -213,13 +192,45 @@ def create_asgi(settings: Settings | None = None) -> ASGIApp:
     return EdgeMiddleware(app, app.state.realtime.asgi_app(app), settings.trusted_proxies)
 
 
-def _token_routes() -> Router:
-    """The API (Bearer tokens), the probes and the metrics: no cookie session is loaded and
-    no CSRF token checked for them, so neither middleware does any work on these routes."""
+def _pages(settings: Settings, session_config: FixationSafeSessionConfig) -> Router:
+    """The HTML pages, the only routes with the cookie session and the CSRF check (the
+    other routes never enter either middleware); their errors are rendered as the error
+    page for a browser."""
     return Router(
         path="/",
-        opt=NO_BROWSER_SESSION,
+        middleware=[
+            session_config.middleware,
+            # Inside the session middleware: the token is bound to the session it loaded.
+            DefineMiddleware(
+                SessionBoundCSRFMiddleware,
+                config=CSRFConfig(
+                    secret=settings.secret_key,
+                    cookie_name="quintet_csrf",
+                    cookie_secure=settings.secure_cookies,
+                    cookie_samesite="lax",
+                ),
+            ),
+        ],
+        exception_handlers=page_exception_handlers,
         route_handlers=[
+            HomeController,
+            BoardAccountController,
+            BoardMessageController,
+            AudioPageController,
+            ChatPageController,
+            AchievementsPageController,
+        ],
+    )
+
+
+def _token_routes() -> Router:
+    """The API (Bearer tokens), the probes, the metrics and the API documents: outside the
+    page router, so no cookie session is loaded and no CSRF token checked for them."""
+    return Router(
+        path="/",
+        route_handlers=[
+            AsyncAPIController,
+            AsyncAPIPageController,
             HealthController,
             MetricsController,
             TriviaController,
@@ -255,6 +266,7 @@ class MetricsController(PrometheusController):
 
     include_in_schema = False
     guards = [direct_callers_only]
+    opt = {METRICS_OPT_OUT: True, ACCESS_LOG_OPT_OUT: True}
 
 
 def _initial_state(

@@ -32,7 +32,9 @@ class BodyDeadlineMiddleware(ASGIMiddleware):
         self.min_rate = min_rate
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        await next_app(scope, self.deadline_receive(receive), send)
+        if _announces_body(scope):
+            receive = self.deadline_receive(receive)
+        await next_app(scope, receive, send)
 
     def deadline_receive(self, receive: Receive) -> Receive:
         loop = asyncio.get_running_loop()
@@ -62,6 +64,15 @@ class BodyDeadlineMiddleware(ASGIMiddleware):
             return message
 
         return timed_receive
+
+
+def _announces_body(scope: Scope) -> bool:
+    """Whether the request has a body at all (HTTP/1.1: a Content-Length other than 0, or
+    Transfer-Encoding). A GET without either has nothing to trickle: no deadline needed."""
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
 
 
 class BodyDecodingRequest(Request[Any, Any, Any]):

@@ -1,8 +1,10 @@
 """One error shape for the whole application: RFC 9457 problem details.
 
-Domains raise :class:`AppError` subclasses; Litestar's own HTTP exceptions (validation,
-routing, auth) and unexpected exceptions are mapped here too. Requests for pages (HTML)
-get the same information rendered as a page.
+Domains raise :class:`AppError` subclasses of Litestar's ``ProblemDetailsException``,
+answered by Litestar's ``ProblemDetailsPlugin``. What Litestar lacks is here: its own HTTP
+exceptions (validation, routing) translated into plain words, and the errors of our
+dependencies (an outage is a 503, a value the database refuses a 422). The page routers
+render the same problem as the error page (``page_exception_handlers``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ import structlog
 from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFoundError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
 from litestar.response import Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
@@ -24,8 +31,9 @@ logger = structlog.get_logger("app.errors")
 PROBLEM_JSON = "application/problem+json"
 
 
-class AppError(Exception):
-    """A failure the client can act on; carries its HTTP status and a readable detail."""
+class AppError(ProblemDetailsException):
+    """A failure the client can act on: Litestar's problem-details exception with our
+    defaults (``type`` about:blank, the class's status and title, ``instance`` the path)."""
 
     status_code = 400
     title = "Bad request"
@@ -36,11 +44,24 @@ class AppError(Exception):
         *,
         errors: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        status_code: int | None = None,
+        title: str | None = None,
     ) -> None:
-        super().__init__(detail)
-        self.detail = detail
+        super().__init__(
+            detail,
+            detail=detail,
+            status_code=status_code,
+            headers=headers,
+            extra={"errors": errors} if errors else None,
+            type_="about:blank",
+            title=title or type(self).title,
+        )
         self.errors = errors
-        self.headers = headers
+
+    def to_response(self, request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+        if self.instance is None:
+            self.instance = request.url.path
+        return super().to_response(request)
 
 
 class NotFoundError(AppError):
@@ -103,46 +124,23 @@ class ServiceUnavailableError(AppError):
     title = "Service unavailable"
 
 
-def _wants_page(request: Request[Any, Any, Any]) -> bool:
-    path = request.url.path
-    if path.startswith(("/api/", "/docs", "/health", "/metrics", "/socket.io", "/record")):
-        return False
+def _wants_html(request: Request[Any, Any, Any]) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def problem_response(
-    request: Request[Any, Any, Any],
-    status_code: int,
-    detail: str,
-    *,
-    title: str | None = None,
-    errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None,
-) -> Response[Any]:
-    title = title or HTTPStatus(status_code).phrase
-    if _wants_page(request):
-        return Template(
-            template_name="error.html",
-            context={
-                "status_code": status_code,
-                "title": title,
-                "detail": detail,
-                "errors": errors,
-            },
-            status_code=status_code,
-            headers=headers,
-            media_type=MediaType.HTML,
-        )
-    body: dict[str, Any] = {
-        "type": "about:blank",
-        "title": title,
-        "status": status_code,
-        "detail": detail,
-        "instance": request.url.path,
-    }
-    if errors:
-        body["errors"] = errors
-    return Response(body, status_code=status_code, headers=headers, media_type=PROBLEM_JSON)
+def _error_page(request: Request[Any, Any, Any], problem: AppError) -> Response[Any]:
+    return Template(
+        template_name="error.html",
+        context={
+            "status_code": problem.status_code,
+            "title": problem.title,
+            "detail": problem.detail,
+            "errors": problem.errors,
+        },
+        status_code=problem.status_code,
+        headers=problem.headers,
+        media_type=MediaType.HTML,
+    )
 
 
 # Text the schemas allow in names and titles: no control characters (NUL included, which
@@ -283,18 +281,8 @@ def _validation_errors(exc: ValidationException) -> list[dict[str, Any]]:
     ]
 
 
-def handle_app_error(request: Request[Any, Any, Any], exc: AppError) -> Response[Any]:
-    return problem_response(
-        request,
-        exc.status_code,
-        exc.detail,
-        title=exc.title,
-        errors=exc.errors,
-        headers=exc.headers,
-    )
-
-
-def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def _from_http_exception(exc: HTTPException) -> AppError:
+    """Litestar's own HTTP exceptions (routing, validation, body decoding) as our problems."""
     if isinstance(exc, ValidationException):
         errors = _validation_errors(exc)
         # Litestar reports unparsable bodies as 400 and invalid fields as 400 too; a body
@@ -304,13 +292,18 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
             f"{e['field']}: {e['message']}" if e.get("field") else str(e.get("message"))
             for e in errors
         ) or str(exc.detail)
-        return problem_response(request, status, detail, title="Invalid request", errors=errors)
+        return AppError(detail, status_code=status, title="Invalid request", errors=errors)
     if exc.status_code >= 500:
         logger.error("http_exception", status=exc.status_code, detail=exc.detail)
     detail = str(exc.detail)
     if exc.status_code == 400:
         detail = plain_body_message(detail)
-    return problem_response(request, exc.status_code, detail, headers=exc.headers)
+    return AppError(
+        detail,
+        status_code=exc.status_code,
+        title=HTTPStatus(exc.status_code).phrase,
+        headers=exc.headers,
+    )
 
 
 def _is_outage(exc: BaseException) -> bool:
@@ -348,44 +341,71 @@ def _is_unstorable_value(exc: BaseException) -> bool:
     return False
 
 
-def handle_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+OUTAGE = "A backing service (database or Redis) is unavailable; try again shortly."
+RETRY_SOON = {"Retry-After": "5"}
+UNSTORABLE_VALUE = (
+    "A value cannot be stored: text must not contain NUL characters and numbers "
+    "must fit their documented range."
+)
+
+
+def as_problem(exc: Exception) -> AppError:
+    """The problem any exception amounts to for the client: ours as raised, Litestar's
+    translated, a refused value 422, an outage 503, anything else a logged 500."""
+    if isinstance(exc, AppError):
+        return exc
+    if isinstance(exc, HTTPException):
+        return _from_http_exception(exc)
+    if isinstance(exc, RepositoryNotFoundError):  # a repository service's ``get``
+        return NotFoundError(exc.detail)
     if _is_unstorable_value(exc):
         logger.info("unstorable_value", exc_type=type(exc).__name__)
-        return problem_response(
-            request,
-            422,
-            "A value cannot be stored: text must not contain NUL characters and numbers "
-            "must fit their documented range.",
-            title="Unprocessable content",
-        )
+        return InvalidInputError(UNSTORABLE_VALUE)
     if _is_outage(exc):
         logger.warning("dependency_unavailable", exc_type=type(exc).__name__, error=str(exc))
-        return problem_response(
-            request,
-            503,
-            "A backing service (database or Redis) is unavailable; try again shortly.",
-            headers={"Retry-After": "5"},
+        return ServiceUnavailableError(
+            OUTAGE, headers=dict(RETRY_SOON), title=HTTPStatus.SERVICE_UNAVAILABLE.phrase
         )
     logger.exception("unhandled_exception", exc_type=type(exc).__name__)
-    return problem_response(
-        request,
-        HTTP_500_INTERNAL_SERVER_ERROR,
+    return AppError(
         "An unexpected error occurred; it has been logged with this request's id.",
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+        title=HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
     )
 
 
-def handle_repository_not_found(
-    request: Request[Any, Any, Any], exc: RepositoryNotFoundError
-) -> Response[Any]:
-    """advanced-alchemy's look-up of a missing row (a service's ``get``): our 404."""
-    return handle_app_error(request, NotFoundError(exc.detail))
+def problem_json(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The application's exception handler: problem+json. A request no route answered
+    (an unknown path, a wrong method) has no controller to choose HTML for it, so there
+    the browser's Accept header does."""
+    problem = as_problem(exc)
+    if "route_handler" not in request.scope and _wants_html(request):
+        return _error_page(request, problem)
+    return problem.to_response(request)
 
 
-exception_handlers: dict[Any, Any] = {
-    AppError: handle_app_error,
-    RepositoryNotFoundError: handle_repository_not_found,
-    HTTPException: handle_http_exception,
-    Exception: handle_unexpected_error,
+def problem_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """The pages' exception handler: the error page for a browser, problem+json for a
+    script that asked for JSON."""
+    problem = as_problem(exc)
+    return _error_page(request, problem) if _wants_html(request) else problem.to_response(request)
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    """Litestar's problem-details plugin answering our :class:`AppError` and, through the
+    same translation, Litestar's HTTP exceptions and unexpected ones."""
+    return ProblemDetailsPlugin(ProblemDetailsConfig(exception_handler=problem_json))
+
+
+# The handlers Litestar has no equivalent for: its HTTP exceptions in our words (plain
+# validation messages, 400/422 split) and the errors of our dependencies (outages, refused
+# values). The plugin registers the one for AppError.
+exception_handlers: dict[Any, Any] = {HTTPException: problem_json, Exception: problem_json}
+# Given to the page routers: the same problems, rendered as the error page for browsers.
+page_exception_handlers: dict[Any, Any] = {
+    ProblemDetailsException: problem_page,
+    HTTPException: problem_page,
+    Exception: problem_page,
 }
 
 
@@ -412,17 +432,11 @@ def problem_body(
 
 def as_app_error(exc: BaseException) -> AppError | None:
     """The client-facing error an unexpected exception amounts to (an unstorable value,
-    a dependency outage), as :func:`handle_unexpected_error` answers it; None for a bug."""
+    a dependency outage), as :func:`as_problem` answers it; None for a bug."""
     if isinstance(exc, AppError):
         return exc
     if _is_unstorable_value(exc):
-        return InvalidInputError(
-            "A value cannot be stored: text must not contain NUL characters and numbers "
-            "must fit their documented range."
-        )
+        return InvalidInputError(UNSTORABLE_VALUE)
     if _is_outage(exc):
-        return ServiceUnavailableError(
-            "A backing service (database or Redis) is unavailable; try again shortly.",
-            headers={"Retry-After": "5"},
-        )
+        return ServiceUnavailableError(OUTAGE, headers=dict(RETRY_SOON))
     return None

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.lib.db import MIGRATIONS_DIR
 from app.lib.dependencies import RedisDep
+from app.lib.logging import ACCESS_LOG_OPT_OUT
 from app.lib.redis import ping_redis
 
 CHECK_TIMEOUT_SECONDS = 2.0
@@ -78,6 +79,7 @@ async def _check(probe: Awaitable[None]) -> str:
 class HealthController(Controller):
     path = "/health"
     tags = ["health"]
+    opt = {ACCESS_LOG_OPT_OUT: True}  # probes every few seconds: no access line
 
     @get("/live", summary="The process is up", cache=False)
     async def live(self) -> HealthStatus:

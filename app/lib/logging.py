@@ -16,6 +16,8 @@ from litestar.types import Scope
 from app.config import Settings
 
 REQUEST_ID_HEADER = b"x-request-id"
+# The route option by which a route writes no access line (probes, scrapes, static files).
+ACCESS_LOG_OPT_OUT = "skip_access_log"
 access_logger = structlog.get_logger("app.access")
 
 
@@ -87,14 +89,14 @@ def bind_request_id(scope: Scope) -> str:
 
 
 def log_request(scope: Scope, status: int, started: float) -> None:
-    """The request's one access line (none for probes, scrapes and static files), and the
-    end of its log context."""
-    path = scope.get("path", "")
-    if not path.startswith(("/health", "/metrics", "/static")):
+    """The request's one access line (none for a route with the ``ACCESS_LOG_OPT_OUT``
+    option), and the end of its log context."""
+    route_handler = scope.get("route_handler")
+    if route_handler is None or not route_handler.opt.get(ACCESS_LOG_OPT_OUT):
         access_logger.info(
             "request",
             method=scope.get("method"),
-            path=path,
+            path=scope.get("path", ""),
             route=scope.get("path_template"),
             status=status,
             duration_ms=round((time.perf_counter() - started) * 1000, 2),

@@ -19,6 +19,10 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusMiddleware
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+# The route option by which a route stays out of the request metrics (the scrape itself,
+# static files): PrometheusConfig.exclude_opt_key.
+METRICS_OPT_OUT = "exclude_from_metrics"
+
 
 class LeanPrometheusMiddleware(PrometheusMiddleware):
     """The plugin's middleware with the per-request work cut to dictionary look-ups.

@@ -22,7 +22,6 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType, ScopeType
-from litestar.middleware._utils import should_bypass_middleware
 from litestar.middleware.csrf import CSRFMiddleware, generate_csrf_token
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
@@ -36,11 +35,6 @@ from app.lib.errors import ForbiddenError
 _FRESH_ID = "_quintet_fresh_session_id"
 _ROTATE = "_quintet_rotate_session"
 CSRF_SESSION_KEY = "_csrf"
-# The route options by which a route opts out of the cookie session and of the CSRF check
-# (Litestar's defaults for ServerSideSessionConfig.exclude_opt_key and
-# CSRFConfig.exclude_from_csrf_key).
-SESSION_OPT_OUT = "skip_session"
-CSRF_OPT_OUT = "exclude_from_csrf"
 
 
 def rotate_session(request: Request[Any, Any, Any]) -> None:
@@ -138,15 +132,11 @@ def session_csrf_token(scope: Scope) -> str | None:
 
 class SessionBoundCSRFMiddleware(CSRFMiddleware):
     """Litestar's CSRF check, with the token bound to the session once one exists. It must
-    run inside the session middleware (it reads the loaded session)."""
+    run inside the session middleware (it reads the loaded session); only the page router
+    has either, so it checks every request it sees."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP or should_bypass_middleware(
-            scope=scope,
-            scopes=self.scopes,
-            exclude_opt_key=self.config.exclude_from_csrf_key,
-            exclude_path_pattern=self.exclude,
-        ):
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
         request: Request[Any, Any, Any] = scope["litestar_app"].request_class(

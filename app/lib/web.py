@@ -15,7 +15,7 @@ from typing import Any
 import bootstrap
 import msgspec
 from litestar import Litestar, Request
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.openapi.spec import (
     Components,
@@ -36,6 +36,7 @@ from litestar.template.config import TemplateConfig
 from litestar.types import Scope
 
 from app.config import BASE_DIR
+from app.lib.errors import PROBLEM_JSON
 
 
 def _package_dir(name: str) -> Path:
@@ -189,7 +190,7 @@ def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
                     "(make run, no APP_ENV=production) uses dev-admin-key; a deployment has its "
                     "own (docs/kubernetes.md, docker/.env).",
                 ),
-            }
+            },
         ),
         render_plugins=[
             NoncedSwaggerRenderPlugin(
@@ -233,6 +234,17 @@ PROBLEM_SCHEMA = Schema(
         ),
     },
 )
+
+
+def problem_spec(description: str) -> ResponseSpec:
+    """An error response a route documents by its status and description; its content is
+    the ProblemDetails schema, as for every error response (document_problem_responses)."""
+    return ResponseSpec(
+        data_container=None,
+        description=description,
+        media_type=PROBLEM_JSON,
+        generate_examples=False,
+    )
 
 
 def document_problem_responses(app: Litestar) -> None:

@@ -61,3 +61,31 @@ async def test_no_json_operation_answers_a_deep_body_with_a_500(
             tried.append(f"{method} {path}")
             assert 400 <= response.status_code < 500, (method, path, response.text)
     assert len(tried) >= 8, tried
+
+
+async def test_only_a_request_that_announces_a_body_gets_the_body_deadline() -> None:
+    """A GET has nothing to trickle: the server's own receive goes through untouched (no
+    wrapper to enter on every probe); a body, sized or chunked, is timed."""
+    from app.lib.bodies import BodyDeadlineMiddleware
+
+    middleware = BodyDeadlineMiddleware(base_seconds=20, min_rate=500)
+    passed_on: list[object] = []
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        passed_on.append(receive)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: object) -> None:
+        return None
+
+    for headers, timed in [
+        ([], False),
+        ([(b"content-length", b"0")], False),
+        ([(b"content-length", b"5")], True),
+        ([(b"transfer-encoding", b"chunked")], True),
+    ]:
+        scope = {"type": "http", "method": "GET", "headers": headers}
+        await middleware.handle(scope, receive, send, app)  # type: ignore[arg-type]
+        assert (passed_on[-1] is not receive) == timed, headers

@@ -11,7 +11,6 @@ from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 
 from app.config import Settings
@@ -29,7 +28,6 @@ from app.domain.achievements.schemas import (
     PlayerCreate,
     PlayerPage,
     PlayerRead,
-    ProblemDetails,
 )
 from app.domain.achievements.services import (
     STREAKS_PAGE_SIZE,
@@ -40,7 +38,8 @@ from app.domain.achievements.services import (
 )
 from app.lib.bodies import decode_strictly
 from app.lib.dependencies import DbSessionDep
-from app.lib.errors import PROBLEM_JSON, VISIBLE_TEXT_PATTERN, UnauthorizedError
+from app.lib.errors import VISIBLE_TEXT_PATTERN, UnauthorizedError
+from app.lib.web import problem_spec
 
 MAX_PAGE_SIZE = 100
 MAX_STREAKS_PAGE = 1000
@@ -61,23 +60,14 @@ StatsDep = NamedDependency[AchievementStatsService]
 ADMIN_ONLY: list[dict[str, list[str]]] = [{"AdminApiKey": []}]
 
 
-def _problem(description: str) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ProblemDetails,
-        description=description,
-        media_type=PROBLEM_JSON,
-        generate_examples=False,
-    )
-
-
 def page_of(limit: int, offset: int) -> LimitOffset:
     """advanced-alchemy's pagination filter for the validated ``limit`` and ``offset``."""
     return LimitOffset(limit=limit, offset=offset)
 
 
-UNAUTHORIZED = {401: _problem("The X-API-Key header is missing or wrong")}
-NOT_FOUND = {404: _problem("No such player or achievement")}
-INVALID = {422: _problem("A field breaks a constraint")}
+UNAUTHORIZED = {401: problem_spec("The X-API-Key header is missing or wrong")}
+NOT_FOUND = {404: problem_spec("No such player or achievement")}
+INVALID = {422: problem_spec("A field breaks a constraint")}
 
 
 def require_admin_key(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -155,7 +145,7 @@ class PlayerController(Controller):
         "language is `ru` or `en`.",
         guards=[require_admin_key],
         security=ADMIN_ONLY,
-        responses={**UNAUTHORIZED, **INVALID, 409: _problem("The name is taken")},
+        responses={**UNAUTHORIZED, **INVALID, 409: problem_spec("The name is taken")},
     )
     async def create_player(self, players: PlayersDep, data: JSONBody[PlayerCreate]) -> PlayerRead:
         return player_read(await players.create_player(data.name, data.language))
@@ -204,7 +194,7 @@ class PlayerController(Controller):
             **UNAUTHORIZED,
             **NOT_FOUND,
             **INVALID,
-            409: _problem("The player already holds it"),
+            409: problem_spec("The player already holds it"),
         },
     )
     async def award_achievement(
@@ -264,7 +254,7 @@ class AchievementController(Controller):
         responses={
             **UNAUTHORIZED,
             **INVALID,
-            409: _problem("An achievement of that name exists in that language"),
+            409: problem_spec("An achievement of that name exists in that language"),
         },
     )
     async def create_achievement(

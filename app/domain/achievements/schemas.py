@@ -174,17 +174,6 @@ class PageSummary(msgspec.Struct):
     awards_per_day: list[DailyAwards]
 
 
-class ProblemDetails(msgspec.Struct):
-    """RFC 9457 problem details, the one error shape of the API."""
-
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str | None = None
-    errors: list[dict[str, str | None]] | None = None
-
-
 STATS_DESCRIPTION = """
 Every figure is read at the time of the request from per-player totals that each award
 updates in its own transaction: an answer always includes every award made before it.

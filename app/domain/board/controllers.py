@@ -22,7 +22,7 @@ from app.domain.board.services import (
     parse_page_number,
 )
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
-from app.lib.errors import AppError, problem_response
+from app.lib.errors import AppError
 from app.lib.ratelimit import RateLimiter
 from app.lib.sessions import CsrfRefusedError, begin_session
 
@@ -109,7 +109,7 @@ def refused_form(request: Request[Any, Any, Any], exc: CsrfRefusedError) -> Resp
     """A form refused for its CSRF token: the same form again, what was typed kept (never
     the passwords), with a fresh token and the reason in plain words."""
     if "text/html" not in request.headers.get("accept", ""):
-        return problem_response(request, 403, exc.detail, title=exc.title, headers=exc.headers)
+        return exc.to_response(request)
     typed = typed_fields(request)
     path = request.url.path
     common: dict[str, Any] = {"status_code": 403, "headers": exc.headers, "error": exc.detail}
