@@ -27,6 +27,7 @@ from litestar.openapi.spec import (
     Tag,
 )
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -52,6 +53,34 @@ field validation, `errors`.
   `ADMIN_API_KEY` into *AdminApiKey*. The embedded default (`make run`) uses `dev-admin-key`.
 * **audio**: uploads carry the user's id and UUID token in the form.
 """
+
+
+# The board owner's login, in the session; every page's navigation bar names the owner.
+BOARD_SESSION_KEY = "board_owner"
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """A page of the site, with the board owner's name and the session's one-time flash."""
+    context.setdefault("board_user", request.session.get(BOARD_SESSION_KEY))
+    context.setdefault("flash", request.session.pop("flash", None) if request.session else None)
+    return Template(
+        template_name=template, context=context, status_code=status_code, headers=headers
+    )
+
+
+def describe_duration(seconds: int) -> str:
+    """300 -> "5 minutes", 90 -> "90 seconds", 7200 -> "2 hours"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def create_template_config() -> TemplateConfig[JinjaTemplateEngine]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -19,12 +18,9 @@ from app.domain.audio.models import CHUNK_BYTES, AudioChunk, AudioRecord, AudioU
 from app.domain.audio.uploads import RecordForm
 from app.lib.errors import ForbiddenError, NotFoundError
 from app.lib.ids import new_uuid7
+from app.lib.tokens import hash_token
 
 UNSAFE_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
-
-
-def hash_token(token: UUID) -> str:
-    return hashlib.sha256(token.bytes).hexdigest()
 
 
 def safe_original_name(name: str | None) -> str:
