@@ -19,6 +19,8 @@ $(UV):
 	$(PYTHON) -m venv .tools
 	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
+# The default groups: dev (tests, lint) and embedded (fakeredis, for `make run` without REDIS_URL);
+# the image syncs without them (docker/Dockerfile).
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 	$(UV) sync --frozen --python $(PYTHON)
 	touch $@

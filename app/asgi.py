@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_sqlalchemy_plugin(db_config),
             *worker.plugins,
             TelegramPlugin(settings, redis, db_config, queue=lambda: worker.queue),
-            AchievementsCLIPlugin(),
+            AchievementsCLIPlugin(settings),
             TriviaPlugin(),
         ],
         dependencies=shared_dependencies,

@@ -127,7 +127,7 @@ class EmbeddedRedisSnapshot:
         os.replace(partial, self.path)  # a crash mid-write leaves the previous snapshot
 
     async def _entry(self, key: bytes, now_ms: float) -> dict[str, Any] | None:
-        kind = _text(await self.redis.type(key))
+        kind = as_text(await self.redis.type(key))
         ttl = await self.redis.pttl(key)
         if ttl == -2:
             return None
@@ -185,7 +185,9 @@ class EmbeddedRedisSnapshot:
         return restored
 
 
-def _text(value: bytes | str) -> str:
+def as_text(value: bytes | str) -> str:
+    """A reply of the shared client (bytes: it does not decode, since sessions, SAQ and the
+    snapshot store binary values) as text, for the keys and fields that are text."""
     return value.decode() if isinstance(value, bytes) else value
 
 

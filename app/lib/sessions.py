@@ -22,7 +22,9 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType, ScopeType
+from litestar.middleware.base import DefineMiddleware
 from litestar.middleware.csrf import CSRFMiddleware, generate_csrf_token
+from litestar.middleware.session.base import SessionMiddleware
 from litestar.middleware.session.server_side import (
     ServerSideSessionBackend,
     ServerSideSessionConfig,
@@ -90,7 +92,9 @@ class FixationSafeSessionBackend(ServerSideSessionBackend):
 
 @dataclass
 class FixationSafeSessionConfig(ServerSideSessionConfig):
-    _backend_class = FixationSafeSessionBackend
+    @property
+    def middleware(self) -> DefineMiddleware:
+        return DefineMiddleware(SessionMiddleware, backend=FixationSafeSessionBackend(config=self))
 
     async def load_for_error_page(self, _: BaseException, scope: Scope) -> None:
         """An ``after_exception`` hook: a request that failed before reaching a route (a
@@ -102,7 +106,7 @@ class FixationSafeSessionConfig(ServerSideSessionConfig):
         session_id = connection.cookies.get(self.key)
         if not session_id or session_id == "null" or "app" not in scope:
             return
-        backend = self._backend_class(config=self)
+        backend = FixationSafeSessionBackend(config=self)
         try:
             data = await backend.get(session_id, store=self.get_store_from_app(scope["app"]))
         except Exception:  # the store (Redis) is down: that is the error being shown

@@ -106,22 +106,30 @@ def blob_response(
 ) -> Response[bytes]:
     """The blob with its type, a strong ETag (304 when the client has it) and safe headers."""
     etag = f'"{blob.sha256}"'
-    headers = {
-        "ETag": etag,
-        "Cache-Control": cache_control,
-        "X-Content-Type-Options": "nosniff",
-        # Opened directly, an uploaded blob gets no scripts, no origin and nothing to load.
-        "Content-Security-Policy": "default-src 'none'; sandbox",
-    }
+    headers = stored_file_headers(etag, cache_control)
     if download_name is not None:
         # Files are never rendered inline: an uploaded HTML file must not run on our origin.
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(download_name)}"
-    if etag in _etags(request.headers.get("if-none-match")):
+    if etag_matches(request.headers.get("if-none-match"), etag):
         return Response(b"", status_code=304, headers=headers)
     return Response(data, media_type=served_content_type(blob.content_type), headers=headers)
 
 
-def _etags(header: str | None) -> set[str]:
+def stored_file_headers(etag: str, cache_control: str) -> dict[str, str]:
+    """The headers of a user's stored file (a blob, an audio record): its ETag, how long it
+    may be cached, and, since it is the user's content, no sniffing and a sandbox."""
+    return {
+        "ETag": etag,
+        "Cache-Control": cache_control,
+        "X-Content-Type-Options": "nosniff",
+        # Opened directly, an uploaded file gets no scripts, no origin and nothing to load.
+        "Content-Security-Policy": "default-src 'none'; sandbox",
+    }
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    """Whether an ``If-None-Match`` header names ``etag`` (weak or strong) or is ``*``."""
     if not header:
-        return set()
-    return {part.strip().removeprefix("W/") for part in header.split(",")}
+        return False
+    candidates = {part.strip().removeprefix("W/") for part in header.split(",")}
+    return "*" in candidates or etag in candidates

@@ -1,18 +1,15 @@
 """Pages, static files and API docs: templates, local Bootstrap and Swagger UI assets.
 
-Nothing is loaded from a CDN: Bootstrap comes from the ``bootstrap-wrapper`` wheel and Swagger
-UI 5 from ``drf-spectacular-sidecar``, both installed with the Python dependencies.
+Nothing is loaded from a CDN: Bootstrap, Swagger UI and the Socket.IO client are vendored under
+``app/static/vendor/<library>/``, each with its ``VERSION`` and ``LICENSE``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import secrets
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
-import bootstrap
 import msgspec
 from litestar import Litestar, Request
 from litestar.openapi import OpenAPIConfig, ResponseSpec
@@ -30,6 +27,7 @@ from litestar.openapi.spec import (
     Tag,
 )
 from litestar.plugins.jinja import JinjaTemplateEngine
+from litestar.response import Template
 from litestar.router import Router
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
@@ -38,22 +36,9 @@ from litestar.types import Scope
 from app.config import BASE_DIR
 from app.lib.errors import PROBLEM_JSON
 
-
-def _package_dir(name: str) -> Path:
-    """Where an installed package lives, without importing it: drf-spectacular-sidecar's
-    __init__ imports Django, which is not installed; only its static Swagger UI build is used."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"the package {name} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 TEMPLATES_DIR = BASE_DIR / "app" / "templates"
 STATIC_DIR = BASE_DIR / "app" / "static"
-BOOTSTRAP_DIR = Path(next(iter(bootstrap.__path__)))  # a namespace package: css/ and js/
-SWAGGER_DIR = (
-    _package_dir("drf_spectacular_sidecar") / "static/drf_spectacular_sidecar/swagger-ui-dist"
-)
+SWAGGER_UI_URL = "/static/vendor/swagger-ui"
 
 API_DESCRIPTION = """
 Quintet runs five services in one application. Errors everywhere are RFC 9457 problem
@@ -69,6 +54,34 @@ field validation, `errors`.
   `ADMIN_API_KEY` into *AdminApiKey*. The embedded default (`make run`) uses `dev-admin-key`.
 * **audio**: uploads carry the user's id and UUID token in the form.
 """
+
+
+# The board owner's login, in the session; every page's navigation bar names the owner.
+BOARD_SESSION_KEY = "board_owner"
+
+
+def page(
+    request: Request[Any, Any, Any],
+    template: str,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+    **context: Any,
+) -> Template:
+    """A page of the site, with the board owner's name and the session's one-time flash."""
+    context.setdefault("board_user", request.session.get(BOARD_SESSION_KEY))
+    context.setdefault("flash", request.session.pop("flash", None) if request.session else None)
+    return Template(
+        template_name=template, context=context, status_code=status_code, headers=headers
+    )
+
+
+def describe_duration(seconds: int) -> str:
+    """300 -> "5 minutes", 90 -> "90 seconds", 7200 -> "2 hours"."""
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def create_template_config() -> TemplateConfig[JinjaTemplateEngine]:
@@ -140,28 +153,8 @@ class NoncedSwaggerRenderPlugin(SwaggerRenderPlugin):
 def create_static_routers() -> list[Router]:
     return [
         create_static_files_router(
-            path="/static/vendor/bootstrap",
-            directories=[BOOTSTRAP_DIR],
-            include_in_schema=False,
-            name="bootstrap",
-        ),
-        create_static_files_router(
-            path="/static/vendor/swagger-ui",
-            directories=[SWAGGER_DIR],
-            include_in_schema=False,
-            name="swagger-ui",
-        ),
-        # Files vendored into app/static/vendor/ need their own router: Litestar matches the
-        # longest mounted prefix, so /static/vendor/* never reaches the /static router.
-        create_static_files_router(
-            path="/static/vendor/socket.io",
-            directories=[STATIC_DIR / "vendor" / "socket.io"],
-            include_in_schema=False,
-            name="socket.io-client",
-        ),
-        create_static_files_router(
             path="/static", directories=[STATIC_DIR], include_in_schema=False, name="static"
-        ),
+        )
     ]
 
 
@@ -195,11 +188,10 @@ def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
         render_plugins=[
             NoncedSwaggerRenderPlugin(
                 path="/",
-                js_url="/static/vendor/swagger-ui/swagger-ui-bundle.js",
-                css_url="/static/vendor/swagger-ui/swagger-ui.css",
-                standalone_preset_js_url="/static/vendor/swagger-ui/swagger-ui-standalone-preset.js",
-                favicon="<link rel='icon' type='image/png' "
-                "href='/static/vendor/swagger-ui/favicon-32x32.png'>",
+                js_url=f"{SWAGGER_UI_URL}/swagger-ui-bundle.js",
+                css_url=f"{SWAGGER_UI_URL}/swagger-ui.css",
+                standalone_preset_js_url=f"{SWAGGER_UI_URL}/swagger-ui-standalone-preset.js",
+                favicon=f"<link rel='icon' type='image/png' href='{SWAGGER_UI_URL}/favicon-32x32.png'>",
             )
         ],
     )

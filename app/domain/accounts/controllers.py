@@ -40,7 +40,7 @@ from app.domain.accounts.throttle import LoginThrottle
 from app.lib.auth import session_id_of
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
 from app.lib.errors import NotFoundError, UnauthorizedError
-from app.lib.images import decode_base64_payload
+from app.lib.images import THUMBNAIL_TYPE, decode_base64_payload
 from app.lib.ratelimit import RateLimiter
 from app.lib.storage import BlobStore, blob_response
 
@@ -322,7 +322,7 @@ class AvatarController(Controller):
     @get(
         "/{user_id:uuid}/avatar/{size:str}",
         summary="A user's avatar image",
-        media_type="image/webp",
+        media_type=THUMBNAIL_TYPE,
     )
     async def avatar(
         self,

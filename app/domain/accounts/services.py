@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -44,9 +43,10 @@ from app.lib.errors import (
     NotFoundError,
     UnauthorizedError,
 )
-from app.lib.images import check_image_async, square_thumbnails_async
+from app.lib.images import THUMBNAIL_TYPE, check_image_async, square_thumbnails_async
 from app.lib.passwords import hash_password, verify_password
 from app.lib.storage import BlobStore
+from app.lib.tokens import hash_token
 
 SEARCH_LIMIT = 20
 MIN_PASSWORD_LENGTH = 10
@@ -172,10 +172,6 @@ def blockers_of(user_id: UUID) -> Select[UUID]:
     return select(UserBlock.blocker_id).where(UserBlock.blocked_id == user_id)
 
 
-def _hash_refresh_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def avatar_urls(user: User) -> Avatar | None:
     return _avatar_urls(user.id, user.avatar_original_id)
 
@@ -281,7 +277,7 @@ class AccountService:
 
     async def refresh(self, token: str) -> TokenPair:
         now = datetime.now(UTC)
-        token_hash = _hash_refresh_token(token)
+        token_hash = hash_token(token)
         # One atomic UPDATE marks the token used: of two concurrent refreshes only one wins
         # (the other waits for the winner's row lock, then finds the token used).
         claimed = (
@@ -325,7 +321,7 @@ class AccountService:
     async def logout(self, token: str) -> UUID | None:
         """Ends the session of a refresh token; its id (None for an unknown token)."""
         known = await self.session.scalar(
-            select(RefreshToken).where(RefreshToken.token_hash == _hash_refresh_token(token))
+            select(RefreshToken).where(RefreshToken.token_hash == hash_token(token))
         )
         if known is None:
             return None
@@ -427,7 +423,7 @@ class AccountService:
             RefreshToken(
                 user_id=user.id,
                 family_id=auth_session.id,
-                token_hash=_hash_refresh_token(refresh),
+                token_hash=hash_token(refresh),
                 created_at=now,
                 expires_at=now + timedelta(seconds=self.settings.refresh_token_ttl_seconds),
             )
@@ -665,9 +661,9 @@ class AccountService:
         blobs = BlobStore(self.session)
         old = [user.avatar_original_id, user.avatar_400_id, user.avatar_100_id, user.avatar_50_id]
         user.avatar_original_id = (await blobs.put(checked.data, checked.content_type)).id
-        user.avatar_400_id = (await blobs.put(thumbnails[400], "image/webp")).id
-        user.avatar_100_id = (await blobs.put(thumbnails[100], "image/webp")).id
-        user.avatar_50_id = (await blobs.put(thumbnails[50], "image/webp")).id
+        user.avatar_400_id = (await blobs.put(thumbnails[400], THUMBNAIL_TYPE)).id
+        user.avatar_100_id = (await blobs.put(thumbnails[100], THUMBNAIL_TYPE)).id
+        user.avatar_50_id = (await blobs.put(thumbnails[50], THUMBNAIL_TYPE)).id
         await self.session.flush()
         await blobs.delete(old)
         return user

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 
 import click
-from litestar import Litestar
-from litestar.cli._utils import LitestarGroup
 from litestar.plugins import CLIPluginProtocol
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
@@ -22,33 +20,34 @@ from app.domain.achievements.seed import finish_seed, load_catalogue, load_synth
 from app.lib.db import create_sqlalchemy_config
 
 
-@click.group(cls=LitestarGroup, name="achievements")
-def achievements_group() -> None:
-    """The achievements service: seed data."""
+def achievements_group(settings: Settings) -> click.Group:
+    """The ``achievements`` command group, on the application's settings."""
 
+    @click.group(name="achievements")
+    def group() -> None:
+        """The achievements service: seed data."""
 
-@achievements_group.command(name="seed")
-@click.option(
-    "--synthetic-players",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Also add this many synthetic players with awards (for benchmarks).",
-)
-@click.option(
-    "--awards-per-player",
-    type=click.IntRange(min=0),
-    default=10,
-    show_default=True,
-    help="Average awards per synthetic player (capped by the catalogue's size).",
-)
-@click.option("--random-seed", type=int, default=2026, show_default=True)
-def seed_command(
-    app: Litestar, synthetic_players: int, awards_per_player: int, random_seed: int
-) -> None:
-    """Load the bilingual catalogue (idempotent) and, optionally, synthetic players."""
-    settings: Settings = app.state.settings
-    asyncio.run(seed(settings, synthetic_players, awards_per_player, random_seed))
+    @group.command(name="seed")
+    @click.option(
+        "--synthetic-players",
+        type=click.IntRange(min=0),
+        default=0,
+        show_default=True,
+        help="Also add this many synthetic players with awards (for benchmarks).",
+    )
+    @click.option(
+        "--awards-per-player",
+        type=click.IntRange(min=0),
+        default=10,
+        show_default=True,
+        help="Average awards per synthetic player (capped by the catalogue's size).",
+    )
+    @click.option("--random-seed", type=int, default=2026, show_default=True)
+    def seed_command(synthetic_players: int, awards_per_player: int, random_seed: int) -> None:
+        """Load the bilingual catalogue (idempotent) and, optionally, synthetic players."""
+        asyncio.run(seed(settings, synthetic_players, awards_per_player, random_seed))
+
+    return group
 
 
 async def seed(
@@ -93,5 +92,8 @@ async def seed(
 class AchievementsCLIPlugin(CLIPluginProtocol):
     """Adds the ``achievements`` command group to the ``litestar`` CLI."""
 
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
     def on_cli_init(self, cli: click.Group) -> None:
-        cli.add_command(achievements_group)
+        cli.add_command(achievements_group(self.settings))

@@ -28,6 +28,7 @@ from app.domain.audio.uploads import receive_record_form, upload_directory
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep
 from app.lib.errors import AppError
 from app.lib.ratelimit import RateLimiter
+from app.lib.storage import etag_matches, stored_file_headers
 
 AudioServiceDep = NamedDependency[AudioService]
 AudioUsersDep = NamedDependency[AudioUserService]
@@ -197,13 +198,6 @@ def parse_byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def etag_matches(header: str | None, etag: str) -> bool:
-    if not header:
-        return False
-    candidates = [tag.strip().removeprefix("W/") for tag in header.split(",")]
-    return "*" in candidates or etag in candidates
-
-
 def content_disposition(original_name: str) -> str:
     stem = original_name.rsplit(".", 1)[0] if "." in original_name else original_name
     name = f"{stem or 'recording'}.mp3"
@@ -226,12 +220,9 @@ def plan_download(request: Request[Any, Any, Any], record: AudioRecord) -> Downl
     """Status, headers and byte span of a GET (a HEAD answers the same without the body)."""
     etag = f'"{record.sha256[:32]}"'
     headers = {
-        "ETag": etag,
+        **stored_file_headers(etag, "private, max-age=86400"),
         "Accept-Ranges": "bytes",
-        "Cache-Control": "private, max-age=86400",
         "Content-Disposition": content_disposition(record.original_name),
-        "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     if etag_matches(request.headers.get("if-none-match"), etag):
         return DownloadPlan(304, headers, None)

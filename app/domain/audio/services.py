@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import re
 import unicodedata
@@ -20,12 +19,9 @@ from app.domain.audio.encoding import AudioConverter, inspect_wav
 from app.domain.audio.models import CHUNK_BYTES, AudioChunk, AudioRecord, AudioUser
 from app.domain.audio.uploads import RecordForm
 from app.lib.errors import ForbiddenError
+from app.lib.tokens import hash_token
 
 UNSAFE_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
-
-
-def hash_token(token: UUID) -> str:
-    return hashlib.sha256(token.bytes).hexdigest()
 
 
 def safe_original_name(name: str | None) -> str:

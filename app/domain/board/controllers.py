@@ -25,8 +25,9 @@ from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
 from app.lib.errors import AppError
 from app.lib.ratelimit import RateLimiter
 from app.lib.sessions import CsrfRefusedError, begin_session
+from app.lib.web import BOARD_SESSION_KEY, describe_duration, page
 
-SESSION_KEY = "board_owner"
+SESSION_KEY = BOARD_SESSION_KEY
 DRAFT_KEY = "draft"
 FormData = Annotated[dict[str, str], Body(media_type=RequestEncodingType.URL_ENCODED)]
 SESSION_ENDED = (
@@ -49,29 +50,6 @@ def provide_message_store(redis: RedisDep, settings: SettingsDep) -> BoardMessag
 
 async def registration_open(owners: OwnersDep) -> bool:
     return not await owners.owner_exists()
-
-
-def page(
-    request: Request[Any, Any, Any],
-    template: str,
-    status_code: int = 200,
-    headers: dict[str, str] | None = None,
-    **context: Any,
-) -> Template:
-    context.setdefault("board_user", request.session.get(SESSION_KEY))
-    context.setdefault("flash", request.session.pop("flash", None) if request.session else None)
-    return Template(
-        template_name=template, context=context, status_code=status_code, headers=headers
-    )
-
-
-def describe_duration(seconds: int) -> str:
-    """300 -> "5 minutes", 90 -> "90 seconds", 7200 -> "2 hours"."""
-    for unit, size in (("hour", 3600), ("minute", 60)):
-        if seconds >= size and seconds % size == 0:
-            count = seconds // size
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    return f"{seconds} second{'s' if seconds != 1 else ''}"
 
 
 def closed_page(request: Request[Any, Any, Any]) -> Template:

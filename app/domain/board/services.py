@@ -16,6 +16,7 @@ from app.domain.board.models import OWNER_SLOT, BoardOwner
 from app.lib.errors import AppError, ConflictError, InvalidInputError, NotFoundError
 from app.lib.ids import new_uuid7
 from app.lib.passwords import hash_password, verify_password
+from app.lib.redis import as_text
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
 PASSWORD_MIN, PASSWORD_MAX = 8, 128
@@ -232,7 +233,7 @@ class BoardMessageStore:
     ) -> tuple[list[BoardMessage], list[str]]:
         if not entries:
             return [], []
-        ids = [_text(member) for member, _ in entries]
+        ids = [as_text(member) for member, _ in entries]
         payloads = await self.redis.mget([self.KEY_PREFIX + id_ for id_ in ids])
         messages, vanished = [], []
         for id_, (_, expires_at), payload in zip(ids, entries, payloads, strict=True):
@@ -272,7 +273,3 @@ def validate_message_text(text: str) -> str:
             errors=[{"field": "text", "message": f"at most {MESSAGE_MAX_CHARS} characters"}],
         )
     return text
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

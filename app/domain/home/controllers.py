@@ -5,30 +5,23 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get
-from litestar.di import Provide
 from litestar.response import Template
 
-from app.domain.board.controllers import (
-    OwnersDep,
-    describe_duration,
-    page,
-    provide_owner_service,
-    registration_open,
-)
-from app.lib.dependencies import SettingsDep
+from app.domain.board.services import BoardOwnerService
+from app.lib.dependencies import DbSessionDep, SettingsDep
+from app.lib.web import describe_duration, page
 
 
 class HomeController(Controller):
     include_in_schema = False
-    dependencies = {"owners": Provide(provide_owner_service, sync_to_thread=False)}
 
     @get("/")
     async def home(
-        self, request: Request[Any, Any, Any], owners: OwnersDep, settings: SettingsDep
+        self, request: Request[Any, Any, Any], db_session: DbSessionDep, settings: SettingsDep
     ) -> Template:
         return page(
             request,
             "home.html",
-            registration_open=await registration_open(owners),
+            registration_open=not await BoardOwnerService(db_session).owner_exists(),
             message_lifetime=describe_duration(settings.board_message_ttl_seconds),
         )

@@ -34,6 +34,7 @@ from app.domain.messenger.schemas import (
 from app.domain.messenger.services import MessengerService, group_change
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.errors import InvalidInputError
+from app.lib.images import THUMBNAIL_TYPE
 from app.lib.inflight import user_writes_in_flight
 from app.lib.storage import blob_response
 
@@ -444,7 +445,7 @@ class AttachmentController(_MessengerController):
             download_name=attachment.name if attachment.kind == "file" else None,
         )
 
-    @get("/{attachment_id:uuid}/preview", summary="An image's preview", media_type="image/webp")
+    @get("/{attachment_id:uuid}/preview", summary="An image's preview", media_type=THUMBNAIL_TYPE)
     async def preview(
         self, request: UserRequest, attachment_id: FromPath[UUID], messenger: MessengerDep
     ) -> Response[bytes]:

@@ -7,7 +7,7 @@ of a message that could still be rolled back.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import msgspec
@@ -19,6 +19,9 @@ from app.lib.announcer import Announcer
 from app.lib.notifications import MessageNotifier
 from app.lib.realtime import Realtime
 
+if TYPE_CHECKING:
+    from app.domain.messenger.models import Message, MessageAttachment
+
 logger = structlog.get_logger("app.messenger.events")
 
 PREVIEW_LENGTH = 120
@@ -28,6 +31,15 @@ Announcement = Callable[[], Awaitable[None]]
 def shorten_preview(text: str) -> str:
     """A message's text cut to ``PREVIEW_LENGTH`` characters (notifications, quotes)."""
     return text if len(text) <= PREVIEW_LENGTH else text[: PREVIEW_LENGTH - 1] + "…"
+
+
+def message_preview(message: Message, attachment: MessageAttachment | None) -> str:
+    """A message as one line of text: its text, after ``[photo]`` or ``[file: name]`` when
+    it carries an attachment (notifications, quotes, Telegram)."""
+    if attachment is None:
+        return message.text or ""
+    label = "[photo]" if attachment.kind == "image" else f"[file: {attachment.name}]"
+    return f"{label} {message.text}" if message.text else label
 
 
 def to_json(value: Any) -> Any:

@@ -10,7 +10,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from app.domain.accounts.models import User
-from app.domain.messenger.events import to_json
+from app.domain.messenger.events import message_preview, to_json
 from app.domain.messenger.flows import MessengerFlows
 from app.domain.messenger.models import (
     DIRECT,
@@ -36,7 +36,6 @@ from app.domain.messenger.views import (
     MESSAGE_NOT_FOUND,
     PREVIEW_SIDE,
     _now,
-    _preview_text,
     _read_seq,
     _without_viewer,
 )
@@ -50,7 +49,12 @@ from app.lib.errors import (
     UnauthorizedError,
 )
 from app.lib.ids import new_uuid7
-from app.lib.images import check_image_async, decode_base64_payload, preview_async
+from app.lib.images import (
+    THUMBNAIL_TYPE,
+    check_image_async,
+    decode_base64_payload,
+    preview_async,
+)
 from app.lib.storage import Blob, BlobStore
 
 MESSAGING_BLOCKED = "You cannot message this user"
@@ -257,7 +261,7 @@ class MessageService(MessengerFlows):
                 chat_id=chat.id,
                 chat_title=chat.title if chat.type == GROUP and chat.title else user.name,
                 sender_name=user.name,
-                text=_preview_text(message, attachment),
+                text=message_preview(message, attachment),
                 message_id=message.id,
                 direct=chat.type == DIRECT,
             )
@@ -425,7 +429,7 @@ class MessageService(MessengerFlows):
                 checked.data, PREVIEW_SIDE, self.settings.max_image_pixels
             )
             original = await blobs.put(checked.data, checked.content_type)
-            preview_blob: Blob | None = await blobs.put(small, "image/webp")
+            preview_blob: Blob | None = await blobs.put(small, THUMBNAIL_TYPE)
             extension = mimetypes.guess_extension(checked.content_type) or ""
             name = upload.name or f"image{extension}"
             content_type = checked.content_type

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -40,12 +40,7 @@ from app.domain.accounts.models import User
 from app.domain.messenger.events import MessengerEvents, to_json
 from app.domain.messenger.messages import is_plain_text
 from app.domain.messenger.schemas import (
-    AttachmentUpload,
-    ClientId,
-    ForwardFromId,
     NewMessage,
-    ReplyToId,
-    Text,
 )
 from app.domain.messenger.services import MessengerService
 from app.lib.errors import (
@@ -61,16 +56,11 @@ from app.lib.realtime import Realtime
 logger = structlog.get_logger("app.messenger.sockets")
 
 
-class SendEvent(msgspec.Struct, forbid_unknown_fields=True):
+class SendEvent(NewMessage, kw_only=True):
+    """A new message of the chat ``chat_id``: the fields of ``POST .../messages``. A retried
+    send with the same ``client_id`` answers the stored message instead of storing it twice."""
+
     chat_id: UUID
-    type: Literal["text", "image", "file"] = "text"
-    text: Text | None = None
-    attachment: AttachmentUpload | None = None
-    # Chosen by the client; a retried send with the same id answers the stored message
-    # instead of storing it twice.
-    client_id: ClientId | None = None
-    reply_to_id: ReplyToId | None = None
-    forward_from_id: ForwardFromId | None = None
 
 
 class ChatEvent(msgspec.Struct):
@@ -190,14 +180,7 @@ def register_socket_handlers(app: Litestar) -> None:
         sio.on(event, handle)
 
     async def send(service: MessengerService, user_id: UUID, event: SendEvent) -> Any:
-        data = NewMessage(
-            type=event.type,
-            text=event.text,
-            attachment=event.attachment,
-            client_id=event.client_id,
-            reply_to_id=event.reply_to_id,
-            forward_from_id=event.forward_from_id,
-        )
+        data: NewMessage = event
         if is_plain_text(data) and not state.settings.is_sqlite:
             # One statement that checks the account too: no user loaded first.
             return await service.send_text(user_id, event.chat_id, data.text or "", data.client_id)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Bundle, aliased
 from app.config import Settings
 from app.domain.accounts.models import User, UserBlock
 from app.domain.accounts.services import AccountService, contacts_of, member_card
-from app.domain.messenger.events import MessengerEvents, shorten_preview
+from app.domain.messenger.events import MessengerEvents, message_preview, shorten_preview
 from app.domain.messenger.models import (
     DIRECT,
     GROUP,
@@ -688,7 +688,7 @@ def _reply_preview(
         sender_id=quoted.sender_id,
         sender_name=sender_name,
         type=quoted.type,
-        text=None if deleted else shorten_preview(_preview_text(quoted, attachment)),
+        text=None if deleted else shorten_preview(message_preview(quoted, attachment)),
         deleted=deleted,
     )
 
@@ -733,13 +733,6 @@ def _chat_order(chat: ChatOut) -> tuple[int, float]:
     if chat.pinned_at is not None:
         return 0, -chat.pinned_at.timestamp()
     return 1, -chat.last_activity_at.timestamp()
-
-
-def _preview_text(message: Message, attachment: MessageAttachment | None) -> str:
-    if attachment is None:
-        return message.text or ""
-    label = "[photo]" if attachment.kind == "image" else f"[file: {attachment.name}]"
-    return f"{label} {message.text}" if message.text else label
 
 
 def _without_viewer(view: MessageOut) -> dict[str, Any]:

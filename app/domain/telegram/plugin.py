@@ -21,7 +21,6 @@ from app.lib.notifications import LoggingNotifier
 if TYPE_CHECKING:
     import click
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
-    from litestar import Litestar
     from litestar.config.app import AppConfig
     from redis.asyncio import Redis
     from saq.queue.base import Queue
@@ -61,16 +60,15 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
 
     def on_cli_init(self, cli: click.Group) -> None:
         import click
-        from litestar.cli._utils import LitestarGroup
 
         plugin = self
 
-        @click.group(cls=LitestarGroup, name="telegram")
+        @click.group(name="telegram")
         def telegram_group() -> None:
             """The Telegram bot: long polling and webhook registration."""
 
         @telegram_group.command(name="poll")
-        def poll(app: Litestar) -> None:
+        def poll() -> None:
             """Run the bot by long polling (/start <token> binds, /stop unbinds)."""
             from app.domain.telegram.bot import run_polling
 
@@ -80,7 +78,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
 
         @telegram_group.command(name="set-webhook")
         @click.argument("url")
-        def set_webhook(app: Litestar, url: str) -> None:
+        def set_webhook(url: str) -> None:
             """Have Telegram push updates to URL (…/api/v1/telegram/webhook) with the secret."""
             plugin.require_token()
             if not plugin.settings.telegram_webhook_secret:
@@ -89,7 +87,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
             click.echo(f"Webhook set to {url}")
 
         @telegram_group.command(name="delete-webhook")
-        def delete_webhook(app: Litestar) -> None:
+        def delete_webhook() -> None:
             """Stop webhook delivery (polling needs this; `poll` also does it)."""
             plugin.require_token()
             asyncio.run(plugin.set_webhook(None))

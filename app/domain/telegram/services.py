@@ -13,13 +13,11 @@ gives one job, and the job sends one Telegram message with the count.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -30,8 +28,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.domain.accounts.models import User
+from app.domain.messenger.events import PREVIEW_LENGTH, message_preview, shorten_preview
 from app.domain.messenger.models import ChatMember, Message, MessageAttachment
 from app.domain.telegram.models import TelegramBinding
+from app.lib.redis import as_text
+from app.lib.tokens import hash_token
 
 logger = structlog.get_logger("app.telegram")
 
@@ -46,7 +47,6 @@ BATCH_SEQUENCE_KEY = "telegram:notify:batch:{user}:{chat}"
 # A batch whose job never ran (worker down) is forgotten after this, so the next message
 # opens a new batch instead of piling onto one that nobody will send.
 PENDING_TTL_SECONDS = 3600
-PREVIEW_CHARS = 120
 NOTIFY_TASK = "send_message_notification"
 NOTIFY_JOB_TIMEOUT_SECONDS = 300
 NOTIFY_JOB_RETRIES = 4
@@ -61,14 +61,6 @@ class InvalidLinkTokenError(Exception):
 class DeepLink:
     url: str
     expires_in: int
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class TelegramService:
@@ -87,8 +79,8 @@ class TelegramService:
         ttl = self.settings.telegram_link_ttl_seconds
         previous = await self.redis.set(USER_LINK_KEY + str(user_id), digest, ex=ttl, get=True)
         async with self.redis.pipeline(transaction=True) as pipe:
-            if previous:
-                pipe.delete(LINK_KEY + _text(previous))
+            if isinstance(previous, bytes | str) and previous:
+                pipe.delete(LINK_KEY + as_text(previous))
             pipe.set(LINK_KEY + digest, str(user_id), ex=ttl)
             await pipe.execute()
         url = f"https://t.me/{self.settings.telegram_bot_username}?start={token}"
@@ -105,7 +97,7 @@ class TelegramService:
         owner = await self.redis.getdel(LINK_KEY + hash_token(token))
         if owner is None:
             raise InvalidLinkTokenError(token)
-        user_id = UUID(_text(owner))
+        user_id = UUID(as_text(owner))
         await self.redis.delete(USER_LINK_KEY + str(user_id))
         await self.session.execute(
             delete(TelegramBinding).where(
@@ -177,7 +169,7 @@ class TelegramService:
         summary = {
             "count": str(len(rows)),
             "sender": sender or "Deleted account",
-            "preview": _preview(latest, attachment),
+            "preview": message_preview(latest, attachment),
         }
         summary.update({f"from:{name or 'Deleted account'}": "1" for _, name, _ in rows})
         return summary
@@ -220,7 +212,7 @@ class TelegramNotifier:
                 mapping={
                     "chat_title": chat_title,
                     "sender": sender_name,
-                    "preview": text_preview[: PREVIEW_CHARS * 2],
+                    "preview": text_preview[: PREVIEW_LENGTH * 2],
                     f"from:{sender_name}": 1,
                     "direct": int(direct),
                     # The job re-reads these at send time (deleted? read?), so what it
@@ -256,13 +248,6 @@ class TelegramNotifier:
             raise
 
 
-def _preview(message: Message, attachment: MessageAttachment | None) -> str:
-    if attachment is None:
-        return message.text or ""
-    label = "[photo]" if attachment.kind == "image" else f"[file: {attachment.name}]"
-    return f"{label} {message.text}" if message.text else label
-
-
 def compose_notification(summary: dict[str, str]) -> str:
     """The Telegram text for a batch: "3 new messages from Ann in Team: <latest text>", or
     "3 new messages from Ann: <latest text>" in a direct chat (titled with Ann anyway)."""
@@ -271,9 +256,7 @@ def compose_notification(summary: dict[str, str]) -> str:
     others = sum(1 for key in summary if key.startswith("from:") and key != f"from:{sender}")
     who = sender if not others else f"{sender} and {others} other{'s' if others > 1 else ''}"
     head = "New message" if count == 1 else f"{count} new messages"
-    preview = " ".join(summary.get("preview", "").split())
-    if len(preview) > PREVIEW_CHARS:
-        preview = preview[: PREVIEW_CHARS - 1] + "…"
+    preview = shorten_preview(" ".join(summary.get("preview", "").split()))
     text = f"{head} from {who}"
     if summary.get("direct") != "1":
         text += f" in {summary.get('chat_title', 'a chat')}"

@@ -18,6 +18,7 @@ from app.domain.telegram.services import (
     compose_notification,
 )
 from app.lib.realtime import Presence
+from app.lib.redis import as_text
 from app.lib.worker import WorkerTasks
 
 if TYPE_CHECKING:
@@ -57,7 +58,7 @@ async def send_message_notification(
         except ResponseError:  # no such key: expired, or already taken by this batch
             return "empty"
         await redis.expire(inflight, PENDING_TTL_SECONDS)
-    summary = {_text(k): _text(v) for k, v in (await redis.hgetall(inflight)).items()}
+    summary = {as_text(k): as_text(v) for k, v in (await redis.hgetall(inflight)).items()}
 
     async with ctx["db_session_maker"]() as session:
         service = TelegramService(session, redis, settings)
@@ -163,10 +164,6 @@ async def stop_telegram_bot(ctx: dict[str, Any]) -> None:
     bot: Bot | None = ctx.get("telegram_bot")
     if bot is not None:
         await bot.session.close()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 telegram_worker_tasks = WorkerTasks(
