@@ -15,6 +15,7 @@ from litestar.openapi import ResponseSpec
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.db import MIGRATIONS_DIR
 from app.lib.dependencies import RedisDep
 from app.lib.redis import ping_redis
@@ -77,6 +78,7 @@ async def _check(probe: Awaitable[None]) -> str:
 
 class HealthController(Controller):
     path = "/health"
+    opt = PUBLIC_ROUTE
     tags = ["health"]
 
     @get("/live", summary="The process is up", cache=False)

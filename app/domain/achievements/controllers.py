@@ -38,6 +38,7 @@ from app.domain.achievements.services import (
     PlayerAward,
     PlayerService,
 )
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import DbSessionDep
 from app.lib.errors import PROBLEM_JSON, VISIBLE_TEXT_PATTERN, UnauthorizedError
 
@@ -144,6 +145,7 @@ _DEPENDENCIES = {
 
 class PlayerController(Controller):
     path = "/api/v1/players"
+    opt = PUBLIC_ROUTE
     tags = ["achievements"]
     dependencies = _DEPENDENCIES
 
@@ -249,6 +251,7 @@ class PlayerController(Controller):
 
 class AchievementController(Controller):
     path = "/api/v1/achievements"
+    opt = PUBLIC_ROUTE
     tags = ["achievements"]
     dependencies = _DEPENDENCIES
 

@@ -15,11 +15,13 @@ from app.domain.board.controllers import (
     provide_owner_service,
     registration_open,
 )
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import SettingsDep
 
 
 class HomeController(Controller):
     include_in_schema = False
+    opt = PUBLIC_ROUTE
     dependencies = {"owners": Provide(provide_owner_service, sync_to_thread=False)}
 
     @get("/")
