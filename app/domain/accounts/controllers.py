@@ -37,7 +37,7 @@ from app.domain.accounts.services import (
     session_view,
 )
 from app.domain.accounts.throttle import LoginThrottle
-from app.lib.auth import PUBLIC_ROUTE, session_id_of
+from app.lib.auth import PUBLIC_ROUTE, AccessClaims, session_id_of
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
 from app.lib.errors import NotFoundError, UnauthorizedError
 from app.lib.images import decode_base64_payload
@@ -45,7 +45,7 @@ from app.lib.ratelimit import RateLimiter
 from app.lib.storage import BlobStore, blob_response
 
 AccountsDep = NamedDependency[AccountService]
-UserRequest = Request[User, str, Any]
+UserRequest = Request[User, AccessClaims, Any]
 AvatarSize = Literal["50", "100", "400", "original"]
 
 

@@ -32,13 +32,14 @@ from app.domain.messenger.schemas import (
     ReadOut,
 )
 from app.domain.messenger.services import MessengerService, group_change
+from app.lib.auth import AccessClaims
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.errors import InvalidInputError
 from app.lib.inflight import LIMIT_USER_WRITES
 from app.lib.storage import blob_response
 
 MessengerDep = NamedDependency[MessengerService]
-UserRequest = Request[User, str, Any]
+UserRequest = Request[User, AccessClaims, Any]
 ChatId = FromPath[UUID]
 # The chat list comes in pages of this many chats (the first page is what a client shows).
 CHAT_PAGE = 50
