@@ -3,9 +3,9 @@ Litestar's JWT backend (``litestar.security.jwt.JWTAuth``, built in the accounts
 checks them with.
 
 Shared because both the REST API and the Socket.IO connection handshake accept the same
-access token, decoded by one path (:func:`decode_access_claims`). Tokens are HS256-signed with SECRET_KEY; decoding pins the algorithm, so a
-token claiming ``alg: none`` or another algorithm is refused, as is one signed with another
-key, expired, or missing a claim.
+access token, decoded by one path (:func:`decode_access_claims`). Tokens are HS256-signed
+with SECRET_KEY; decoding pins the algorithm, so a token claiming ``alg: none`` or another
+algorithm is refused, as is one signed with another key, expired, or missing a claim.
 
 An access token names the sign-in session it belongs to (``sid``). Logging out or revoking
 a session puts its id in a Redis set for as long as an access token can live
@@ -77,8 +77,7 @@ def issue_access_token(
 class AccessClaims(Token):
     """A verified access token, as Litestar's JWT backend hands it to the application (its
     ``token_cls``): who it speaks for, until when, and for which sign-in session. Decoding
-    refuses a token of another type (a refresh token is not a JWT, but the ``typ`` claim
-    keeps any other signed token out too) with its own 401 detail."""
+    refuses a token signed with the key but of another ``typ`` with its own 401 detail."""
 
     typ: str = ACCESS_TOKEN_TYPE
     # The sign-in session; None only in tokens made without one (tests, older tokens).
