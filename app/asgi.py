@@ -27,7 +27,7 @@ from litestar.types import ASGIApp
 from redis.asyncio import Redis
 
 from app.config import Settings
-from app.domain.accounts.authentication import configure_user_cache
+from app.domain.accounts.authentication import configure_user_cache, create_bearer_auth
 from app.domain.accounts.controllers import (
     AuthController,
     AvatarController,
@@ -57,7 +57,7 @@ from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
 from app.domain.trivia.plugin import TriviaPlugin
 from app.lib.announcer import Announcer
-from app.lib.auth import RevokedSessionFeed
+from app.lib.auth import PUBLIC_ROUTE, RevokedSessionFeed
 from app.lib.bodies import BodyDeadlineMiddleware, BodyDecodingRequest
 from app.lib.db import create_sqlalchemy_config, create_sqlalchemy_plugin, upgrade_database_async
 from app.lib.dependencies import shared_dependencies
@@ -71,6 +71,7 @@ from app.lib.errors import (
 from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
 from app.lib.images import configure_image_workers
+from app.lib.inflight import user_writes_in_flight
 from app.lib.logging import ACCESS_LOG_OPT_OUT, configure_logging
 from app.lib.metrics import METRICS_OPT_OUT, LeanPrometheusMiddleware
 from app.lib.notifications import LoggingNotifier
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     db_config = create_sqlalchemy_config(settings)
     realtime = Realtime(settings, redis)
     revoked_sessions = RevokedSessionFeed(redis, settings.access_token_ttl_seconds + 30)
+    bearer_auth = create_bearer_auth(settings)
     announcer = Announcer(
         workers=settings.announce_workers,
         queue_size=settings.announce_queue_size,
@@ -163,11 +165,19 @@ def create_app(settings: Settings | None = None) -> Litestar:
             BodyDeadlineMiddleware(
                 settings.request_body_timeout_seconds, settings.request_body_min_rate
             ),
+            # Before the authentication: a user's writes queue holding no pooled connection.
+            user_writes_in_flight,
+            # Every route needs an access token unless its opt says PUBLIC_ROUTE.
+            bearer_auth.middleware,
         ],
         stores={"sessions": RedisStore(redis, namespace="quintet:session")},
         after_exception=[session_config.load_for_error_page],
         template_config=create_template_config(),
-        openapi_config=create_openapi_config() if settings.docs_enabled else None,
+        openapi_config=(
+            create_openapi_config(security_backends=[bearer_auth.openapi_components])
+            if settings.docs_enabled
+            else None
+        ),
         exception_handlers=exception_handlers,
         # Exited in reverse: the announcer drains while Redis and Socket.IO are still up.
         lifespan=[lifespan, revoked_sessions.running, realtime.lifespan, announcer.lifespan],
@@ -266,7 +276,7 @@ class MetricsController(PrometheusController):
 
     include_in_schema = False
     guards = [direct_callers_only]
-    opt = {METRICS_OPT_OUT: True, ACCESS_LOG_OPT_OUT: True}
+    opt = {**PUBLIC_ROUTE, METRICS_OPT_OUT: True, ACCESS_LOG_OPT_OUT: True}
 
 
 def _initial_state(
@@ -281,7 +291,7 @@ def _initial_state(
             "settings": settings,
             "redis": redis,
             # For code that runs outside a request's dependency injection: the bearer
-            # authentication middleware and the Socket.IO event handlers.
+            # authentication's retrieve_user_handler and the Socket.IO event handlers.
             "db_config": db_config,
             "realtime": realtime,
             # Runs what a commit announces, off the request path (app/lib/announcer.py).

@@ -1,9 +1,11 @@
-"""Bearer authentication: short-lived JWT access tokens and the middleware that checks them.
+"""Bearer authentication: short-lived JWT access tokens, the token class and middleware that
+Litestar's JWT backend (``litestar.security.jwt.JWTAuth``, built in the accounts domain)
+checks them with.
 
 Shared because both the REST API and the Socket.IO connection handshake accept the same
-access token. Tokens are HS256-signed with SECRET_KEY; decoding pins the algorithm, so a
-token claiming ``alg: none`` or another algorithm is refused, as is one signed with another
-key, expired, or missing a claim.
+access token, decoded by one path (:func:`decode_access_claims`). Tokens are HS256-signed
+with SECRET_KEY; decoding pins the algorithm, so a token claiming ``alg: none`` or another
+algorithm is refused, as is one signed with another key, expired, or missing a claim.
 
 An access token names the sign-in session it belongs to (``sid``). Logging out or revoking
 a session puts its id in a Redis set for as long as an access token can live
@@ -19,17 +21,19 @@ import asyncio
 import contextlib
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Self
 from uuid import UUID
 
 import jwt
 import structlog
 from litestar.connection import ASGIConnection
-from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
-from litestar.types import ASGIApp, Method, Scopes
+from litestar.exceptions import NotAuthorizedException
+from litestar.middleware import AuthenticationResult
+from litestar.security.jwt import JWTAuthenticationMiddleware, Token
+from litestar.security.jwt.token import JWTDecodeOptions
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
@@ -41,7 +45,10 @@ logger = structlog.get_logger("app.auth")
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"  # noqa: S105 - a claim value, not a secret
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "typ", "jti"]
-SESSION_STATE_KEY = "auth_session_id"
+# The route option with which a route needs no access token (JWTAuth's ``exclude_opt_key``):
+# every other route of the application is for signed-in users only.
+EXCLUDE_FROM_AUTH = "exclude_from_auth"
+PUBLIC_ROUTE: dict[str, Any] = {EXCLUDE_FROM_AUTH: True}
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,89 @@ def issue_access_token(
     return AccessToken(jwt.encode(claims, secret_key, algorithm=ALGORITHM), ttl_seconds)
 
 
-@dataclass(frozen=True)
-class AccessClaims:
-    user_id: UUID
-    expires_at: float  # seconds since the epoch
+@dataclass
+class AccessClaims(Token):
+    """A verified access token, as Litestar's JWT backend hands it to the application (its
+    ``token_cls``): who it speaks for, until when, and for which sign-in session. Decoding
+    refuses a token signed with the key but of another ``typ`` with its own 401 detail."""
+
+    typ: str = ACCESS_TOKEN_TYPE
     # The sign-in session; None only in tokens made without one (tests, older tokens).
-    session_id: UUID | None = None
+    sid: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        UUID(self.sub)  # a ValueError here is msgspec's ValidationError: "not valid"
+        if self.sid is not None:
+            UUID(self.sid)
+
+    @property
+    def user_id(self) -> UUID:
+        return UUID(self.sub)
+
+    @property
+    def session_id(self) -> UUID | None:
+        return UUID(self.sid) if self.sid is not None else None
+
+    @property
+    def expires_at(self) -> float:
+        """Seconds since the epoch."""
+        return self.exp.timestamp()
+
+    @classmethod
+    def decode_payload(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithms: list[str],
+        issuer: str | Sequence[str] | None = None,
+        audience: str | Sequence[str] | None = None,
+        options: JWTDecodeOptions | None = None,
+    ) -> Any:
+        try:
+            payload = super().decode_payload(
+                encoded_token, secret, algorithms, issuer, audience, options
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise UnauthorizedError("The access token has expired; refresh it.") from exc
+        except jwt.InvalidTokenError as exc:
+            raise UnauthorizedError("The access token is not valid.") from exc
+        if payload.get("typ") != ACCESS_TOKEN_TYPE:
+            raise UnauthorizedError("The token is not an access token.")
+        return payload
+
+    @classmethod
+    def decode(
+        cls,
+        encoded_token: str,
+        secret: str,
+        algorithm: str,
+        audience: str | Sequence[str] | None = None,
+        issuer: str | Sequence[str] | None = None,
+        require_claims: Sequence[str] | None = None,
+        verify_exp: bool = True,
+        verify_nbf: bool = True,
+        strict_audience: bool = False,
+    ) -> Self:
+        """The verified claims, from :data:`_verified_tokens` after the first time."""
+        claims = _verified_tokens.get(secret, encoded_token)
+        if not isinstance(claims, cls):
+            try:
+                claims = super().decode(
+                    encoded_token,
+                    secret,
+                    algorithm,
+                    audience,
+                    issuer,
+                    require_claims,
+                    verify_exp,
+                    verify_nbf,
+                    strict_audience,
+                )
+            except NotAuthorizedException as exc:  # Litestar's "Invalid token": a bad claim
+                raise UnauthorizedError("The access token is not valid.") from exc
+            _verified_tokens.put(secret, encoded_token, claims)
+        return claims
 
 
 def decode_access_token(secret_key: str, token: str) -> UUID:
@@ -87,19 +171,21 @@ class _VerifiedTokens:
 
     def __init__(self, max_entries: int = 20_000) -> None:
         self.max_entries = max_entries
-        self._claims: dict[tuple[str, str], AccessClaims] = {}
+        self._claims: dict[tuple[str, str], tuple[float, AccessClaims]] = {}
 
     def get(self, secret_key: str, token: str) -> AccessClaims | None:
-        claims = self._claims.get((secret_key, token))
-        if claims is not None and claims.expires_at <= time.time():
+        entry = self._claims.get((secret_key, token))
+        if entry is None:
+            return None
+        if entry[0] <= time.time():
             del self._claims[(secret_key, token)]
             raise UnauthorizedError("The access token has expired; refresh it.")
-        return claims
+        return entry[1]
 
     def put(self, secret_key: str, token: str, claims: AccessClaims) -> None:
         if len(self._claims) >= self.max_entries:
             self._claims.clear()  # rare; cheaper than tracking the oldest
-        self._claims[(secret_key, token)] = claims
+        self._claims[(secret_key, token)] = (claims.expires_at, claims)
 
 
 _verified_tokens = _VerifiedTokens()
@@ -107,34 +193,8 @@ _verified_tokens = _VerifiedTokens()
 
 def decode_access_claims(secret_key: str, token: str) -> AccessClaims:
     """Who an access token speaks for and until when; :class:`UnauthorizedError` when it is
-    not valid."""
-    claims = _verified_tokens.get(secret_key, token)
-    if claims is None:
-        claims = _verify_access_token(secret_key, token)
-        _verified_tokens.put(secret_key, token, claims)
-    return claims
-
-
-def _verify_access_token(secret_key: str, token: str) -> AccessClaims:
-    try:
-        claims = jwt.decode(
-            token, secret_key, algorithms=[ALGORITHM], options={"require": REQUIRED_CLAIMS}
-        )
-    except jwt.ExpiredSignatureError as exc:
-        raise UnauthorizedError("The access token has expired; refresh it.") from exc
-    except jwt.InvalidTokenError as exc:
-        raise UnauthorizedError("The access token is not valid.") from exc
-    if claims.get("typ") != ACCESS_TOKEN_TYPE:
-        raise UnauthorizedError("The token is not an access token.")
-    try:
-        session = claims.get("sid")
-        return AccessClaims(
-            UUID(str(claims["sub"])),
-            float(claims["exp"]),
-            UUID(str(session)) if session is not None else None,
-        )
-    except ValueError as exc:
-        raise UnauthorizedError("The access token is not valid.") from exc
+    not valid. The one decoding path of REST, Socket.IO and the write limiter."""
+    return AccessClaims.decode(token, secret_key, ALGORITHM, require_claims=REQUIRED_CLAIMS)
 
 
 class RevokedSessionFeed:
@@ -317,9 +377,9 @@ async def check_access_token(
 
 
 def session_id_of(connection: ASGIConnection[Any, Any, Any, Any]) -> UUID | None:
-    """The sign-in session of the authenticated request (set by the bearer middleware)."""
-    value = connection.scope.get("state", {}).get(SESSION_STATE_KEY)
-    return value if isinstance(value, UUID) else None
+    """The sign-in session of the authenticated request (its token is ``connection.auth``)."""
+    claims = connection.scope.get("auth")
+    return claims.session_id if isinstance(claims, AccessClaims) else None
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -337,40 +397,28 @@ def bearer_token(authorization: str | None) -> str:
     return token.strip()
 
 
-UserLoader = Callable[[ASGIConnection[Any, Any, Any, Any], UUID], Awaitable[Any | None]]
-
-
-class BearerAuthenticationMiddleware(AbstractAuthenticationMiddleware):
-    """Puts the authenticated user on ``request.user``; 401 problem details otherwise.
-
-    ``load_user`` (given by the accounts domain) turns the token's subject into the user, so
-    a token of an account that no longer exists is refused too.
-    """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        load_user: UserLoader,
-        exclude: str | list[str] | None = None,
-        exclude_from_auth_key: str = "exclude_from_auth",
-        exclude_http_methods: Sequence[Method] | None = None,
-        scopes: Scopes | None = None,
-    ) -> None:
-        super().__init__(app, exclude, exclude_from_auth_key, exclude_http_methods, scopes)
-        self.load_user = load_user
+class BearerTokenMiddleware(JWTAuthenticationMiddleware):
+    """Litestar's JWT middleware with this application's answers: the 401 details and
+    ``WWW-Authenticate`` of :func:`bearer_token`, the revoked sessions checked before the
+    account is read (a signed-out token costs no query), and "no longer exists" when the
+    backend's ``retrieve_user_handler`` finds no account. ``connection.auth`` is the
+    :class:`AccessClaims`."""
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
     ) -> AuthenticationResult:
-        token = bearer_token(connection.headers.get("authorization"))
+        token = bearer_token(connection.headers.get(self.auth_header))
+        return await self.authenticate_token(token, connection)
+
+    async def authenticate_token(
+        self, encoded_token: str, connection: ASGIConnection[Any, Any, Any, Any]
+    ) -> AuthenticationResult:
         state = connection.app.state
         revocations = SessionRevocations(state.redis, state.settings.access_token_ttl_seconds)
-        claims = await check_access_token(state.settings.secret_key, token, revocations)
-        user = await self.load_user(connection, claims.user_id)
+        claims = await check_access_token(self.token_secret, encoded_token, revocations)
+        user = await self.retrieve_user_handler(claims, connection)
         if user is None:
             raise UnauthorizedError("The account of this token no longer exists.")
-        connection.scope.setdefault("state", {})[SESSION_STATE_KEY] = claims.session_id
         # Every line logged for the rest of the request (the access line included) says whose.
-        structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))
-        return AuthenticationResult(user=user, auth=token)
+        structlog.contextvars.bind_contextvars(user_id=claims.sub)
+        return AuthenticationResult(user=user, auth=claims)

@@ -15,6 +15,7 @@ from litestar.openapi import ResponseSpec
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.db import MIGRATIONS_DIR
 from app.lib.dependencies import RedisDep
 from app.lib.logging import ACCESS_LOG_OPT_OUT
@@ -78,6 +79,7 @@ async def _check(probe: Awaitable[None]) -> str:
 
 class HealthController(Controller):
     path = "/health"
+    opt = PUBLIC_ROUTE
     tags = ["health"]
     opt = {ACCESS_LOG_OPT_OUT: True}  # probes every few seconds: no access line
 

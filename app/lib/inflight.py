@@ -4,9 +4,10 @@ client cannot hold the whole database pool.
 A write holds a pooled connection from its first statement to its commit, and writes to one
 chat queue for the chat's row lock while holding theirs: twenty parallel renames by one
 user took all twenty connections of a process and everyone else's requests waited for the
-pool. This middleware sits before authentication (which may read the account through the
-request's session, and so check out a connection) and lets at most ``limit`` writes of one
-user run at once in this process; the others wait up to ``wait_seconds`` holding nothing,
+pool. This application-wide middleware sits before authentication (which reads the account
+of a write through the request's session, and so checks out a connection) and, on the routes
+that ask for it with the route option ``opt=LIMIT_USER_WRITES``, lets at most ``limit``
+writes of one user run at once in this process; the others wait up to ``wait_seconds`` holding nothing,
 then get a 429 with Retry-After. The user is the subject of a valid access token (verified
 once per process and remembered); a request without one goes on to be refused by the
 authentication. Reads are not limited (they take a connection for one statement).
@@ -28,6 +29,8 @@ from app.lib.errors import AppError, TooManyRequestsError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STATE_KEY = "user_writes_in_flight"
+LIMIT_USER_WRITES_KEY = "limit_user_writes"
+LIMIT_USER_WRITES: dict[str, Any] = {LIMIT_USER_WRITES_KEY: True}
 
 
 @dataclass
@@ -68,12 +71,15 @@ class UserWriteSlots:
 
 class UserWritesInFlight(ASGIMiddleware):
     """Limits a signed-in user's concurrent writes (``USER_WRITES_IN_FLIGHT``,
-    ``USER_WRITE_WAIT_SECONDS``); place it before the authentication middleware."""
+    ``USER_WRITE_WAIT_SECONDS``) on the routes with :data:`LIMIT_USER_WRITES`; place it
+    before the authentication middleware."""
 
     scopes = (ScopeType.HTTP,)
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
-        if scope.get("method") in SAFE_METHODS:
+        if scope.get("method") in SAFE_METHODS or not scope["route_handler"].opt.get(
+            LIMIT_USER_WRITES_KEY
+        ):
             await next_app(scope, receive, send)
             return
         state = scope["litestar_app"].state

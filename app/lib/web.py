@@ -7,7 +7,7 @@ Nothing is loaded from a CDN: Bootstrap, Swagger UI and the Socket.IO client are
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -158,7 +158,11 @@ def create_static_routers() -> list[Router]:
     ]
 
 
-def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
+def create_openapi_config(
+    tags: list[Tag] | None = None, *, security_backends: Sequence[Components] = ()
+) -> OpenAPIConfig:
+    """``security_backends``: the security schemes documented by the authentication backends
+    (JWTAuth's ``openapi_components``)."""
     return OpenAPIConfig(
         title="Quintet",
         version="1.0.0",
@@ -167,24 +171,21 @@ def create_openapi_config(tags: list[Tag] | None = None) -> OpenAPIConfig:
         path="/docs",
         servers=[Server(url="/")],
         tags=tags,
-        components=Components(
-            security_schemes={
-                "BearerToken": SecurityScheme(
-                    type="http",
-                    scheme="bearer",
-                    bearer_format="JWT",
-                    description="The access_token from /api/v1/auth/login or /register.",
-                ),
-                "AdminApiKey": SecurityScheme(
-                    type="apiKey",
-                    name="X-API-Key",
-                    security_scheme_in="header",
-                    description="ADMIN_API_KEY, for achievements writes. The embedded default "
-                    "(make run, no APP_ENV=production) uses dev-admin-key; a deployment has its "
-                    "own (docs/kubernetes.md, docker/.env).",
-                ),
-            },
-        ),
+        components=[
+            *security_backends,
+            Components(
+                security_schemes={
+                    "AdminApiKey": SecurityScheme(
+                        type="apiKey",
+                        name="X-API-Key",
+                        security_scheme_in="header",
+                        description="ADMIN_API_KEY, for achievements writes. The embedded default "
+                        "(make run, no APP_ENV=production) uses dev-admin-key; a deployment has its "
+                        "own (docs/kubernetes.md, docker/.env).",
+                    ),
+                }
+            ),
+        ],
         render_plugins=[
             NoncedSwaggerRenderPlugin(
                 path="/",

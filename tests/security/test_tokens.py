@@ -4,8 +4,8 @@ refused connection on Socket.IO.
 
 tests/accounts/test_auth.py checks most of these forgeries against one route
 (``/api/v1/users/me``); here each one is tried on every bearer operation the schema lists, so
-a controller that forgets the bearer middleware fails, and on the Socket.IO handshake, which
-decodes tokens on its own path.
+a route documented as bearer but marked public fails, and on the Socket.IO handshake, which
+takes the token from its own ``auth`` payload.
 """
 
 from __future__ import annotations

@@ -1,7 +1,11 @@
 """Bearer authentication for every domain that serves signed-in messenger users.
 
-Use ``middleware=[bearer_auth]`` and ``security=BEARER_SECURITY`` on a controller; the
-handlers then find the :class:`User` on ``request.user``.
+:func:`create_bearer_auth` is Litestar's JWT backend for the whole application: every route
+needs an access token unless it opts out with ``opt=PUBLIC_ROUTE`` (app/lib/auth.py), and
+its handlers find the :class:`User` on ``request.user`` (:func:`load_user` is the backend's
+``retrieve_user_handler``) and the token's :class:`AccessClaims` on ``request.auth``.
+Controllers for signed-in users say ``security=BEARER_SECURITY`` so that the OpenAPI
+document marks their operations with the scheme the backend documents.
 
 Reading the account is most of what an authenticated request costs, so a read (GET, HEAD)
 gets a detached copy of a row read a moment ago by this process (:data:`recent_users`),
@@ -19,16 +23,24 @@ from typing import Any
 from uuid import UUID
 
 from litestar.connection import ASGIConnection
-from litestar.middleware.base import DefineMiddleware
+from litestar.security.jwt import JWTAuth
 from sqlalchemy import event, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from app.config import Settings
 from app.domain.accounts.models import User
-from app.lib.auth import BearerAuthenticationMiddleware
+from app.lib.auth import (
+    ALGORITHM,
+    EXCLUDE_FROM_AUTH,
+    REQUIRED_CLAIMS,
+    AccessClaims,
+    BearerTokenMiddleware,
+)
 
-BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+BEARER_SCHEME = "BearerToken"
+# What the backend's security_requirement is, for the controllers' class attributes.
+BEARER_SECURITY: list[dict[str, list[str]]] = [{BEARER_SCHEME: []}]
 READ_METHODS = frozenset({"GET", "HEAD"})
 _CHANGED_USERS_KEY = "accounts_changed_user_ids"
 
@@ -99,8 +111,11 @@ def _detached_copy(values: dict[str, Any]) -> User:
     return user
 
 
-async def load_user(connection: ASGIConnection[Any, Any, Any, Any], user_id: UUID) -> User | None:
+async def load_user(
+    claims: AccessClaims, connection: ASGIConnection[Any, Any, Any, Any]
+) -> User | None:
     """The token's user, or None when the account does not exist or was deleted."""
+    user_id = claims.user_id
     reading = connection.scope.get("method") in READ_METHODS
     if reading and (values := recent_users.get(user_id)) is not None:
         user = _detached_copy(values)
@@ -137,4 +152,21 @@ def _drop_changed_users(session: Session) -> None:
     session.info.pop(_CHANGED_USERS_KEY, None)
 
 
-bearer_auth = DefineMiddleware(BearerAuthenticationMiddleware, load_user=load_user)
+def create_bearer_auth(settings: Settings) -> JWTAuth[User, AccessClaims]:
+    """The application's security backend: its middleware goes into the application's
+    middleware, its ``openapi_components`` into the OpenAPI document."""
+    return JWTAuth[User, AccessClaims](
+        token_secret=settings.secret_key,
+        retrieve_user_handler=load_user,
+        token_cls=AccessClaims,
+        authentication_middleware_class=BearerTokenMiddleware,
+        algorithm=ALGORITHM,
+        require_claims=REQUIRED_CLAIMS,
+        exclude_opt_key=EXCLUDE_FROM_AUTH,
+        # Litestar's own routes: the static files and the API docs (their opts are not ours).
+        exclude=["^/static", "^/docs"],
+        # OPTIONS is answered by Litestar itself; HEAD (excluded by default) is a read.
+        exclude_http_methods=["OPTIONS"],
+        openapi_security_scheme_name=BEARER_SCHEME,
+        description="The access_token from /api/v1/auth/login or /register.",
+    )

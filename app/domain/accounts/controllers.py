@@ -10,7 +10,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
-from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
+from app.domain.accounts.authentication import BEARER_SECURITY
 from app.domain.accounts.connections import (
     close_session_sockets,
     close_user_sockets,
@@ -37,7 +37,7 @@ from app.domain.accounts.services import (
     session_view,
 )
 from app.domain.accounts.throttle import LoginThrottle
-from app.lib.auth import session_id_of
+from app.lib.auth import PUBLIC_ROUTE, AccessClaims, session_id_of
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
 from app.lib.errors import NotFoundError, UnauthorizedError
 from app.lib.images import THUMBNAIL_TYPE, decode_base64_payload
@@ -45,7 +45,7 @@ from app.lib.ratelimit import RateLimiter
 from app.lib.storage import BlobStore, blob_response
 
 AccountsDep = NamedDependency[AccountService]
-UserRequest = Request[User, str, Any]
+UserRequest = Request[User, AccessClaims, Any]
 AvatarSize = Literal["50", "100", "400", "original"]
 
 
@@ -69,6 +69,7 @@ async def visible_online(
 
 class AuthController(Controller):
     path = "/api/v1/auth"
+    opt = PUBLIC_ROUTE
     tags = ["messenger: auth"]
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
@@ -147,7 +148,6 @@ class SessionController(Controller):
 
     path = "/api/v1/auth/sessions"
     tags = ["messenger: auth"]
-    middleware = [bearer_auth]
     security = BEARER_SECURITY
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
@@ -187,7 +187,6 @@ class SessionController(Controller):
 class UserController(Controller):
     path = "/api/v1/users"
     tags = ["messenger: users"]
-    middleware = [bearer_auth]
     security = BEARER_SECURITY
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 
@@ -312,10 +311,11 @@ class UserController(Controller):
 
 class AvatarController(Controller):
     """Avatars are public (``<img>`` tags send no token), so they live outside
-    :class:`UserController`: its bearer middleware and documented security would otherwise
-    apply (Litestar merges a controller's ``security`` into every handler's)."""
+    :class:`UserController`: its documented security would otherwise apply (Litestar merges
+    a controller's ``security`` into every handler's)."""
 
     path = "/api/v1/users"
+    opt = PUBLIC_ROUTE
     tags = ["messenger: users"]
     dependencies = {"accounts": Provide(provide_account_service, sync_to_thread=False)}
 

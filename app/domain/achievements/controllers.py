@@ -36,6 +36,7 @@ from app.domain.achievements.services import (
     PlayerAward,
     PlayerService,
 )
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.bodies import decode_strictly
 from app.lib.dependencies import DbSessionDep
 from app.lib.errors import VISIBLE_TEXT_PATTERN, UnauthorizedError
@@ -135,6 +136,7 @@ _DEPENDENCIES = {
 
 class PlayerController(Controller):
     path = "/api/v1/players"
+    opt = PUBLIC_ROUTE
     tags = ["achievements"]
     dependencies = _DEPENDENCIES
 
@@ -240,6 +242,7 @@ class PlayerController(Controller):
 
 class AchievementController(Controller):
     path = "/api/v1/achievements"
+    opt = PUBLIC_ROUTE
     tags = ["achievements"]
     dependencies = _DEPENDENCIES
 

@@ -31,6 +31,7 @@ from app.domain.achievements.controllers import (
 from app.domain.achievements.models import LANGUAGES
 from app.domain.achievements.schemas import DailyAwards
 from app.domain.achievements.texts import PAGE_TEXTS
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.errors import VISIBLE_TEXT_PATTERN
 
 CHART_WIDTH = 600
@@ -92,6 +93,7 @@ def page_link(lang: str, player: str, offset: int) -> str:
 
 class AchievementsPageController(Controller):
     path = "/achievements"
+    opt = PUBLIC_ROUTE
     include_in_schema = False
     dependencies = {
         "players": Provide(provide_player_service, sync_to_thread=False),

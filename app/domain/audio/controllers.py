@@ -25,6 +25,7 @@ from app.domain.audio.models import AudioRecord
 from app.domain.audio.schemas import AudioUserCreated, CreateAudioUser, RecordCreated
 from app.domain.audio.services import AudioService, AudioUserService, stream_bytes
 from app.domain.audio.uploads import receive_record_form, upload_directory
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep
 from app.lib.errors import AppError
 from app.lib.ratelimit import RateLimiter
@@ -104,6 +105,7 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 
 class AudioController(Controller):
     path = "/api/v1/audio"
+    opt = PUBLIC_ROUTE
     tags = ["audio"]
     dependencies = {
         "audio": Provide(provide_audio_service, sync_to_thread=False),
@@ -253,6 +255,7 @@ UserParam = Annotated[UUID, QueryParameter(description="The owner's user id")]
 
 class RecordDownloadController(Controller):
     path = "/record"
+    opt = PUBLIC_ROUTE
     tags = ["audio"]
     dependencies = {"audio": Provide(provide_audio_service, sync_to_thread=False)}
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.response import Template
 
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import SettingsDep
 
 
 class AudioPageController(Controller):
     include_in_schema = False
+    opt = PUBLIC_ROUTE
 
     @get("/audio")
     async def audio_page(self, settings: SettingsDep) -> Template:

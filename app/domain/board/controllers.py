@@ -21,6 +21,7 @@ from app.domain.board.services import (
     page_count,
     parse_page_number,
 )
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep, client_ip
 from app.lib.errors import AppError
 from app.lib.ratelimit import RateLimiter
@@ -136,6 +137,7 @@ def safe_next(target: str | None) -> str:
 
 class BoardAccountController(Controller):
     path = "/board"
+    opt = PUBLIC_ROUTE
     include_in_schema = False
     dependencies = {"owners": Provide(provide_owner_service, sync_to_thread=False)}
     exception_handlers = {CsrfRefusedError: refused_form}
@@ -234,6 +236,7 @@ class _LoginFailedError(AppError):
 
 class BoardMessageController(Controller):
     path = "/board/messages"
+    opt = PUBLIC_ROUTE
     include_in_schema = False
     # Litestar calls it with the request; mypy reads a plain function as a method here.
     before_request = require_owner  # type: ignore[assignment]

@@ -8,12 +8,14 @@ from litestar import Controller, Request, get
 from litestar.response import Template
 
 from app.domain.board.services import BoardOwnerService
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.web import describe_duration, page
 
 
 class HomeController(Controller):
     include_in_schema = False
+    opt = PUBLIC_ROUTE
 
     @get("/")
     async def home(

@@ -15,6 +15,7 @@ from litestar import Controller, get
 
 from app.domain.messenger.schemas import ChatOut, DeliveredOut, InvitationOut, MessageOut, ReadOut
 from app.domain.messenger.sockets import ChatEvent, SendEvent
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import SettingsDep
 from app.lib.errors import NotFoundError
 
@@ -253,6 +254,7 @@ def asyncapi_document() -> dict[str, Any]:
 
 class AsyncAPIController(Controller):
     path = "/docs/asyncapi.json"
+    opt = PUBLIC_ROUTE
     include_in_schema = False
 
     @get("/", summary="The AsyncAPI 3 document of the Socket.IO events")

@@ -18,6 +18,7 @@ from litestar import Controller, get
 from litestar.response import Template
 
 from app.domain.messenger.asyncapi import asyncapi_document
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import SettingsDep
 from app.lib.errors import NotFoundError
 
@@ -229,6 +230,7 @@ def page_context(document: dict[str, Any]) -> dict[str, Any]:
 
 class AsyncAPIPageController(Controller):
     path = "/docs/asyncapi"
+    opt = PUBLIC_ROUTE
     include_in_schema = False
 
     @get("/", summary="The Socket.IO events, rendered for people")

@@ -11,7 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, Parameter
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
+from app.domain.accounts.authentication import BEARER_SECURITY
 from app.domain.accounts.models import User
 from app.domain.messenger.events import MessengerEvents
 from app.domain.messenger.schemas import (
@@ -32,14 +32,15 @@ from app.domain.messenger.schemas import (
     ReadOut,
 )
 from app.domain.messenger.services import MessengerService, group_change
+from app.lib.auth import AccessClaims
 from app.lib.dependencies import DbSessionDep, SettingsDep
 from app.lib.errors import InvalidInputError
 from app.lib.images import THUMBNAIL_TYPE
-from app.lib.inflight import user_writes_in_flight
+from app.lib.inflight import LIMIT_USER_WRITES
 from app.lib.storage import blob_response
 
 MessengerDep = NamedDependency[MessengerService]
-UserRequest = Request[User, str, Any]
+UserRequest = Request[User, AccessClaims, Any]
 ChatId = FromPath[UUID]
 # The chat list comes in pages of this many chats (the first page is what a client shows).
 CHAT_PAGE = 50
@@ -69,7 +70,7 @@ def provide_messenger(
 
 
 class _MessengerController(Controller):
-    middleware = [user_writes_in_flight, bearer_auth]
+    opt = LIMIT_USER_WRITES
     security = BEARER_SECURITY
     dependencies = {"messenger": Provide(provide_messenger, sync_to_thread=False)}
 

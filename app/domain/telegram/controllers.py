@@ -11,9 +11,10 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import JSONBody
 from pydantic import ValidationError
 
-from app.domain.accounts.authentication import BEARER_SECURITY, bearer_auth
+from app.domain.accounts.authentication import BEARER_SECURITY
 from app.domain.telegram.schemas import TelegramBindingStatus, TelegramLink
 from app.domain.telegram.services import TelegramService
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep
 from app.lib.errors import (
     ConflictError,
@@ -50,7 +51,6 @@ class TelegramBindingController(Controller):
     path = "/api/v1/users/me/telegram"
     tags = ["telegram"]
     security = BEARER_SECURITY
-    middleware = [bearer_auth]
     dependencies = {"telegram": Provide(provide_telegram_service, sync_to_thread=False)}
 
     @get("/", summary="Whether notifications go to Telegram")
@@ -90,6 +90,7 @@ class TelegramWebhookController(Controller):
     """Updates pushed by Telegram (``setWebhook`` with a secret token) instead of polling."""
 
     path = "/api/v1/telegram/webhook"
+    opt = PUBLIC_ROUTE
     tags = ["telegram"]
 
     @post(

@@ -22,6 +22,7 @@ from app.domain.trivia.schemas import (
     StoredQuestion,
 )
 from app.domain.trivia.services import TriviaImporter, TriviaService
+from app.lib.auth import PUBLIC_ROUTE
 from app.lib.bodies import decode_strictly
 from app.lib.dependencies import DbSessionDep
 
@@ -73,6 +74,7 @@ def to_stored_question(row: TriviaQuestion) -> StoredQuestion:
 
 class TriviaController(Controller):
     path = "/api/v1/questions"
+    opt = PUBLIC_ROUTE
     tags = ["trivia"]
     dependencies = {
         "trivia": Provide(provide_trivia_service, sync_to_thread=False),
