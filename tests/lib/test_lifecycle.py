@@ -8,11 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
+from dataclasses import replace
 from pathlib import Path
+from uuid import UUID
 
 from app.asgi import create_app
 from app.config import Settings
+from app.domain.telegram.plugin import create_notifier
+from app.domain.telegram.services import TelegramNotifier
+from app.lib.db import create_sqlalchemy_config
+from app.lib.images import THREAD_NAME_PREFIX, ImagePool, run_image_work
+from app.lib.notifications import LoggingNotifier
+from app.lib.realtime import Realtime
+from app.lib.redis import create_redis
+from app.lib.worker import create_worker
 
 # Without work to finish, the worker stops as soon as its slots' dequeues return.
 PROMPT_STOP_SECONDS = 3.0
@@ -53,3 +64,48 @@ async def test_stopping_the_embedded_app_waits_for_no_task_and_leaves_none(
     left = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
     assert [t for t in left if not t.done()] == []
     assert stopped_after < PROMPT_STOP_SECONDS
+
+
+async def test_the_lifespan_makes_the_trivia_client_and_image_pool_and_closes_them(
+    tmp_path: Path,
+) -> None:
+    app = create_app(_embedded_settings(tmp_path))
+    async with app.lifespan():
+        importer = app.state.trivia_importer
+        image_pool = next(m for m in app._lifespan_managers if _is_image_pool(m))
+        executor = image_pool.__self__.executor
+        assert not importer.http.is_closed
+        assert (await run_image_work(threading.current_thread)).name.startswith(THREAD_NAME_PREFIX)
+    assert importer.http.is_closed
+    assert "trivia_importer" not in app.state
+    assert executor._shutdown
+    assert not [t for t in threading.enumerate() if t.name.startswith(THREAD_NAME_PREFIX)]
+
+
+def _is_image_pool(manager: object) -> bool:
+    return isinstance(getattr(manager, "__self__", None), ImagePool)
+
+
+def test_realtime_is_constructed_with_its_account_check(tmp_path: Path) -> None:
+    settings = _embedded_settings(tmp_path)
+
+    async def nobody_exists(_: UUID) -> bool:
+        return False
+
+    realtime = Realtime(settings, create_redis(settings), account_exists=nobody_exists)
+    assert realtime.account_exists is nobody_exists
+    app = create_app(settings)
+    assert app.state.realtime.account_exists is not None
+
+
+def test_the_notifier_is_chosen_once_when_the_app_is_made(tmp_path: Path) -> None:
+    settings = _embedded_settings(tmp_path)
+    queue = create_worker(settings, create_redis(settings), create_sqlalchemy_config(settings), [])
+    assert isinstance(
+        create_notifier(settings, create_redis(settings), queue.queue), LoggingNotifier
+    )
+    with_bot = replace(settings, telegram_bot_token="123:abc")
+    assert isinstance(
+        create_notifier(with_bot, create_redis(with_bot), queue.queue), TelegramNotifier
+    )
+    assert isinstance(create_app(with_bot).state.notifier, TelegramNotifier)
