@@ -16,8 +16,13 @@ only retries such a job when its sweep finds it "stuck": past its ``timeout`` or
 job has a ``heartbeat``, untouched for that long. Jobs enqueued with
 ``heartbeat=settings.worker_heartbeat_seconds`` are touched by the worker every third of it
 while they run (:func:`with_heartbeat`), and the sweep runs every third of it too, so a dead
-worker's job is retried within about that many seconds plus the sweep's 5 s abort wait,
+worker's job is retried within about that many seconds plus the sweep's abort wait (2 s),
 instead of after its full timeout.
+
+In the web process the queue is connected and the in-process worker stopped by a lifespan
+exited before every other one, so a stop waits only for running jobs
+(:func:`app.lib.saq_patches.stop_worker`). What this relies on inside SAQ lives in
+app/lib/saq_patches.py.
 """
 
 from __future__ import annotations
