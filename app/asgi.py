@@ -38,6 +38,7 @@ from app.domain.achievements.controllers import AchievementController, PlayerCon
 from app.domain.achievements.pages import AchievementsPageController
 from app.domain.achievements.plugin import AchievementsCLIPlugin
 from app.domain.audio.controllers import AudioController, RecordDownloadController
+from app.domain.audio.encoding import AudioConverter
 from app.domain.audio.pages import AudioPageController
 from app.domain.board.controllers import BoardAccountController, BoardMessageController
 from app.domain.home.controllers import HomeController
@@ -50,9 +51,9 @@ from app.domain.messenger.controllers import (
     MessageController,
 )
 from app.domain.messenger.pages import ChatPageController
-from app.domain.messenger.sockets import register_socket_handlers
+from app.domain.messenger.sockets import account_check, register_socket_handlers
 from app.domain.telegram.controllers import TelegramBindingController, TelegramWebhookController
-from app.domain.telegram.plugin import TelegramPlugin
+from app.domain.telegram.plugin import TelegramPlugin, create_notifier
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.domain.trivia.controllers import TriviaController
 from app.domain.trivia.plugin import TriviaPlugin
@@ -70,11 +71,11 @@ from app.lib.errors import (
 )
 from app.lib.health import HealthController
 from app.lib.hosts import AllowedHostsMiddleware
-from app.lib.images import configure_image_workers
+from app.lib.images import ImagePool
 from app.lib.inflight import user_writes_in_flight
 from app.lib.logging import ACCESS_LOG_OPT_OUT, configure_logging
 from app.lib.metrics import METRICS_OPT_OUT, LeanPrometheusMiddleware
-from app.lib.notifications import LoggingNotifier
+from app.lib.notifications import MessageNotifier
 from app.lib.passwords import configure_password_hashing
 from app.lib.realtime import Realtime
 from app.lib.redis import EmbeddedRedisSnapshot, create_redis
@@ -105,7 +106,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     redis = create_redis(settings)
     snapshot = EmbeddedRedisSnapshot.for_settings(settings, redis)
     db_config = create_sqlalchemy_config(settings)
-    realtime = Realtime(settings, redis)
+    realtime = Realtime(settings, redis, account_exists=account_check(db_config))
     revoked_sessions = RevokedSessionFeed(redis, settings.access_token_ttl_seconds + 30)
     bearer_auth = create_bearer_auth(settings)
     announcer = Announcer(
@@ -113,8 +114,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         queue_size=settings.announce_queue_size,
         wait_seconds=settings.announce_wait_seconds,
     )
-    configure_image_workers(settings.image_workers)
+    image_pool = ImagePool(settings.image_workers)
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
+    notifier = create_notifier(settings, redis, worker.queue)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -154,9 +156,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             problem_details_plugin(),
             create_sqlalchemy_plugin(db_config),
             *worker.plugins,
-            TelegramPlugin(settings, redis, db_config, queue=lambda: worker.queue),
+            TelegramPlugin(settings, redis, db_config),
             AchievementsCLIPlugin(settings),
-            TriviaPlugin(),
+            TriviaPlugin(settings, db_config),
         ],
         dependencies=shared_dependencies,
         middleware=[
@@ -180,8 +182,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         exception_handlers=exception_handlers,
         # Exited in reverse: the announcer drains while Redis and Socket.IO are still up.
-        lifespan=[lifespan, revoked_sessions.running, realtime.lifespan, announcer.lifespan],
-        state=_initial_state(settings, redis, db_config, realtime, announcer),
+        # The plugins append theirs (the trivia importer; the worker's, which is so exited
+        # first: its jobs finish while everything they use is still there).
+        lifespan=[
+            lifespan,
+            image_pool.running,
+            revoked_sessions.running,
+            realtime.lifespan,
+            announcer.lifespan,
+        ],
+        state=_initial_state(settings, redis, db_config, realtime, announcer, notifier),
         request_max_body_size=settings.max_upload_bytes,
         request_class=BodyDecodingRequest,
         logging_config=None,
@@ -285,6 +295,7 @@ def _initial_state(
     db_config: SQLAlchemyAsyncConfig,
     realtime: Realtime,
     announcer: Announcer,
+    notifier: MessageNotifier,
 ) -> State:
     return State(
         {
@@ -296,7 +307,9 @@ def _initial_state(
             "realtime": realtime,
             # Runs what a commit announces, off the request path (app/lib/announcer.py).
             "announcer": announcer,
-            # The Telegram domain replaces this with its notifier.
-            "notifier": LoggingNotifier(),
+            # Telegram when it is configured, else the log (create_notifier).
+            "notifier": notifier,
+            # Bounds the ffmpeg processes of the whole process.
+            "audio_converter": AudioConverter(settings),
         }
     )

@@ -79,9 +79,9 @@ async def _check(probe: Awaitable[None]) -> str:
 
 class HealthController(Controller):
     path = "/health"
-    opt = PUBLIC_ROUTE
     tags = ["health"]
-    opt = {ACCESS_LOG_OPT_OUT: True}  # probes every few seconds: no access line
+    # Probes every few seconds: no access line.
+    opt = {**PUBLIC_ROUTE, ACCESS_LOG_OPT_OUT: True}
 
     @get("/live", summary="The process is up", cache=False)
     async def live(self) -> HealthStatus:

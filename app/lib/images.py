@@ -26,10 +26,10 @@ import binascii
 import io
 import re
 import struct
-import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
@@ -48,34 +48,36 @@ THREAD_NAME_PREFIX = "quintet-image"
 P = ParamSpec("P")
 T = TypeVar("T")
 
-_pool_lock = threading.Lock()
+# The pool of the running application (ImagePool.running); None outside one (a CLI
+# script, a unit test): the work then runs in the event loop's default pool.
 _pool: ThreadPoolExecutor | None = None
-_pool_workers = 2
 
 
-def configure_image_workers(workers: int) -> None:
-    """Size of the image pool (IMAGE_WORKERS); takes effect for work submitted from now on."""
-    global _pool, _pool_workers
-    with _pool_lock:
-        if workers == _pool_workers and _pool is not None:
-            return
-        old, _pool, _pool_workers = _pool, None, max(1, workers)
-    if old is not None:
-        old.shutdown(wait=False)
+class ImagePool:
+    """The image pool of one application: IMAGE_WORKERS threads, started with its lifespan
+    and shut down (queued work cancelled, running work awaited) when it ends."""
 
+    def __init__(self, workers: int) -> None:
+        self.workers = max(1, workers)
+        self.executor: ThreadPoolExecutor | None = None
 
-def _image_pool() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ThreadPoolExecutor(_pool_workers, thread_name_prefix=THREAD_NAME_PREFIX)
-        return _pool
+    @asynccontextmanager
+    async def running(self, _: object = None) -> AsyncIterator[ThreadPoolExecutor]:
+        global _pool
+        executor = ThreadPoolExecutor(self.workers, thread_name_prefix=THREAD_NAME_PREFIX)
+        self.executor = _pool = executor
+        try:
+            yield executor
+        finally:
+            if _pool is executor:
+                _pool = None
+            await asyncio.to_thread(executor.shutdown, wait=True, cancel_futures=True)
 
 
 async def run_image_work(function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
     """Runs CPU-bound image work in the image pool, off the event loop."""
     loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_image_pool(), lambda: function(*args, **kwargs))
+    return await loop.run_in_executor(_pool, lambda: function(*args, **kwargs))
 
 
 @dataclass(frozen=True)

@@ -266,7 +266,9 @@ SESSION_EXPIRED_DETAIL = "The access token has expired; refresh it and connect a
 class Realtime:
     """The Socket.IO server of this process and what the domains need from it."""
 
-    def __init__(self, settings: Settings, redis: Redis) -> None:
+    def __init__(
+        self, settings: Settings, redis: Redis, account_exists: AccountCheck | None = None
+    ) -> None:
         self.settings = settings
         manager: socketio.AsyncManager | None = None
         # The Redis manager relays every event through pub/sub so that each process reaches
@@ -290,9 +292,9 @@ class Realtime:
         # How many of those connections each user has (who is online here, without Redis).
         self.local_users: dict[UUID, int] = {}
         self.presence_listeners: list[PresenceListener] = []
-        # Set by the accounts owner (the messenger domain): whether a token's subject still
+        # From the accounts owner (the messenger domain): whether a token's subject still
         # exists, so a validly signed token of a deleted account cannot connect.
-        self.account_exists: AccountCheck | None = None
+        self.account_exists = account_exists
         # A connection lives no longer than the access token it was opened with.
         self.expiry_timers: dict[str, asyncio.TimerHandle] = {}
         self.expiring: set[asyncio.Task[None]] = set()

@@ -16,8 +16,13 @@ only retries such a job when its sweep finds it "stuck": past its ``timeout`` or
 job has a ``heartbeat``, untouched for that long. Jobs enqueued with
 ``heartbeat=settings.worker_heartbeat_seconds`` are touched by the worker every third of it
 while they run (:func:`with_heartbeat`), and the sweep runs every third of it too, so a dead
-worker's job is retried within about that many seconds plus the sweep's 5 s abort wait,
+worker's job is retried within about that many seconds plus the sweep's abort wait (2 s),
 instead of after its full timeout.
+
+In the web process the queue is connected and the in-process worker stopped by a lifespan
+exited before every other one, so a stop waits only for running jobs
+(:func:`app.lib.saq_patches.stop_worker`). What this relies on inside SAQ lives in
+app/lib/saq_patches.py.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +38,17 @@ import structlog
 from litestar.plugins import InitPluginProtocol
 from litestar_saq import QueueConfig, SAQConfig, SAQPlugin
 from redis.asyncio import Redis
-from saq.job import Job, Status
+from saq.job import Job
 from saq.queue.base import Queue
 from saq.queue.redis import RedisQueue
 
 from app.config import Settings
 from app.lib.redis import create_redis
+from app.lib.saq_patches import CarefulSweepRedisQueue, EmbeddedRedisQueue, stop_worker
 
 if TYPE_CHECKING:
     from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
+    from litestar import Litestar
     from litestar.config.app import AppConfig
 
 logger = structlog.get_logger("app.worker")
@@ -97,95 +104,6 @@ def with_heartbeat(function: Callable[..., Awaitable[Any]]) -> Callable[..., Awa
     return run
 
 
-# SAQ's own snapshot of the active list for its sweep (saq/queue/redis.py, 0.26): taken at
-# most once per ``lock`` seconds across all workers.
-_SWEEP_SNAPSHOT = """
-local id_jobs = {}
-if redis.call('EXISTS', KEYS[1]) == 0 then
-    redis.call('SETEX', KEYS[1], ARGV[1], 1)
-    for i, v in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
-        id_jobs[i] = {v, redis.call('GET', v)}
-    end
-end
-return id_jobs
-"""
-
-
-class CarefulSweepRedisQueue(RedisQueue):
-    """SAQ's Redis queue with a sweep that leaves jobs being dequeued alone.
-
-    SAQ sweeps every job of the active list whose status is not ACTIVE. A worker moves a job
-    into that list one round trip before it marks it ACTIVE, and the schedule timer (which
-    releases the debounced jobs) ticks together with the sweep timer, so a job just taken by
-    a worker was regularly swept, aborted and run a second time (tobymao/saq#124, #277;
-    every time here with a short sweep interval). This queue hands SAQ's sweep a snapshot in
-    which such a job is read again after a moment: by then its worker has marked it ACTIVE
-    (and the sweep only retries it if it is stuck), while the job of a worker that died in
-    between is still not ACTIVE and is swept.
-    """
-
-    dequeue_grace_seconds = 0.5
-    # How long the sweep waits for a stuck job's live worker to acknowledge the abort before
-    # it retries the job (SAQ's default is 5 s; the worker checks for aborts every second).
-    abort_wait_seconds = 2.0
-
-    async def sweep(self, lock: int = 60, abort: float | None = None) -> list[str]:
-        return await super().sweep(lock, self.abort_wait_seconds if abort is None else abort)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._snapshot = self.redis.register_script(_SWEEP_SNAPSHOT)
-        # SAQ's sweep calls this instead of registering its own copy of the script.
-        self._cleanup_script = self._settled_snapshot  # type: ignore[assignment]
-
-    async def _settled_snapshot(
-        self, keys: list[str], args: list[int], client: Any = None
-    ) -> list[list[Any]]:
-        id_jobs = await self._snapshot(keys=keys, args=args, client=client)
-        settled: list[list[Any]] = []
-        suspects: list[bytes] = []
-        for job_id, job_bytes in id_jobs:
-            job = self.deserialize(job_bytes)
-            if job is not None and job.status not in (Status.ACTIVE, Status.ABORTING):
-                suspects.append(job_id)
-            else:
-                settled.append([job_id, job_bytes])
-        if suspects:
-            await asyncio.sleep(self.dequeue_grace_seconds)
-            still_active = set(await self.redis.lrange(self._active, 0, -1))
-            for job_id in suspects:
-                if job_id in still_active:
-                    settled.append([job_id, await self.redis.get(job_id)])
-        return settled
-
-
-class EmbeddedRedisQueue(CarefulSweepRedisQueue):
-    """SAQ's Redis queue on the fakeredis stand-in of the embedded run.
-
-    Two things differ from a real Redis: fakeredis has no ``INFO`` (SAQ reads the server
-    version from it to choose its pop command) and its blocking pops return at once when the
-    list is empty, so an idle worker would spin a CPU. This queue states the version itself
-    and dequeues with a non-blocking move followed by a short sleep when nothing is queued.
-    """
-
-    idle_poll_seconds = 0.2
-
-    async def version(self) -> tuple[int, ...]:
-        return (7, 2, 0)
-
-    # SAQ's signature, timeout included.
-    async def dequeue(
-        self,
-        timeout: float = 0.0,  # noqa: ASYNC109
-        poll_interval: float = 0.0,
-    ) -> Job | None:
-        job_id = await self.redis.lmove(self._queued, self._active, "LEFT", "RIGHT")
-        if job_id is None:
-            await asyncio.sleep(self.idle_poll_seconds)
-            return None
-        return await self._get_job_by_id(job_id)
-
-
 class WorkerSetup:
     """litestar-saq's plugin (the ``workers`` CLI group, the in-process worker) and a small
     plugin of ours for the queue's connection in the web process, which only enqueues.
@@ -208,25 +126,33 @@ class _QueueConnectionPlugin(InitPluginProtocol):
         self.setup = setup
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        in_process = [w for w in self.setup.saq.get_workers().values() if not w.separate_process]
+        # Entered after the application's other lifespans (and before the on_startup hook
+        # that starts the in-process worker), so exited first: the worker's jobs finish
+        # while Redis, the database and Socket.IO are still there.
+        app_config.lifespan.append(self.running)
+        # litestar-saq's own stop hook runs after every lifespan has ended; ours replaces it.
+        in_process = {
+            worker.on_app_shutdown
+            for worker in self.setup.saq.get_workers().values()
+            if not worker.separate_process
+        }
+        app_config.on_shutdown = [hook for hook in app_config.on_shutdown if hook not in in_process]
+        return app_config
+
+    @contextlib.asynccontextmanager
+    async def running(self, _: Litestar) -> AsyncIterator[None]:
         queue = self.setup.queue
-
-        async def connect_queue() -> None:
-            await queue.connect()
-
-        async def disconnect_queue() -> None:
-            # Let in-process jobs finish before the queue's connections close under them.
-            for worker in in_process:
-                await worker.stop()
+        await queue.connect()
+        try:
+            yield
+        finally:
+            for worker in self.setup.saq.get_workers().values():
+                if not worker.separate_process:
+                    await stop_worker(worker)
             try:
                 await queue.disconnect()
             except Exception:  # best effort: the process is going away anyway
                 logger.warning("worker_queue_disconnect_failed", exc_info=True)
-
-        # The queue must be connected before the in-process worker starts using it.
-        app_config.on_startup.insert(0, connect_queue)
-        app_config.on_shutdown.append(disconnect_queue)
-        return app_config
 
 
 def create_worker(

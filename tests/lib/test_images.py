@@ -11,8 +11,8 @@ from PIL import Image, PngImagePlugin
 
 from app.lib.images import (
     THREAD_NAME_PREFIX,
+    ImagePool,
     check_image,
-    configure_image_workers,
     square_thumbnails_async,
 )
 
@@ -71,7 +71,6 @@ def test_a_webp_loses_its_xmp() -> None:
 async def test_image_work_runs_in_its_own_bounded_pool() -> None:
     """Six uploads at once run on at most IMAGE_WORKERS threads of the image pool (not the
     default pool that password hashing, through asyncio.to_thread, uses)."""
-    configure_image_workers(2)
     seen: set[str] = set()
     stop = threading.Event()
 
@@ -86,9 +85,10 @@ async def test_image_work_runs_in_its_own_bounded_pool() -> None:
     watcher = threading.Thread(target=watch)
     watcher.start()
     try:
-        results = await asyncio.gather(
-            *(square_thumbnails_async(data, (400, 100, 50), MAX_PIXELS) for _ in range(6))
-        )
+        async with ImagePool(2).running():
+            results = await asyncio.gather(
+                *(square_thumbnails_async(data, (400, 100, 50), MAX_PIXELS) for _ in range(6))
+            )
     finally:
         stop.set()
         watcher.join()

@@ -21,7 +21,8 @@ from app.domain.telegram.tasks import telegram_worker_tasks
 from app.lib.db import create_sqlalchemy_config
 from app.lib.ids import new_uuid7
 from app.lib.redis import create_redis
-from app.lib.worker import EmbeddedRedisQueue, create_worker
+from app.lib.saq_patches import EmbeddedRedisQueue
+from app.lib.worker import create_worker
 from tests.support import READY_SECONDS, LiveServer, free_port
 from tests.telegram.conftest import UserFactory, create_account, telegram_settings
 from tests.telegram.fake_bot_api import FakeBotAPI, command_update

@@ -50,11 +50,10 @@ def provide_audio_user_service(db_session: DbSessionDep) -> AudioUserService:
     return AudioUserService(db_session)
 
 
-def provide_converter(state: State, settings: SettingsDep) -> AudioConverter:
-    """One converter (and thread pool) per application, made on first use."""
-    converter = state.get("audio_converter")
-    if converter is None:
-        converter = state["audio_converter"] = AudioConverter(settings)
+def provide_converter(state: State) -> AudioConverter:
+    """The application's converter (``create_app`` makes it): one bound on the number of
+    ffmpeg processes for the whole process."""
+    converter: AudioConverter = state.audio_converter
     return converter
 
 

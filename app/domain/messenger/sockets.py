@@ -34,6 +34,7 @@ from uuid import UUID
 
 import msgspec
 import structlog
+from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Litestar
 
 from app.domain.accounts.models import User
@@ -51,7 +52,7 @@ from app.lib.errors import (
     as_app_error,
     problem_body,
 )
-from app.lib.realtime import Realtime
+from app.lib.realtime import AccountCheck, Realtime
 
 logger = structlog.get_logger("app.messenger.sockets")
 
@@ -106,6 +107,17 @@ def _validation_detail(exc: msgspec.ValidationError) -> str:
     return f"Invalid event payload: {exc}"
 
 
+def account_check(db_config: SQLAlchemyAsyncConfig) -> AccountCheck:
+    """Whether a token's subject still has an account, for :class:`Realtime`'s connect."""
+
+    async def account_exists(user_id: UUID) -> bool:
+        async with db_config.get_session() as session:
+            user = await session.get(User, user_id)
+            return user is not None and user.deleted_at is None
+
+    return account_exists
+
+
 def register_socket_handlers(app: Litestar) -> None:
     state = app.state
     realtime: Realtime = state.realtime
@@ -115,13 +127,6 @@ def register_socket_handlers(app: Litestar) -> None:
     async def messenger() -> AsyncIterator[MessengerService]:
         async with state.db_config.get_session() as session:
             yield MessengerService(session, state.settings, MessengerEvents(state))
-
-    async def account_exists(user_id: UUID) -> bool:
-        async with state.db_config.get_session() as session:
-            user = await session.get(User, user_id)
-            return user is not None and user.deleted_at is None
-
-    realtime.account_exists = account_exists
 
     async def load_user(service: MessengerService, user_id: UUID) -> User:
         user = await service.session.get(User, user_id)

@@ -1,7 +1,8 @@
 """Wires Telegram into the application: the notifier, the webhook's bot and the CLI group.
 
-* ``state.notifier`` becomes the debounced :class:`TelegramNotifier` when TELEGRAM_BOT_TOKEN
-  is set; otherwise it stays (or becomes) the :class:`LoggingNotifier`.
+* :func:`create_notifier`: the messenger's notifier, the debounced :class:`TelegramNotifier`
+  when TELEGRAM_BOT_TOKEN is set, otherwise the :class:`LoggingNotifier`.
+* The webhook's bot is made with the application and its HTTP session closed on shutdown.
 * ``litestar --app app.asgi:create_app telegram poll`` runs the bot by long polling;
   ``telegram set-webhook URL`` / ``telegram delete-webhook`` switch Telegram to the webhook.
 """
@@ -9,14 +10,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from litestar.plugins import CLIPluginProtocol, InitPluginProtocol
 
 from app.config import Settings
 from app.domain.telegram.services import TelegramNotifier
-from app.lib.notifications import LoggingNotifier
+from app.lib.notifications import LoggingNotifier, MessageNotifier
 
 if TYPE_CHECKING:
     import click
@@ -26,25 +26,26 @@ if TYPE_CHECKING:
     from saq.queue.base import Queue
 
 
+def create_notifier(settings: Settings, redis: Redis, queue: Queue) -> MessageNotifier:
+    """What the messenger calls for a message to a user who is offline."""
+    if settings.telegram_enabled:
+        return TelegramNotifier(redis, queue, settings)
+    return LoggingNotifier()
+
+
 class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
     def __init__(
         self,
         settings: Settings,
         redis: Redis,
         db_config: SQLAlchemyAsyncConfig,
-        queue: Callable[[], Queue],
     ) -> None:
         self.settings = settings
         self.redis = redis
         self.db_config = db_config
-        self.queue = queue
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
-        if not self.settings.telegram_enabled:
-            app_config.state.setdefault("notifier", LoggingNotifier())
-            return app_config
-        app_config.state["notifier"] = TelegramNotifier(self.redis, self.queue(), self.settings)
-        if self.settings.telegram_webhook_secret:
+        if self.settings.telegram_enabled and self.settings.telegram_webhook_secret:
             # aiogram takes a while to import: only processes that use the bot load it.
             from app.domain.telegram.bot import create_bot, create_dispatcher
 

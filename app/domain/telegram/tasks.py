@@ -153,11 +153,17 @@ async def send_with_retries(
 
 
 async def start_telegram_bot(ctx: dict[str, Any]) -> None:
-    """Worker start-up: one Bot (one HTTP session) for every job, when a token is set."""
-    from app.domain.telegram.bot import create_bot  # aiogram loads only where it is used
+    """Worker start-up: one Bot (one HTTP session) for every job, when a token is set.
 
+    aiogram is imported only then: its import takes seconds of CPU, and the in-process
+    worker starts on the web process's event loop, which it would block that long.
+    """
     settings: Settings = ctx["settings"]
-    ctx["telegram_bot"] = create_bot(settings) if settings.telegram_enabled else None
+    ctx["telegram_bot"] = None
+    if settings.telegram_enabled:
+        from app.domain.telegram.bot import create_bot
+
+        ctx["telegram_bot"] = create_bot(settings)
 
 
 async def stop_telegram_bot(ctx: dict[str, Any]) -> None:
