@@ -142,16 +142,32 @@ async def test_a_gap_day_ends_the_run_and_the_longest_run_is_kept(session: Async
     assert figures((await world.computed())["Runner"]) == (9, 9, 2, 7)
 
 
-async def test_awards_kept_one_by_one_match_the_rebuild(session: AsyncSession) -> None:
+async def keep(world: World, player: Player, moments: list[datetime], points: int = 1) -> None:
+    """Each award inserted and counted by ``record_award``, as an award request does."""
+    for moment in moments:
+        await world.awards(player, moment, points=points)
+        await record_award(world.session, player.id, points, day_number(moment))
+    world.session.expire_all()
+
+
+async def test_awards_in_order_extend_and_restart_the_run_without_a_rebuild(
+    session: AsyncSession,
+) -> None:
+    world = World(session)
+    player = await world.player("In order")
+    # Seven days (a second award on day 3), a gap, then two days.
+    await keep(world, player, [*days(0, 1, 2, 3), on_day(3, 20), *days(4, 5, 6, 8, 9)], points=3)
+    kept = (await world.kept())["In order"]
+    assert figures(kept) == (10, 30, 2, 7)
+    assert kept == (await world.computed())["In order"]
+
+
+async def test_a_back_dated_award_joins_two_runs(session: AsyncSession) -> None:
     world = World(session)
     player = await world.player("Back-dated")
     # In this order: days 0-2, then 4-6 (a gap at 3), then 3 back-dated (joining both runs
     # into 7 days), then day 9, then day 1 again at another hour (no change to the runs).
-    moments = [*days(0, 1, 2, 4, 5, 6, 3, 9), on_day(1, 6)]
-    for moment in moments:
-        await world.awards(player, moment)
-        await record_award(session, player.id, 1, day_number(moment))
-    session.expire_all()
+    await keep(world, player, [*days(0, 1, 2, 4, 5, 6, 3, 9), on_day(1, 6)])
     kept = (await world.kept())["Back-dated"]
     assert figures(kept) == (9, 9, 1, 7)
     assert kept == (await world.computed())["Back-dated"]
