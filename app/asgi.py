@@ -114,7 +114,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     worker = create_worker(settings, redis, db_config, [telegram_worker_tasks])
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:  # noqa: ARG001 - Litestar's lifespan signature
         if settings.embedded:
             # The newcomer's run has no separate migration job: bring the SQLite file up to date.
             await upgrade_database_async(settings)

@@ -157,7 +157,7 @@ class _FakeJServiceHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:
+    def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002 - BaseHTTPRequestHandler's
         return
 
 

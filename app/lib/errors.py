@@ -194,7 +194,7 @@ def _plain_pattern(quoted: str) -> str:
 _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (
         re.compile(r"Expected `(\w+)` of length >= 1$"),
-        lambda m: "must not be empty",
+        lambda _: "must not be empty",
     ),
     (
         re.compile(r"Expected `(\w+)` of length (>=|<=) (\d+)$"),
@@ -217,17 +217,17 @@ _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         lambda m: f"must be {_kind(m[1])} or null, not {_kind(m[2])}",
     ),
     (re.compile(r"Invalid enum value (.+)$"), lambda m: f"{m[1]} is not one of the allowed values"),
-    (re.compile(r"Invalid UUID$"), lambda m: "must be a UUID"),
+    (re.compile(r"Invalid UUID$"), lambda _: "must be a UUID"),
     (
         re.compile(r"Invalid RFC3339 encoded datetime$"),
-        lambda m: "must be an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z",
+        lambda _: "must be an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z",
     ),
     (
         re.compile(r"Expected `datetime` with a timezone component$"),
-        lambda m: "needs a time zone, e.g. 2026-01-31T09:30:00Z or +03:00",
+        lambda _: "needs a time zone, e.g. 2026-01-31T09:30:00Z or +03:00",
     ),
-    (re.compile(r"Object missing required field `(.+)`$"), lambda m: "is required"),
-    (re.compile(r"Object contains unknown field `(.+)`$"), lambda m: "is not a known field"),
+    (re.compile(r"Object missing required field `(.+)`$"), lambda _: "is required"),
+    (re.compile(r"Object contains unknown field `(.+)`$"), lambda _: "is not a known field"),
 ]
 # For these, the field the message names is the one at fault (msgspec reports the object).
 _NAMES_A_FIELD = re.compile(r"Object (?:missing required|contains unknown) field `(.+)`$")

@@ -249,9 +249,7 @@ async def service_writers(
     return done
 
 
-def throughput(
-    label: str, pid: int | None, run: Callable[[], Awaitable[int]], needs_server: bool = True
-) -> float:
+def throughput(label: str, pid: int | None, run: Callable[[], Awaitable[int]]) -> float:
     window = Window()
     if pid is None:
         started, cpu = time.perf_counter(), client_cpu()

@@ -157,7 +157,7 @@ def test_chained_operations_never_error_and_match_their_schema(
             case.headers = {**(case.headers or {}), **credentials["headers"]}
             return {"base_url": live_server.url}
 
-        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:  # noqa: ARG002 - schemathesis' hook signature
             case.validate_response(
                 response,
                 excluded_checks=[BUSINESS_RULE_FALSE_ALARM],

@@ -70,7 +70,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
             """The Telegram bot: long polling and webhook registration."""
 
         @telegram_group.command(name="poll")
-        def poll(app: Litestar) -> None:
+        def poll(app: Litestar) -> None:  # noqa: ARG001 - Litestar's CLI passes the app
             """Run the bot by long polling (/start <token> binds, /stop unbinds)."""
             from app.domain.telegram.bot import run_polling
 
@@ -80,7 +80,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
 
         @telegram_group.command(name="set-webhook")
         @click.argument("url")
-        def set_webhook(app: Litestar, url: str) -> None:
+        def set_webhook(app: Litestar, url: str) -> None:  # noqa: ARG001 - Litestar's CLI passes the app
             """Have Telegram push updates to URL (…/api/v1/telegram/webhook) with the secret."""
             plugin.require_token()
             if not plugin.settings.telegram_webhook_secret:
@@ -89,7 +89,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
             click.echo(f"Webhook set to {url}")
 
         @telegram_group.command(name="delete-webhook")
-        def delete_webhook(app: Litestar) -> None:
+        def delete_webhook(app: Litestar) -> None:  # noqa: ARG001 - Litestar's CLI passes the app
             """Stop webhook delivery (polling needs this; `poll` also does it)."""
             plugin.require_token()
             asyncio.run(plugin.set_webhook(None))
