@@ -137,7 +137,7 @@ def test_chained_operations_never_error_and_match_their_schema(
     chained: list[str] = []  # operations on an existing object that answered 2xx
     credentials: dict[str, dict[str, str]] = {}
 
-    class Workflow(machine):  # type: ignore[misc, valid-type]
+    class Workflow(machine):  # type: ignore[misc]
         def setup(self) -> None:
             # Every scenario starts from the same empty state, so Hypothesis sees the same
             # answers when it replays one (it refuses a run whose outcomes drift).

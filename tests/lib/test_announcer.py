@@ -4,6 +4,7 @@ without a word, and what is queued finished on shutdown."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -21,7 +22,7 @@ async def test_jobs_of_one_key_run_in_order_while_other_keys_run_beside_them() -
     release_a = asyncio.Event()
     other_done = asyncio.Event()
 
-    def job(key: str, n: int):
+    def job(key: str, n: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             if key == "a" and n == 0:
                 await release_a.wait()  # the first job of "a" is slow
@@ -54,7 +55,7 @@ async def test_a_full_queue_makes_the_writer_wait_then_logs_what_it_drops() -> N
         await blocked.wait()
         ran.append("stuck")
 
-    def note(name: str):
+    def note(name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             ran.append(name)
 
@@ -94,7 +95,7 @@ async def test_shutdown_finishes_what_is_queued_and_a_failing_job_stops_nothing(
     announcer.start()
     ran: list[int] = []
 
-    def job(n: int):
+    def job(n: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await asyncio.sleep(0.01)
             if n == 3:
@@ -122,7 +123,7 @@ async def test_a_job_that_may_not_be_dropped_waits_past_the_deadline_and_keeps_i
         await blocked.wait()
         ran.append("stuck")
 
-    def note(name: str):
+    def note(name: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             ran.append(name)
 

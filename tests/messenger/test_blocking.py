@@ -27,7 +27,7 @@ WAIT = 20
 
 
 def member_online(chat: dict[str, Any], user: Account) -> bool:
-    return next(m["online"] for m in chat["members"] if m["id"] == user.id)
+    return bool(next(m["online"] for m in chat["members"] if m["id"] == user.id))
 
 
 async def chat_seen_by(client: httpx.AsyncClient, viewer: Account, chat_id: str) -> Any:

@@ -320,7 +320,7 @@ def _csrf_exempt(live_server: LiveServer, method: str, path: str) -> bool:
     if any(re.match(prefix, path) for prefix in CSRF_EXEMPT):
         return True
     router = _litestar(live_server).asgi_router
-    handler = router.handle_routing(path=path, method=method)[1]  # type: ignore[arg-type]
+    handler = router.handle_routing(path=path, method=method)[1]
     return bool(handler.opt.get(CSRF_OPT_OUT))
 
 

@@ -27,7 +27,7 @@ def achievements_group() -> None:
     """The achievements service: seed data."""
 
 
-@achievements_group.command(name="seed")
+@achievements_group.command(name="seed")  # type: ignore[untyped-decorator]  # LitestarGroup
 @click.option(
     "--synthetic-players",
     type=click.IntRange(min=0),

@@ -69,7 +69,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
         def telegram_group() -> None:
             """The Telegram bot: long polling and webhook registration."""
 
-        @telegram_group.command(name="poll")
+        @telegram_group.command(name="poll")  # type: ignore[untyped-decorator]  # LitestarGroup
         def poll(app: Litestar) -> None:  # noqa: ARG001 - Litestar's CLI passes the app
             """Run the bot by long polling (/start <token> binds, /stop unbinds)."""
             from app.domain.telegram.bot import run_polling
@@ -78,7 +78,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
             session_maker = plugin.db_config.create_session_maker()
             asyncio.run(run_polling(plugin.settings, plugin.redis, session_maker))
 
-        @telegram_group.command(name="set-webhook")
+        @telegram_group.command(name="set-webhook")  # type: ignore[untyped-decorator]  # LitestarGroup
         @click.argument("url")
         def set_webhook(app: Litestar, url: str) -> None:  # noqa: ARG001 - Litestar's CLI passes the app
             """Have Telegram push updates to URL (…/api/v1/telegram/webhook) with the secret."""
@@ -88,7 +88,7 @@ class TelegramPlugin(InitPluginProtocol, CLIPluginProtocol):
             asyncio.run(plugin.set_webhook(url))
             click.echo(f"Webhook set to {url}")
 
-        @telegram_group.command(name="delete-webhook")
+        @telegram_group.command(name="delete-webhook")  # type: ignore[untyped-decorator]  # LitestarGroup
         def delete_webhook(app: Litestar) -> None:  # noqa: ARG001 - Litestar's CLI passes the app
             """Stop webhook delivery (polling needs this; `poll` also does it)."""
             plugin.require_token()
