@@ -18,8 +18,7 @@ from app.lib.announcer import Announcer
 from tests.accounts.api import register
 from tests.messenger.api import group_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
-from tests.messenger.test_realtime import litestar_app
-from tests.support import READY_SECONDS, LiveServer
+from tests.support import READY_SECONDS, LiveServer, litestar_app
 
 
 class StuckAnnouncer:
