@@ -34,7 +34,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check app tests scripts docker .ci
 	$(VENV)/bin/mypy
 
-typecheck: setup  ## mypy over app/ alone (part of make lint)
+typecheck: setup  ## mypy --strict over app/ and tests/ (part of make lint)
 	$(VENV)/bin/mypy
 
 format: setup
