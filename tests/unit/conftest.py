@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from tests.support import TEST_REDIS_URL
+from tests.support import IN_CI, TEST_REDIS_URL
 
 
 @pytest.fixture(autouse=True)
@@ -26,8 +27,11 @@ async def redis() -> AsyncIterator[Redis]:
     client = Redis.from_url(TEST_REDIS_URL)
     try:
         await client.ping()
-    except OSError as exc:  # redis' ConnectionError is an OSError
-        pytest.skip(f"Redis at {TEST_REDIS_URL} does not answer: {exc!r}")
+    except (RedisError, OSError) as exc:
+        problem = f"Redis at {TEST_REDIS_URL} does not answer: {exc!r}"
+        if IN_CI:
+            pytest.fail(f"CI=true and a required service is down: {problem}")
+        pytest.skip(problem)
     yield client
     await client.aclose()
 
