@@ -33,6 +33,7 @@ lint: setup
 	$(VENV)/bin/ruff check app tests scripts docker .ci
 	$(VENV)/bin/ruff format --check app tests scripts docker .ci
 	$(VENV)/bin/mypy
+	$(VENV)/bin/python scripts/config_table.py --check  # README's configuration table
 
 typecheck: setup  ## mypy --strict over app/ and tests/ (part of make lint)
 	$(VENV)/bin/mypy

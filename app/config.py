@@ -1,5 +1,10 @@
 """Settings read from the environment into one typed object.
 
+Each setting is declared once, as a field of :class:`Settings`: its type, default, bounds and
+description (``Annotated[int, Meta(ge=1, description=...)]``). The variable is the field's
+name upper-cased; msgspec converts the variables' text and enforces the bounds, and
+``scripts/config_table.py`` writes the README's table from the same declarations.
+
 The defaults describe the embedded run (SQLite file, in-process Redis stand-in); production
 (``APP_ENV=production``) refuses to start while a secret still has its development default.
 """
@@ -10,13 +15,18 @@ import hashlib
 import ipaddress
 import math
 import os
+import re
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Any, Literal, get_args, get_type_hints
 
+import msgspec
+import msgspec.inspect as mi
 import phonenumbers
+from msgspec import Meta
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DEV_SECRET_KEY = "dev-only-secret-key-change-me-0123456789abcdef"  # noqa: S105 - refused in production
@@ -49,179 +59,451 @@ MIN_SECRET_KEY_BITS = 64
 MIN_ADMIN_API_KEY_BITS = 28
 
 Environment = Literal["development", "test", "production"]
-NumberT = TypeVar("NumberT", int, float)
 
 
 class ConfigurationError(RuntimeError):
     """Raised when the environment describes a configuration that must not run."""
 
 
-def _env(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
-    return value if value not in (None, "") else default
+def normalise_database_url(url: str) -> str:
+    """Accept the URLs operators usually have (``postgres://``) and pick the async drivers."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
+    return url
 
 
-def _env_bool(name: str) -> bool | None:
-    raw = _env(name)
-    if raw is None:
-        return None
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ConfigurationError(f"{name} must be true or false, got {raw!r}")
-
-
-def _env_number(name: str, default: NumberT, parse: Callable[[str], NumberT]) -> NumberT:
-    raw = _env(name)
-    if raw is None:
-        return default
-    try:
-        return parse(raw)
-    except ValueError as exc:
-        kind = "an integer" if parse is int else "a number"
-        raise ConfigurationError(f"{name} must be {kind}, got {raw!r}") from exc
-
-
-def _env_int(name: str, default: int) -> int:
-    return _env_number(name, default, int)
-
-
-def _env_float(name: str, default: float) -> float:
-    return _env_number(name, default, float)
+# What a Meta's ``extra`` may say besides the description and bounds (all optional):
+#   env:         the variable, when it is not the field's name upper-cased (None: none)
+#   parse:       applied to the variable's text before the type conversion
+#   production:  the default when APP_ENV=production
+#   shown:       the default as the README table shows it (a path, a secret)
+MiB = 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Every setting of the application; build it with :meth:`from_env`."""
+    """Every setting of the application, each declared once: its type, default, bounds and
+    description. :meth:`from_env` reads each from the variable of its name upper-cased;
+    ``scripts/config_table.py`` writes the README's table from these declarations."""
 
-    env: Environment = "development"
-    database_url: str = f"sqlite+aiosqlite:///{BASE_DIR / 'var' / 'quintet.db'}"
-    redis_url: str | None = None
-    # Connections per process to Redis; a command waits this long for a free one.
-    redis_max_connections: int = 64
-    redis_pool_timeout_seconds: float = 10.0
-    secret_key: str = DEV_SECRET_KEY
-    admin_api_key: str = DEV_ADMIN_API_KEY
-    public_base_url: str | None = None
-    # Addresses (IPs or CIDRs) of the reverse proxies whose X-Forwarded-* / Forwarded headers
-    # are believed; empty: no forwarded header is believed (app/lib/proxies.py).
-    trusted_proxies: tuple[str, ...] = ()
-    # None: Secure when PUBLIC_BASE_URL is https://, or in production without one.
-    cookie_secure: bool | None = None
-    # Host names the app answers (Litestar's AllowedHostsConfig; "*.example.org" for
-    # subdomains); empty: any. Production needs this or PUBLIC_BASE_URL.
-    allowed_hosts: tuple[str, ...] = ()
-    # /docs/ (Swagger UI) and /docs/openapi.json.
-    docs_enabled: bool = True
-    telegram_bot_token: str | None = None
-    telegram_api_url: str | None = None
-    telegram_bot_username: str = "QuintetNotifyBot"
-    telegram_webhook_secret: str | None = None
-    # Messages to one user in one chat within this window become one Telegram notification.
-    telegram_notify_delay_seconds: float = 5.0
-    telegram_link_ttl_seconds: int = 900
-    telegram_send_attempts: int = 5
-    telegram_retry_base_seconds: float = 1.0
-    # First delay before SAQ runs a failed (or swept) notification job again; it doubles up
-    # to 10 minutes, with jitter.
-    telegram_job_retry_delay_seconds: float = 30.0
-    # None: the worker runs inside the web process only in the embedded default.
-    worker_in_process: bool | None = None
-    worker_concurrency: int = 10
-    # A running job is touched every third of this; a job left untouched this long (its
-    # worker was killed) is swept and retried. The sweep runs every third of it too.
-    worker_heartbeat_seconds: int = 15
-    trivia_api_url: str | None = None
-    trivia_max_questions: int = 100
-    trivia_opentdb_url: str = "https://opentdb.com"
-    trivia_timeout_seconds: float = 10.0
-    # An import gives up after this many upstream answers in a row that brought nothing new.
-    trivia_max_idle_rounds: int = 3
-    trivia_deadline_seconds: float = 60.0
-    audio_conversion_workers: int = 2
-    audio_max_pending_conversions: int = 16
-    audio_mp3_bitrate: str = "128k"
-    # Bounds on what one upload may become: the recording's length and the stored MP3's size.
-    audio_max_duration_seconds: int = 3600
-    audio_max_stored_bytes: int = 64 * 1024 * 1024
-    # Audio users (unauthenticated) one client address may create per hour.
-    audio_users_per_hour: int = 20
-    ffmpeg_binary: str | None = None
-    log_level: str = "INFO"
-    log_format: Literal["json", "console"] = "console"
-    board_message_ttl_seconds: int = 300
-    board_max_live_messages: int = 10_000
-    # Messages per page of /board/messages (newest first).
-    board_page_size: int = 50
-    access_token_ttl_seconds: int = 900
-    # argon2id cost; production refuses less than OWASP's minimum (19 MiB, 2 passes).
-    password_hash_time_cost: int = 3
-    password_hash_memory_kib: int = 65536
-    password_hash_parallelism: int = 4
-    refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    # A refresh token presented again this soon after its rotation (two tabs refreshing at
-    # once) answers another pair of the same session instead of revoking the session.
-    refresh_reuse_grace_seconds: float = 5.0
-    # How long a signed-in account read by one request serves the next ones (GET, HEAD) of
-    # this process without a query; its own writes here end it at once, other replicas' edits
-    # show after at most this long (revocation and deletion are checked on every request).
-    auth_user_cache_seconds: float = 5.0
-    max_upload_bytes: int = 20 * 1024 * 1024
-    # A request body must start within this many seconds, then keep up the minimum rate
-    # (each REQUEST_BODY_MIN_RATE bytes buy a second): app/lib/bodies.py.
-    request_body_timeout_seconds: float = 20.0
-    request_body_min_rate: int = 500
-    db_pool_size: int = 10
-    # After a commit, the Socket.IO events and notifications run off the request path in
-    # this many workers per process (each at most one database connection at a time, so
-    # keep it well under DB_POOL_SIZE), each queueing at most ANNOUNCE_QUEUE_SIZE commits;
-    # a full queue makes the writer wait up to ANNOUNCE_WAIT_SECONDS (logged), then the
-    # announcement is dropped with an error in the log.
-    announce_workers: int = 4
-    announce_queue_size: int = 200
-    announce_wait_seconds: float = 5.0
-    # Messenger: sign-in throttling, presence expiry, avatar and attachment limits.
-    login_attempts_per_minute: int = 10
-    # Failed sign-ins to one phone from anywhere slow every further attempt on it (doubling
-    # from 0.5 s, at most this long) instead of locking the owner out.
-    login_max_delay_seconds: float = 8.0
-    registrations_per_hour: int = 20
-    # Region for phone numbers written without a country code (89161234501).
-    default_phone_region: str = "RU"
-    # Searches by a full phone number, per signed-in user and hour (phone enumeration).
-    phone_lookups_per_hour: int = 30
-    # A connection counts as online this long after its replica's last heartbeat (every
-    # third of it); a killed replica's users go offline within about 4/3 of it.
-    presence_ttl_seconds: int = 9
-    socketio_cors_origins: tuple[str, ...] = ()
-    # Socket.IO connections: per account (every replica together), per client address (per
-    # replica), and how long a connection may stay open without signing in.
-    socketio_max_connections_per_user: int = 20
-    socketio_max_connections_per_address: int = 500
-    socketio_handshake_timeout_seconds: float = 10.0
-    # True only where this is the one process serving Socket.IO (one uvicorn worker, one
-    # replica): events then go straight to the local sockets instead of through Redis
-    # pub/sub. With several workers or replicas it must stay false, or members connected
-    # elsewhere would not hear anything. Without Redis (the embedded default) there is no
-    # Redis fan-out anyway.
-    socketio_single_process: bool = False
-    # Per-user limits (per minute, every replica together; 0 turns one off): 429 with
-    # Retry-After over REST, the same problem in a Socket.IO acknowledgement.
-    messages_per_minute: int = 600
-    typing_events_per_minute: int = 120
-    chats_created_per_minute: int = 30
-    membership_changes_per_minute: int = 60
-    # One user's writes running at once in a process (the rest wait, then 429): no client
-    # holds the database pool.
-    user_writes_in_flight: int = 4
-    user_write_wait_seconds: float = 10.0
-    max_image_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 20_000_000
-    # Threads that decode and resize images, apart from the default pool password hashing uses.
-    image_workers: int = 2
-    max_file_bytes: int = 10 * 1024 * 1024
-    extra: dict[str, str] = field(default_factory=dict)
+    env: Annotated[
+        Environment,
+        Meta(
+            description="`production` refuses to start with default or weak secrets and "
+            "switches logs to JSON",
+            extra={"env": "APP_ENV"},
+        ),
+    ] = "development"
+    database_url: Annotated[
+        str,
+        Meta(
+            description="`postgresql://…` (made `postgresql+asyncpg://`) or "
+            "`sqlite+aiosqlite:///…`",
+            extra={"parse": normalise_database_url, "shown": "SQLite file `./var/quintet.db`"},
+        ),
+    ] = f"sqlite+aiosqlite:///{BASE_DIR / 'var' / 'quintet.db'}"
+    redis_url: Annotated[
+        str | None,
+        Meta(description="`redis://host:6379/0`; unset: an in-process stand-in (embedded run)"),
+    ] = None
+    redis_max_connections: Annotated[
+        int,
+        Meta(
+            ge=4,
+            description="Redis connections per process (a blocking pool): past it a command "
+            "waits for a free connection, up to `REDIS_POOL_TIMEOUT_SECONDS`, instead of "
+            'failing with "Too many connections"',
+        ),
+    ] = 64
+    redis_pool_timeout_seconds: Annotated[
+        float, Meta(gt=0, description="how long a Redis command waits for a free connection")
+    ] = 10.0
+    secret_key: Annotated[
+        str,
+        Meta(
+            description="signs sessions, CSRF tokens and JWTs; production refuses fewer than "
+            "32 characters, regular values (`'a' * 32`) and every key published in this "
+            "repository (kind, CI, docs): `openssl rand -hex 32`",
+            extra={"shown": "a development value"},
+        ),
+    ] = DEV_SECRET_KEY
+    admin_api_key: Annotated[
+        str,
+        Meta(
+            description="`X-API-Key` for achievements writes; production refuses fewer than 16 "
+            "characters, regular values and published keys: `openssl rand -hex 20`",
+        ),
+    ] = DEV_ADMIN_API_KEY
+    public_base_url: Annotated[
+        str | None,
+        Meta(
+            description="base of absolute URLs (audio download links); unset: from the "
+            "request. Production needs it or `ALLOWED_HOSTS`"
+        ),
+    ] = None
+    trusted_proxies: Annotated[
+        tuple[str, ...],
+        Meta(
+            description="IPs or CIDRs of the reverse proxies (nginx, the ingress controller) "
+            "whose `X-Forwarded-For`/`-Proto`/`-Host` and `Forwarded` headers give the "
+            "client's address, scheme and host (app/lib/proxies.py); empty: no forwarded "
+            "header is believed"
+        ),
+    ] = ()
+    cookie_secure: Annotated[
+        bool | None,
+        Meta(
+            description="the session and CSRF cookies carry `Secure` (sent back over https "
+            "only); unset: `true` when `PUBLIC_BASE_URL` starts with `https://`, or in "
+            "production without one. `false` for a plain-http install such as kind's"
+        ),
+    ] = None
+    allowed_hosts: Annotated[
+        tuple[str, ...],
+        Meta(
+            description="host names the app answers (`quintet.example.org,*.example.net`); "
+            "others get 400, empty: any. `/health` and `/metrics` answer any host (probes "
+            "call pods by address)"
+        ),
+    ] = ()
+    docs_enabled: Annotated[
+        bool,
+        Meta(
+            description="serve Swagger UI at `/docs/`, the schema at `/docs/openapi.json` and "
+            "the Socket.IO events at `/docs/asyncapi.json` and `/docs/asyncapi`; `false` "
+            "answers 404 there"
+        ),
+    ] = True
+    telegram_bot_token: Annotated[
+        str | None, Meta(description="the Telegram bot's token; unset: no bot")
+    ] = None
+    telegram_api_url: Annotated[
+        str | None, Meta(description="a local Bot API server (or the tests' fake)")
+    ] = None
+    telegram_bot_username: Annotated[
+        str, Meta(min_length=1, description="the bot's name in the binding links")
+    ] = "QuintetNotifyBot"
+    telegram_webhook_secret: Annotated[
+        str | None,
+        Meta(description="the webhook's secret token; production refuses published values"),
+    ] = None
+    telegram_notify_delay_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            description="messages to one user in one chat within this window become one "
+            "Telegram notification",
+        ),
+    ] = 5.0
+    telegram_link_ttl_seconds: Annotated[
+        int, Meta(ge=1, description="how long a Telegram binding link works")
+    ] = 900
+    telegram_send_attempts: Annotated[
+        int, Meta(ge=1, description="tries of one Telegram send before the job fails")
+    ] = 5
+    telegram_retry_base_seconds: Annotated[
+        float, Meta(gt=0, description="first delay between Telegram send tries (doubling)")
+    ] = 1.0
+    telegram_job_retry_delay_seconds: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="first delay before a failed or swept notification job runs again "
+            "(doubling, with jitter, up to 10 minutes)",
+        ),
+    ] = 30.0
+    worker_in_process: Annotated[
+        bool | None,
+        Meta(description="run SAQ jobs inside the web process; unset: only in the embedded run"),
+    ] = None
+    worker_concurrency: Annotated[int, Meta(ge=1, description="SAQ jobs at once per worker")] = 10
+    worker_heartbeat_seconds: Annotated[
+        int,
+        Meta(
+            ge=2,
+            description="a running job is touched every third of it; a job left untouched "
+            "this long (its worker was killed) is swept and retried; the sweep runs every "
+            "third of it",
+        ),
+    ] = 15
+    trivia_api_url: Annotated[
+        str | None, Meta(description="a jService-compatible upstream; unset: Open Trivia DB")
+    ] = None
+    trivia_max_questions: Annotated[
+        int, Meta(ge=1, le=100, description="questions one import request may ask for")
+    ] = 100
+    trivia_opentdb_url: Annotated[
+        str, Meta(min_length=1, description="the default upstream, Open Trivia DB")
+    ] = "https://opentdb.com"
+    trivia_timeout_seconds: Annotated[
+        float, Meta(gt=0, description="each upstream request's timeout (docs/trivia-audio.md)")
+    ] = 10.0
+    trivia_max_idle_rounds: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="an import stops after this many upstream answers in a row that "
+            "brought nothing new",
+        ),
+    ] = 3
+    trivia_deadline_seconds: Annotated[
+        float, Meta(gt=0, description="an import stops at this deadline")
+    ] = 60.0
+    audio_conversion_workers: Annotated[int, Meta(ge=1, description="ffmpeg processes at once")] = 2
+    audio_max_pending_conversions: Annotated[
+        int, Meta(ge=0, description="uploads waiting for an ffmpeg process (503 beyond)")
+    ] = 16
+    audio_mp3_bitrate: Annotated[
+        str,
+        Meta(
+            pattern=r"^[0-9]+k$",
+            description="the MP3 bitrate ceiling (the MP3 never exceeds the WAV's own)",
+        ),
+    ] = "128k"
+    audio_max_duration_seconds: Annotated[
+        int, Meta(ge=1, description="a longer recording is refused with 422")
+    ] = 3600
+    audio_max_stored_bytes: Annotated[
+        int, Meta(ge=1024, description="a larger MP3 is refused with 413")
+    ] = 64 * MiB
+    audio_users_per_hour: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="new audio users one client address may create per hour (429 + "
+            "Retry-After beyond)",
+        ),
+    ] = 20
+    ffmpeg_binary: Annotated[
+        str | None, Meta(description="the ffmpeg to run; unset: the one on PATH")
+    ] = None
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        Meta(description="the log level (any case)", extra={"parse": str.upper}),
+    ] = "INFO"
+    log_format: Annotated[
+        Literal["json", "console"],
+        Meta(description="the log lines' format", extra={"production": "json"}),
+    ] = "console"
+    board_message_ttl_seconds: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="how long a board message lives (Redis `EX`); the pages and the "
+            "confirmation say it",
+        ),
+    ] = 300
+    board_max_live_messages: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="live messages the board holds at once; one more is refused with a "
+            "clear message until some expire",
+        ),
+    ] = 10_000
+    board_page_size: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=500,
+            description="messages per page of `/board/messages` (newest first, `?page=N`)",
+        ),
+    ] = 50
+    access_token_ttl_seconds: Annotated[
+        int, Meta(ge=1, description="lifetime of an access token (JWT)")
+    ] = 900
+    password_hash_time_cost: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="argon2id passes of new password hashes (stored hashes keep theirs); "
+            "production refuses less than 2 (OWASP's minimum)",
+        ),
+    ] = 3
+    password_hash_memory_kib: Annotated[
+        int,
+        Meta(
+            ge=8,
+            description="argon2id memory of new password hashes, at least 8 per lane; "
+            "production refuses less than 19456 (OWASP's minimum)",
+        ),
+    ] = 65536
+    password_hash_parallelism: Annotated[
+        int, Meta(ge=1, description="argon2id lanes of new password hashes")
+    ] = 4
+    refresh_token_ttl_seconds: Annotated[
+        int, Meta(ge=1, description="lifetime of a refresh token (one sign-in's session)")
+    ] = 30 * 24 * 3600
+    refresh_reuse_grace_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=60,
+            description="a refresh token presented again this soon after its rotation (two "
+            "tabs at once) gets another pair of the same session; later, reuse revokes the "
+            "session",
+        ),
+    ] = 5.0
+    auth_user_cache_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            le=60,
+            description="how long an account read for one signed-in request serves the next "
+            "GET/HEAD requests of the same process without a query (0 turns it off); the "
+            "process's own writes end it at once, edits on another replica show within it; "
+            "revocation and deletion still take effect at once",
+        ),
+    ] = 5.0
+    max_upload_bytes: Annotated[
+        int,
+        Meta(ge=1, description="largest request body (for audio uploads, the WAV file itself)"),
+    ] = 20 * MiB
+    request_body_timeout_seconds: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="a request body must start arriving within it, then keep up "
+            "`REQUEST_BODY_MIN_RATE`; a slower body is cut off with 408 (Apache's "
+            "`mod_reqtimeout` rule, app/lib/bodies.py)",
+        ),
+    ] = 20.0
+    request_body_min_rate: Annotated[
+        int, Meta(ge=1, description="each this many bytes of a body buy one more second")
+    ] = 500
+    db_pool_size: Annotated[int, Meta(ge=1, description="database connections per process")] = 10
+    announce_workers: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="after a commit, the Socket.IO events and notifications run off the "
+            "request path in this many workers per process (a chat's events always in the "
+            "same worker, in order; each at most one database connection, so keep it well "
+            "under `DB_POOL_SIZE`)",
+        ),
+    ] = 4
+    announce_queue_size: Annotated[
+        int, Meta(ge=1, description="commits one announce worker may have queued")
+    ] = 200
+    announce_wait_seconds: Annotated[
+        float,
+        Meta(
+            gt=0,
+            description="a writer whose announce worker is full waits this long (logged), "
+            "then the announcement is dropped with an error in the log",
+        ),
+    ] = 5.0
+    login_attempts_per_minute: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="board logins per client address a minute, messenger sign-ins per "
+            "(phone, address) a minute (five times that per address); 429 with `Retry-After` "
+            "beyond",
+        ),
+    ] = 10
+    login_max_delay_seconds: Annotated[
+        float,
+        Meta(
+            ge=0,
+            description="failed sign-ins to one phone from anywhere slow every further "
+            "attempt on it (0.5 s doubling up to this) instead of locking the owner out",
+        ),
+    ] = 8.0
+    registrations_per_hour: Annotated[
+        int, Meta(ge=1, description="messenger registrations per client address and hour")
+    ] = 20
+    default_phone_region: Annotated[
+        str,
+        Meta(
+            description="region of phone numbers written without a country code "
+            "(89161234501), any case",
+            extra={"parse": str.upper},
+        ),
+    ] = "RU"
+    phone_lookups_per_hour: Annotated[
+        int,
+        Meta(ge=0, description="searches by a full phone number per signed-in user and hour"),
+    ] = 30
+    presence_ttl_seconds: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="a connection counts as online this long after its replica's last "
+            "heartbeat (sent every third of it); a killed replica's users go offline, with "
+            "one `presence` event per contact, within about 4/3 of it",
+        ),
+    ] = 9
+    socketio_cors_origins: Annotated[
+        tuple[str, ...], Meta(description="origins allowed to open Socket.IO connections")
+    ] = ()
+    socketio_max_connections_per_user: Annotated[
+        int, Meta(ge=1, description="Socket.IO sockets per account (all replicas together)")
+    ] = 20
+    socketio_max_connections_per_address: Annotated[
+        int, Meta(ge=1, description="Socket.IO sockets per client address (per replica)")
+    ] = 500
+    socketio_handshake_timeout_seconds: Annotated[
+        float, Meta(gt=0, description="how long a socket may stay open without signing in")
+    ] = 10.0
+    socketio_single_process: Annotated[
+        bool,
+        Meta(
+            description="`true` only where one process serves all Socket.IO clients (one "
+            "worker, one replica): events skip the Redis pub/sub relay. Never with several "
+            "workers or replicas, or members connected elsewhere would hear nothing",
+        ),
+    ] = False
+    messages_per_minute: Annotated[
+        int,
+        Meta(
+            ge=0,
+            description="messages per user a minute, every replica together (0 turns it "
+            "off): 429 with `Retry-After` over REST, the same problem (with `retry_after`) in "
+            "a Socket.IO acknowledgement; each process takes a fiftieth of a limit from Redis "
+            "at a time",
+        ),
+    ] = 600
+    typing_events_per_minute: Annotated[
+        int, Meta(ge=0, description="typing events per user a minute (0: no limit)")
+    ] = 120
+    chats_created_per_minute: Annotated[
+        int, Meta(ge=0, description="chats created per user a minute (0: no limit)")
+    ] = 30
+    membership_changes_per_minute: Annotated[
+        int, Meta(ge=0, description="membership changes per user a minute (0: no limit)")
+    ] = 60
+    user_writes_in_flight: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="one user's messenger writes (REST POST/PUT/PATCH/DELETE) running at "
+            "once in a process, so that no client holds the database pool",
+        ),
+    ] = 4
+    user_write_wait_seconds: Annotated[
+        float,
+        Meta(gt=0, description="a write waits this long for a slot, then 429 + Retry-After"),
+    ] = 10.0
+    max_image_bytes: Annotated[int, Meta(ge=1, description="largest image upload")] = 10 * MiB
+    max_image_pixels: Annotated[
+        int, Meta(ge=1, description="largest image, in pixels (decompression bombs)")
+    ] = 20_000_000
+    image_workers: Annotated[
+        int,
+        Meta(
+            ge=1,
+            description="threads that decode and resize images, a pool apart from the one "
+            "password hashing uses",
+        ),
+    ] = 2
+    max_file_bytes: Annotated[int, Meta(ge=1, description="largest attachment")] = 10 * MiB
+    extra: Annotated[
+        dict[str, str], Meta(description="free-form values set in code", extra={"env": None})
+    ] = field(default_factory=dict)
 
     @property
     def is_sqlite(self) -> bool:
@@ -250,200 +532,26 @@ class Settings:
         return self.embedded if self.worker_in_process is None else self.worker_in_process
 
     @classmethod
-    def from_env(cls) -> Settings:
-        env = _env("APP_ENV", "development")
-        if env not in ("development", "test", "production"):
-            raise ConfigurationError(
-                f"APP_ENV must be development, test or production, got {env!r}"
-            )
-        log_format = _env("LOG_FORMAT", "json" if env == "production" else "console")
-        if log_format not in ("json", "console"):
-            raise ConfigurationError(f"LOG_FORMAT must be json or console, got {log_format!r}")
-        defaults = cls()
-        settings = cls(
-            env=env,  # type: ignore[arg-type]
-            database_url=normalise_database_url(_env("DATABASE_URL", defaults.database_url) or ""),
-            redis_url=_env("REDIS_URL"),
-            redis_max_connections=_env_int("REDIS_MAX_CONNECTIONS", defaults.redis_max_connections),
-            redis_pool_timeout_seconds=_env_float(
-                "REDIS_POOL_TIMEOUT_SECONDS", defaults.redis_pool_timeout_seconds
-            ),
-            secret_key=_env("SECRET_KEY", DEV_SECRET_KEY) or DEV_SECRET_KEY,
-            admin_api_key=_env("ADMIN_API_KEY", DEV_ADMIN_API_KEY) or DEV_ADMIN_API_KEY,
-            public_base_url=_env("PUBLIC_BASE_URL"),
-            trusted_proxies=_env_list("TRUSTED_PROXIES"),
-            cookie_secure=_env_bool("COOKIE_SECURE"),
-            allowed_hosts=_env_list("ALLOWED_HOSTS"),
-            docs_enabled=_env_bool("DOCS_ENABLED") is not False,
-            telegram_bot_token=_env("TELEGRAM_BOT_TOKEN"),
-            telegram_api_url=_env("TELEGRAM_API_URL"),
-            telegram_bot_username=_env("TELEGRAM_BOT_USERNAME", defaults.telegram_bot_username)
-            or defaults.telegram_bot_username,
-            telegram_webhook_secret=_env("TELEGRAM_WEBHOOK_SECRET"),
-            telegram_notify_delay_seconds=_env_float(
-                "TELEGRAM_NOTIFY_DELAY_SECONDS", defaults.telegram_notify_delay_seconds
-            ),
-            telegram_link_ttl_seconds=_env_int(
-                "TELEGRAM_LINK_TTL_SECONDS", defaults.telegram_link_ttl_seconds
-            ),
-            telegram_send_attempts=_env_int(
-                "TELEGRAM_SEND_ATTEMPTS", defaults.telegram_send_attempts
-            ),
-            telegram_retry_base_seconds=_env_float(
-                "TELEGRAM_RETRY_BASE_SECONDS", defaults.telegram_retry_base_seconds
-            ),
-            telegram_job_retry_delay_seconds=_env_float(
-                "TELEGRAM_JOB_RETRY_DELAY_SECONDS", defaults.telegram_job_retry_delay_seconds
-            ),
-            worker_in_process=_env_bool("WORKER_IN_PROCESS"),
-            worker_concurrency=_env_int("WORKER_CONCURRENCY", defaults.worker_concurrency),
-            worker_heartbeat_seconds=_env_int(
-                "WORKER_HEARTBEAT_SECONDS", defaults.worker_heartbeat_seconds
-            ),
-            trivia_api_url=_env("TRIVIA_API_URL"),
-            trivia_max_questions=_env_int("TRIVIA_MAX_QUESTIONS", defaults.trivia_max_questions),
-            trivia_opentdb_url=_env("TRIVIA_OPENTDB_URL", defaults.trivia_opentdb_url)
-            or defaults.trivia_opentdb_url,
-            trivia_timeout_seconds=_env_float(
-                "TRIVIA_TIMEOUT_SECONDS", defaults.trivia_timeout_seconds
-            ),
-            trivia_max_idle_rounds=_env_int(
-                "TRIVIA_MAX_IDLE_ROUNDS", defaults.trivia_max_idle_rounds
-            ),
-            trivia_deadline_seconds=_env_float(
-                "TRIVIA_DEADLINE_SECONDS", defaults.trivia_deadline_seconds
-            ),
-            audio_conversion_workers=_env_int(
-                "AUDIO_CONVERSION_WORKERS", defaults.audio_conversion_workers
-            ),
-            audio_max_pending_conversions=_env_int(
-                "AUDIO_MAX_PENDING_CONVERSIONS", defaults.audio_max_pending_conversions
-            ),
-            audio_mp3_bitrate=_env("AUDIO_MP3_BITRATE", defaults.audio_mp3_bitrate)
-            or defaults.audio_mp3_bitrate,
-            audio_max_duration_seconds=_env_int(
-                "AUDIO_MAX_DURATION_SECONDS", defaults.audio_max_duration_seconds
-            ),
-            audio_max_stored_bytes=_env_int(
-                "AUDIO_MAX_STORED_BYTES", defaults.audio_max_stored_bytes
-            ),
-            audio_users_per_hour=_env_int("AUDIO_USERS_PER_HOUR", defaults.audio_users_per_hour),
-            ffmpeg_binary=_env("FFMPEG_BINARY"),
-            log_level=(_env("LOG_LEVEL", "INFO") or "INFO").upper(),
-            log_format=log_format,  # type: ignore[arg-type]
-            board_message_ttl_seconds=_env_int(
-                "BOARD_MESSAGE_TTL_SECONDS", defaults.board_message_ttl_seconds
-            ),
-            board_page_size=_env_int("BOARD_PAGE_SIZE", defaults.board_page_size),
-            board_max_live_messages=_env_int(
-                "BOARD_MAX_LIVE_MESSAGES", defaults.board_max_live_messages
-            ),
-            access_token_ttl_seconds=_env_int(
-                "ACCESS_TOKEN_TTL_SECONDS", defaults.access_token_ttl_seconds
-            ),
-            password_hash_time_cost=_env_int(
-                "PASSWORD_HASH_TIME_COST", defaults.password_hash_time_cost
-            ),
-            password_hash_memory_kib=_env_int(
-                "PASSWORD_HASH_MEMORY_KIB", defaults.password_hash_memory_kib
-            ),
-            password_hash_parallelism=_env_int(
-                "PASSWORD_HASH_PARALLELISM", defaults.password_hash_parallelism
-            ),
-            refresh_reuse_grace_seconds=_env_float(
-                "REFRESH_REUSE_GRACE_SECONDS", defaults.refresh_reuse_grace_seconds
-            ),
-            auth_user_cache_seconds=_env_float(
-                "AUTH_USER_CACHE_SECONDS", defaults.auth_user_cache_seconds
-            ),
-            max_upload_bytes=_env_int("MAX_UPLOAD_BYTES", defaults.max_upload_bytes),
-            request_body_timeout_seconds=_env_float(
-                "REQUEST_BODY_TIMEOUT_SECONDS", defaults.request_body_timeout_seconds
-            ),
-            request_body_min_rate=_env_int("REQUEST_BODY_MIN_RATE", defaults.request_body_min_rate),
-            db_pool_size=_env_int("DB_POOL_SIZE", defaults.db_pool_size),
-            announce_workers=_env_int("ANNOUNCE_WORKERS", defaults.announce_workers),
-            announce_queue_size=_env_int("ANNOUNCE_QUEUE_SIZE", defaults.announce_queue_size),
-            announce_wait_seconds=_env_float(
-                "ANNOUNCE_WAIT_SECONDS", defaults.announce_wait_seconds
-            ),
-            login_attempts_per_minute=_env_int(
-                "LOGIN_ATTEMPTS_PER_MINUTE", defaults.login_attempts_per_minute
-            ),
-            login_max_delay_seconds=_env_float(
-                "LOGIN_MAX_DELAY_SECONDS", defaults.login_max_delay_seconds
-            ),
-            default_phone_region=(
-                _env("DEFAULT_PHONE_REGION", defaults.default_phone_region)
-                or defaults.default_phone_region
-            ).upper(),
-            phone_lookups_per_hour=_env_int(
-                "PHONE_LOOKUPS_PER_HOUR", defaults.phone_lookups_per_hour
-            ),
-            registrations_per_hour=_env_int(
-                "REGISTRATIONS_PER_HOUR", defaults.registrations_per_hour
-            ),
-            presence_ttl_seconds=_env_int("PRESENCE_TTL_SECONDS", defaults.presence_ttl_seconds),
-            socketio_max_connections_per_user=_env_int(
-                "SOCKETIO_MAX_CONNECTIONS_PER_USER", defaults.socketio_max_connections_per_user
-            ),
-            socketio_max_connections_per_address=_env_int(
-                "SOCKETIO_MAX_CONNECTIONS_PER_ADDRESS",
-                defaults.socketio_max_connections_per_address,
-            ),
-            socketio_handshake_timeout_seconds=_env_float(
-                "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS", defaults.socketio_handshake_timeout_seconds
-            ),
-            socketio_single_process=_env_bool("SOCKETIO_SINGLE_PROCESS") is True,
-            messages_per_minute=_env_int("MESSAGES_PER_MINUTE", defaults.messages_per_minute),
-            typing_events_per_minute=_env_int(
-                "TYPING_EVENTS_PER_MINUTE", defaults.typing_events_per_minute
-            ),
-            chats_created_per_minute=_env_int(
-                "CHATS_CREATED_PER_MINUTE", defaults.chats_created_per_minute
-            ),
-            membership_changes_per_minute=_env_int(
-                "MEMBERSHIP_CHANGES_PER_MINUTE", defaults.membership_changes_per_minute
-            ),
-            user_writes_in_flight=_env_int("USER_WRITES_IN_FLIGHT", defaults.user_writes_in_flight),
-            user_write_wait_seconds=_env_float(
-                "USER_WRITE_WAIT_SECONDS", defaults.user_write_wait_seconds
-            ),
-            socketio_cors_origins=tuple(
-                origin.strip()
-                for origin in (_env("SOCKETIO_CORS_ORIGINS", "") or "").split(",")
-                if origin.strip()
-            ),
-            max_image_bytes=_env_int("MAX_IMAGE_BYTES", defaults.max_image_bytes),
-            max_image_pixels=_env_int("MAX_IMAGE_PIXELS", defaults.max_image_pixels),
-            image_workers=_env_int("IMAGE_WORKERS", defaults.image_workers),
-            max_file_bytes=_env_int("MAX_FILE_BYTES", defaults.max_file_bytes),
-        )
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings the environment (``os.environ`` by default) describes, checked."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in declared_settings():
+            raw = environ.get(spec.variable, "") if spec.variable else ""
+            if raw != "":  # an empty variable is an unset one
+                values[spec.name] = spec.read(raw)
+        if values.get("env") == "production":
+            for spec in declared_settings():
+                if spec.production_default is not None and spec.name not in values:
+                    values[spec.name] = spec.production_default
+        settings = _convert(values, strict=False)
         settings.check()
         return settings
 
     def check(self) -> None:
-        """Refuse configurations that are unsafe to run."""
-        if not 1 <= self.trivia_max_questions <= 100:
-            raise ConfigurationError("TRIVIA_MAX_QUESTIONS must be between 1 and 100")
-        if self.trivia_max_idle_rounds < 1:
-            raise ConfigurationError("TRIVIA_MAX_IDLE_ROUNDS must be at least 1")
-        if self.audio_max_duration_seconds < 1 or self.audio_max_stored_bytes < 1024:
-            raise ConfigurationError(
-                "AUDIO_MAX_DURATION_SECONDS must be at least 1, AUDIO_MAX_STORED_BYTES at least 1024"
-            )
-        if self.audio_users_per_hour < 1:
-            raise ConfigurationError("AUDIO_USERS_PER_HOUR must be at least 1")
-        if self.request_body_timeout_seconds <= 0 or self.request_body_min_rate < 1:
-            raise ConfigurationError(
-                "REQUEST_BODY_TIMEOUT_SECONDS must be positive, REQUEST_BODY_MIN_RATE at least 1"
-            )
-        if self.board_message_ttl_seconds < 1:
-            raise ConfigurationError("BOARD_MESSAGE_TTL_SECONDS must be at least 1")
-        if self.board_max_live_messages < 1:
-            raise ConfigurationError("BOARD_MAX_LIVE_MESSAGES must be at least 1")
-        if not 1 <= self.board_page_size <= 500:
-            raise ConfigurationError("BOARD_PAGE_SIZE must be between 1 and 500")
+        """Refuse configurations that are unsafe to run: the declared types and bounds, then
+        what involves several settings or the environment."""
+        _convert(asdict(self), strict=True)
         for proxy in self.trusted_proxies:
             try:
                 ipaddress.ip_network(proxy, strict=False)
@@ -451,70 +559,19 @@ class Settings:
                 raise ConfigurationError(
                     f"TRUSTED_PROXIES must list IP addresses or CIDR networks, got {proxy!r}"
                 ) from exc
-        if self.worker_heartbeat_seconds < 2:
-            raise ConfigurationError("WORKER_HEARTBEAT_SECONDS must be at least 2")
-        if (
-            self.password_hash_time_cost < 1
-            or self.password_hash_memory_kib < 8 * self.password_hash_parallelism
-            or self.password_hash_parallelism < 1
-        ):
+        if self.password_hash_memory_kib < 8 * self.password_hash_parallelism:
             raise ConfigurationError(
-                "PASSWORD_HASH_TIME_COST and PASSWORD_HASH_PARALLELISM must be at least 1, "
-                "PASSWORD_HASH_MEMORY_KIB at least 8 per lane"
+                "PASSWORD_HASH_MEMORY_KIB must be at least 8 per lane (PASSWORD_HASH_PARALLELISM)"
             )
-        if not 0 <= self.auth_user_cache_seconds <= 60:
-            raise ConfigurationError("AUTH_USER_CACHE_SECONDS must be between 0 and 60")
-        if not 0 <= self.refresh_reuse_grace_seconds <= 60:
-            raise ConfigurationError("REFRESH_REUSE_GRACE_SECONDS must be between 0 and 60")
-        if self.login_max_delay_seconds < 0:
-            raise ConfigurationError("LOGIN_MAX_DELAY_SECONDS must not be negative")
         if self.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
             raise ConfigurationError(
                 f"DEFAULT_PHONE_REGION must be a region code such as RU, got "
                 f"{self.default_phone_region!r}"
             )
-        if self.image_workers < 1:
-            raise ConfigurationError("IMAGE_WORKERS must be at least 1")
-        if (
-            self.socketio_max_connections_per_user < 1
-            or self.socketio_max_connections_per_address < 1
-            or self.socketio_handshake_timeout_seconds <= 0
-        ):
-            raise ConfigurationError(
-                "SOCKETIO_MAX_CONNECTIONS_PER_USER and _PER_ADDRESS must be at least 1, "
-                "SOCKETIO_HANDSHAKE_TIMEOUT_SECONDS positive"
-            )
-        if self.redis_max_connections < 4 or self.redis_pool_timeout_seconds <= 0:
-            raise ConfigurationError(
-                "REDIS_MAX_CONNECTIONS must be at least 4, REDIS_POOL_TIMEOUT_SECONDS positive"
-            )
-        if (
-            self.announce_workers < 1
-            or self.announce_queue_size < 1
-            or self.announce_wait_seconds <= 0
-        ):
-            raise ConfigurationError(
-                "ANNOUNCE_WORKERS and ANNOUNCE_QUEUE_SIZE must be at least 1, "
-                "ANNOUNCE_WAIT_SECONDS positive"
-            )
-        if self.user_writes_in_flight < 1 or self.user_write_wait_seconds <= 0:
-            raise ConfigurationError(
-                "USER_WRITES_IN_FLIGHT must be at least 1 and USER_WRITE_WAIT_SECONDS positive"
-            )
-        if self.presence_ttl_seconds < 1:
-            raise ConfigurationError("PRESENCE_TTL_SECONDS must be at least 1")
-        if (
-            min(
-                self.messages_per_minute,
-                self.typing_events_per_minute,
-                self.chats_created_per_minute,
-                self.membership_changes_per_minute,
-            )
-            < 0
-        ):
-            raise ConfigurationError("the per-minute messenger limits must not be negative")
-        if self.env != "production":
-            return
+        if self.env == "production":
+            self._check_production()
+
+    def _check_production(self) -> None:
         problems = []
         if self.password_hash_memory_kib < 19456 or self.password_hash_time_cost < 2:
             problems.append(
@@ -546,9 +603,127 @@ class Settings:
             raise ConfigurationError("refusing to start in production: " + "; ".join(problems))
 
 
-def _env_list(name: str) -> tuple[str, ...]:
-    """A comma-separated setting: its non-empty items, stripped."""
-    return tuple(item.strip() for item in (_env(name, "") or "").split(",") if item.strip())
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    """One field of :class:`Settings` as its declaration describes it."""
+
+    name: str
+    variable: str | None
+    description: str
+    default: Any
+    kind: mi.Type  # the type without its Meta, None unwrapped
+    optional: bool
+    extra: dict[str, Any]
+    choices: tuple[Any, ...] = ()  # a Literal's values, in their declared order
+
+    @property
+    def production_default(self) -> Any:
+        return self.extra.get("production")
+
+    def read(self, raw: str) -> Any:
+        """The variable's text as the value msgspec converts (lists split, booleans worded)."""
+        if isinstance(self.kind, mi.BoolType):
+            if raw.strip().lower() in _TRUE:
+                return True
+            if raw.strip().lower() in _FALSE:
+                return False
+            raise ConfigurationError(f"{self.variable} must be true or false, got {raw!r}")
+        if isinstance(self.kind, mi.VarTupleType):
+            return tuple(item.strip() for item in raw.split(",") if item.strip())
+        parse = self.extra.get("parse")
+        return parse(raw) if parse else raw
+
+    @property
+    def expected(self) -> str:
+        """What the setting accepts, in words: "an integer between 1 and 500"."""
+        kind = self.kind
+        if isinstance(kind, mi.BoolType):
+            return "true or false"
+        if isinstance(kind, mi.LiteralType):
+            words = [str(value) for value in self.choices or kind.values]
+            return ", ".join(words[:-1]) + " or " + words[-1]
+        if isinstance(kind, mi.VarTupleType):
+            return "a comma-separated list"
+        if isinstance(kind, mi.IntType | mi.FloatType):
+            noun = "an integer" if isinstance(kind, mi.IntType) else "a number"
+            return noun + _bounds(kind.ge, kind.gt, kind.le)
+        if isinstance(kind, mi.StrType) and kind.pattern:
+            return f"text matching {kind.pattern}"
+        if isinstance(kind, mi.StrType) and kind.min_length:
+            return "non-empty text"
+        return "text"
+
+    def refusal(self, value: Any) -> ConfigurationError:
+        return ConfigurationError(f"{self.variable} must be {self.expected}, got {value!r}")
+
+
+def _bounds(ge: float | None, gt: float | None, le: float | None) -> str:
+    if ge is not None and le is not None:
+        return f" between {ge:g} and {le:g}"
+    if gt == 0:
+        return " greater than 0"
+    if gt is not None:
+        return f" greater than {gt:g}"
+    if ge is not None:
+        return f" of at least {ge:g}"
+    if le is not None:
+        return f" of at most {le:g}"
+    return ""
+
+
+@cache
+def declared_settings() -> tuple[SettingSpec, ...]:
+    """The declaration of every setting, read once from the annotations of :class:`Settings`."""
+    info = mi.type_info(Settings)
+    assert isinstance(info, mi.DataclassType)
+    hints = get_type_hints(Settings)  # Annotated stripped; msgspec sorts a Literal's values
+    specs = []
+    for item in info.fields:
+        kind, description, extra = item.type, "", {}
+        if isinstance(kind, mi.Metadata):
+            description = (kind.extra_json_schema or {}).get("description", "")
+            extra = dict(kind.extra or {})
+            kind = kind.type
+        optional = isinstance(kind, mi.UnionType) and any(
+            isinstance(t, mi.NoneType) for t in kind.types
+        )
+        if isinstance(kind, mi.UnionType):
+            kind = next(t for t in kind.types if not isinstance(t, mi.NoneType))
+        default = (
+            item.default_factory()
+            if item.default_factory is not msgspec.NODEFAULT
+            else item.default
+        )
+        specs.append(
+            SettingSpec(
+                name=item.name,
+                variable=extra.get("env", item.name.upper()),
+                description=description,
+                default=default,
+                kind=kind,
+                optional=optional,
+                extra=extra,
+                choices=get_args(hints[item.name]) if isinstance(kind, mi.LiteralType) else (),
+            )
+        )
+    return tuple(specs)
+
+
+def _convert(values: dict[str, Any], *, strict: bool) -> Settings:
+    """``Settings`` from field values, through msgspec so that the declared types and bounds
+    hold; a refusal names the variable, what it accepts and the value given."""
+    try:
+        return msgspec.convert(values, Settings, strict=strict)
+    except msgspec.ValidationError as exc:
+        where = re.search(r"`\$\.(\w+)", str(exc))
+        spec = next((s for s in declared_settings() if where and s.name == where[1]), None)
+        if spec is None:
+            raise ConfigurationError(str(exc)) from exc
+        raise spec.refusal(values.get(spec.name)) from exc
 
 
 def is_published_secret(value: str) -> bool:
@@ -566,13 +741,3 @@ def estimated_bits(value: str) -> float:
     counts = Counter(value)
     per_char = -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
     return len(value) * per_char
-
-
-def normalise_database_url(url: str) -> str:
-    """Accept the URLs operators usually have (``postgres://``) and pick the async drivers."""
-    for prefix in ("postgres://", "postgresql://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    if url.startswith("sqlite:///"):
-        return "sqlite+aiosqlite:///" + url[len("sqlite:///") :]
-    return url

@@ -14,6 +14,7 @@ from http import HTTPStatus
 from typing import Any
 
 import structlog
+from advanced_alchemy.exceptions import NotFoundError as RepositoryNotFoundError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.response import Template
@@ -373,8 +374,16 @@ def handle_unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> 
     )
 
 
+def handle_repository_not_found(
+    request: Request[Any, Any, Any], exc: RepositoryNotFoundError
+) -> Response[Any]:
+    """advanced-alchemy's look-up of a missing row (a service's ``get``): our 404."""
+    return handle_app_error(request, NotFoundError(exc.detail))
+
+
 exception_handlers: dict[Any, Any] = {
     AppError: handle_app_error,
+    RepositoryNotFoundError: handle_repository_not_found,
     HTTPException: handle_http_exception,
     Exception: handle_unexpected_error,
 }

@@ -208,6 +208,21 @@ async def test_validation_errors_are_in_plain_words(
     assert errors[0]["message"].startswith(message), errors
 
 
+@pytest.mark.parametrize(("points", "kind"), [("3", "text"), (2.0, "a number")])
+async def test_points_must_be_a_json_integer(api: Api, points: object, kind: str) -> None:
+    """The schema says integer: a string or a float is refused, not coerced to 3 or 2."""
+    name = unique("Coerced")
+    body = {"points": points, "translations": {"en": {"name": name}}}
+    response = await api.client.post("/api/v1/achievements", json=body, headers=api.admin)
+    errors = problem(response, 422)["errors"]
+    assert errors == [{"field": "points", "message": f"must be an integer, not {kind}"}]
+    # Nothing was stored: the name is still free.
+    body["points"] = 3
+    stored = await api.client.post("/api/v1/achievements", json=body, headers=api.admin)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["points"] == 3
+
+
 async def test_unreadable_bodies_are_explained(api: Api) -> None:
     headers = {**api.admin, "content-type": "application/json"}
     cut = await api.client.post("/api/v1/players", content=b'{"name":', headers=headers)

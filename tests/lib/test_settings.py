@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import subprocess
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from app.asgi import create_asgi
-from app.config import BASE_DIR, ConfigurationError, Settings, is_published_secret
+from app.config import (
+    BASE_DIR,
+    ConfigurationError,
+    Settings,
+    declared_settings,
+    is_published_secret,
+)
+from tests.accounts.api import register
 from tests.security.schema import is_problem
 from tests.support import LiveServer, free_port, make_settings
 
@@ -179,3 +192,139 @@ async def test_docs_can_be_turned_off(
     assert events.status_code == 404
     assert events_page.status_code == 404
     assert api.status_code == 200
+
+
+# --- the declaration (issue 16 item 1) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "message"),
+    [
+        ("ACCESS_TOKEN_TTL_SECONDS", "0", "must be an integer of at least 1, got '0'"),
+        ("REFRESH_TOKEN_TTL_SECONDS", "0", "must be an integer of at least 1, got '0'"),
+        ("REFRESH_TOKEN_TTL_SECONDS", "a month", "must be an integer of at least 1"),
+        ("DB_POOL_SIZE", "0", "must be an integer of at least 1, got '0'"),
+        ("TELEGRAM_LINK_TTL_SECONDS", "-900", "must be an integer of at least 1, got '-900'"),
+        ("TRIVIA_TIMEOUT_SECONDS", "0", "must be a number greater than 0, got '0'"),
+        ("LOG_LEVEL", "loud", "must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got 'LOUD'"),
+        ("AUDIO_MP3_BITRATE", "fast", "must be text matching"),
+        ("SOCKETIO_SINGLE_PROCESS", "maybe", "must be true or false, got 'maybe'"),
+    ],
+)
+def test_the_declared_bounds_refuse_to_start_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, raw: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, raw)
+    with pytest.raises(ConfigurationError, match=f"^{variable} {re.escape(message)}"):
+        Settings.from_env()
+
+
+def test_every_setting_is_declared_with_a_description_and_read_from_its_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    specs = [spec for spec in declared_settings() if spec.variable]
+    assert {spec.name for spec in declared_settings()} == {f.name for f in fields(Settings)}
+    assert all(spec.description for spec in specs), [s.name for s in specs if not s.description]
+    monkeypatch.setenv("REFRESH_TOKEN_TTL_SECONDS", "3600")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("DEFAULT_PHONE_REGION", "de")
+    monkeypatch.setenv("SOCKETIO_CORS_ORIGINS", " https://a.example, ,https://b.example")
+    monkeypatch.setenv("WORKER_IN_PROCESS", "ON")
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db/app")
+    monkeypatch.setenv("BOARD_MESSAGE_TTL_SECONDS", "")  # empty counts as unset
+    settings = Settings.from_env()
+    assert settings.refresh_token_ttl_seconds == 3600
+    assert (settings.log_level, settings.default_phone_region) == ("DEBUG", "DE")
+    assert settings.socketio_cors_origins == ("https://a.example", "https://b.example")
+    assert settings.worker_in_process is True
+    assert settings.database_url == "postgresql+asyncpg://u:p@db/app"
+    assert settings.board_message_ttl_seconds == 300
+    assert settings.log_format == "console"
+    production(monkeypatch)
+    assert Settings.from_env().log_format == "json"
+
+
+async def test_refresh_token_ttl_seconds_bounds_a_refresh_tokens_life(
+    migrated_database: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    values = {
+        "APP_ENV": "test",
+        "DATABASE_URL": migrated_database.database_url,
+        "REDIS_URL": migrated_database.redis_url or "",
+        "LOG_LEVEL": "WARNING",
+        "PASSWORD_HASH_TIME_COST": "1",
+        "PASSWORD_HASH_MEMORY_KIB": "1024",
+        "PASSWORD_HASH_PARALLELISM": "1",
+        "REFRESH_TOKEN_TTL_SECONDS": "2",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    server = LiveServer(create_asgi(Settings.from_env()), free_port()).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as http:
+            account = await register(http)
+            fresh = await http.post(
+                "/api/v1/auth/refresh", json={"refresh_token": account.refresh_token}
+            )
+            issued = time.monotonic()
+            assert fresh.status_code == 200, fresh.text
+            await asyncio.sleep(max(0.0, issued + 2.5 - time.monotonic()))
+            expired = await http.post(
+                "/api/v1/auth/refresh", json={"refresh_token": fresh.json()["refresh_token"]}
+            )
+    finally:
+        server.stop()
+    assert is_problem(expired, 401), expired.text
+    assert "refresh token is not valid" in expired.json()["detail"]
+
+
+def run_table_check(readme: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            str(BASE_DIR / "scripts" / "config_table.py"),
+            "--check",
+            "--readme",
+            str(readme),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_the_readme_configuration_table_is_the_declarations(tmp_path: Path) -> None:
+    readme = (BASE_DIR / "README.md").read_text()
+    assert run_table_check(BASE_DIR / "README.md").returncode == 0
+    row = "| `BOARD_PAGE_SIZE` | `50` | an integer between 1 and 500 |"
+    assert row in readme
+    drifts = {
+        "default": readme.replace(row, row.replace("`50`", "`20`")),
+        "missing": readme.replace("| `REFRESH_TOKEN_TTL_SECONDS` |", "| `REFRESH_TTL` |"),
+        "extra": readme.replace(row, "| `FORWARDED_ALLOW_IPS` | unset | text | x |\n" + row),
+    }
+    for name, text in drifts.items():
+        (tmp_path / f"{name}.md").write_text(text)
+        result = run_table_check(tmp_path / f"{name}.md")
+        assert result.returncode == 1, name
+        assert "configuration table differs" in result.stderr, name
+
+
+def test_every_variable_the_deploy_files_set_is_a_setting() -> None:
+    declared = {spec.variable for spec in declared_settings() if spec.variable}
+    # Read by the entrypoint (uvicorn) or only to build DATABASE_URL / REDIS_URL in the pod.
+    process = {"WEB_CONCURRENCY", "PORT", "POSTGRES_PASSWORD", "REDIS_PASSWORD"}
+    templates = BASE_DIR / "helm" / "quintet" / "templates"
+    chart = set(
+        re.findall(r"(?m)^  ([A-Z][A-Z0-9_]+):", (templates / "configmap.yaml").read_text())
+    )
+    chart |= set(re.findall(r"(?m)^  ([A-Z][A-Z0-9_]+):", (templates / "secret.yaml").read_text()))
+    chart |= set(re.findall(r"- name: ([A-Z][A-Z0-9_]+)", (templates / "_helpers.tpl").read_text()))
+    compose = yaml.safe_load((BASE_DIR / "docker" / "compose.yaml").read_text())
+    app_services = ("migrate", "api", "worker", "bot")
+    composed = {
+        name for service in app_services for name in compose["services"][service]["environment"]
+    }
+    assert {"APP_ENV", "TRUSTED_PROXIES", "SECRET_KEY"} <= chart & composed
+    assert chart - declared - process == set()
+    assert composed - declared - process == set()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from advanced_alchemy.filters import LimitOffset
-from litestar import Controller, get, post
+from litestar import Controller, Request, get, post
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 from litestar.handlers.base import BaseRouteHandler
@@ -38,6 +38,7 @@ from app.domain.achievements.services import (
     PlayerAward,
     PlayerService,
 )
+from app.lib.bodies import decode_strictly
 from app.lib.dependencies import DbSessionDep
 from app.lib.errors import PROBLEM_JSON, VISIBLE_TEXT_PATTERN, UnauthorizedError
 
@@ -267,10 +268,14 @@ class AchievementController(Controller):
         },
     )
     async def create_achievement(
-        self, achievements: AchievementsDep, data: JSONBody[AchievementCreate]
+        self,
+        request: Request[Any, Any, Any],
+        achievements: AchievementsDep,
+        data: JSONBody[AchievementCreate],  # noqa: ARG002 - declares the body for OpenAPI
     ) -> AchievementRead:
-        achievement = await achievements.create_achievement(data.points, data.translations)
-        language = "en" if data.translations.en is not None else "ru"
+        strict = decode_strictly(await request.body(), AchievementCreate)  # "3" is no integer
+        achievement = await achievements.create_achievement(strict.points, strict.translations)
+        language = "en" if strict.translations.en is not None else "ru"
         return achievement_read(achievement, language)
 
     @get(

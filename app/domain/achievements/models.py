@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from advanced_alchemy.base import DefaultBase
+from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     CheckConstraint,
@@ -24,8 +24,6 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.lib.ids import new_uuid7
-
 LANGUAGES = ("ru", "en")
 _LANGUAGE_CHECK = "language IN ('ru', 'en')"
 
@@ -34,28 +32,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-class Player(DefaultBase):
+class Player(UUIDv7AuditBase):
+    """A player; ``id`` (UUIDv7), ``created_at`` and ``updated_at`` come from the base."""
+
     __tablename__ = "achievement_player"
     __table_args__ = (CheckConstraint(_LANGUAGE_CHECK, name="language_known"),)
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_uuid7)
     name: Mapped[str] = mapped_column(String(64), nullable=False)
     name_key: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
     language: Mapped[str] = mapped_column(String(2), nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTimeUTC(timezone=True), nullable=False, default=utc_now
-    )
 
 
-class Achievement(DefaultBase):
+class Achievement(UUIDv7AuditBase):
+    """A catalogue entry; ``id`` (UUIDv7), ``created_at`` and ``updated_at`` come from the
+    base (also for the seed's Core inserts: they are column defaults)."""
+
     __tablename__ = "achievement"
     __table_args__ = (CheckConstraint("points > 0", name="points_positive"),)
 
-    id: Mapped[UUID] = mapped_column(primary_key=True, default=new_uuid7)
     points: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[datetime] = mapped_column(
-        DateTimeUTC(timezone=True), nullable=False, default=utc_now
-    )
     translations: Mapped[list[AchievementTranslation]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", order_by="AchievementTranslation.language"
     )

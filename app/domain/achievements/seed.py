@@ -85,12 +85,10 @@ async def load_catalogue(session: AsyncSession) -> int:
             for language, text in (("ru", entry.ru), ("en", entry.en))
         )
     ]
-    now = datetime.now(UTC)
     if not missing:
         return 0
-    await session.execute(
-        insert(Achievement), [{"id": e.id, "points": e.points, "created_at": now} for e in missing]
-    )
+    # created_at and updated_at are the audit base's column defaults.
+    await session.execute(insert(Achievement), [{"id": e.id, "points": e.points} for e in missing])
     translations = [
         {
             "achievement_id": e.id,
@@ -155,7 +153,6 @@ async def load_synthetic(
                 "name": name,
                 "name_key": name_key(name),
                 "language": rng.choice(("ru", "en")),
-                "created_at": now,
             }
         )
         count = min(len(achievement_ids), max(0, round(rng.gauss(per_player, per_player / 3))))

@@ -11,10 +11,13 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from advanced_alchemy.filters import LimitOffset
+from advanced_alchemy.exceptions import IntegrityError as RepositoryIntegrityError
+from advanced_alchemy.filters import LimitOffset, OrderBy, StatementFilter
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import (
     ColumnElement,
     Integer,
@@ -56,7 +59,7 @@ from app.domain.achievements.schemas import (
     Streak,
     Translations,
 )
-from app.lib.errors import ConflictError, InvalidInputError, NotFoundError
+from app.lib.errors import ConflictError, InvalidInputError
 
 STREAK_DAYS = 7
 LEADERBOARD_SIZE = 10
@@ -97,45 +100,56 @@ class PlayerAward:
     awarded_at: datetime
 
 
-class PlayerService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class PlayerService(SQLAlchemyAsyncRepositoryService[Player]):
+    """Players through advanced-alchemy's repository: registration, look-ups, pages."""
+
+    class Repo(SQLAlchemyAsyncRepository[Player]):
+        model_type = Player
+
+    repository_type = Repo
 
     async def create_player(self, name: str, language: str) -> Player:
         """Register a player; 409 when the name exists in any letter case."""
         player = Player(name=name.strip(), name_key=name_key(name), language=language)
-        self.session.add(player)
         try:
-            await self.session.flush()
-        except IntegrityError as exc:
+            # The defaults are set in Python: nothing to read back after the INSERT.
+            await self.create(player, auto_refresh=False)
+        except RepositoryIntegrityError as exc:
             raise ConflictError(f"A player named {name.strip()!r} already exists.") from exc
-        self.session.add(PlayerStats(player_id=player.id))
-        await self.session.flush()
+        self.repository.session.add(PlayerStats(player_id=player.id))
+        await self.repository.session.flush()
         return player
 
     async def get_player(self, player_id: UUID) -> Player:
-        player = await self.session.get(Player, player_id)
-        if player is None:
-            raise NotFoundError(f"No player with id {player_id}.")
-        return player
+        """The player, or advanced-alchemy's NotFoundError (a 404 problem)."""
+        return await self.get(
+            player_id, error_messages={"not_found": f"No player with id {player_id}."}
+        )
 
     async def find_by_name(self, name: str) -> Player | None:
-        return await self.session.scalar(select(Player).where(Player.name_key == name_key(name)))
+        return await self.get_one_or_none(name_key=name_key(name))
 
     async def list_players(
         self, *, name: str | None, page: LimitOffset
     ) -> tuple[Sequence[Player], int]:
         """Players by registration order; ``name`` matches one exactly, ignoring case."""
-        condition = Player.name_key == name_key(name) if name is not None else literal(True)
-        total = await self.session.scalar(select(func.count()).select_from(Player).where(condition))
-        statement = select(Player).where(condition).order_by(Player.id)
-        rows = await self.session.scalars(page.append_to_statement(statement, Player))
-        return rows.all(), int(total or 0)
+        filters: list[StatementFilter | ColumnElement[bool]] = [page, OrderBy("id", "asc")]
+        if name is not None:
+            filters.append(Player.name_key == name_key(name))
+        return await self.get_many_and_count(*filters)
 
 
-class AchievementService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class AchievementService(SQLAlchemyAsyncRepositoryService[Achievement]):
+    """The catalogue through advanced-alchemy's repository, and the awards."""
+
+    class Repo(SQLAlchemyAsyncRepository[Achievement]):
+        model_type = Achievement
+
+    repository_type = Repo
+
+    @property
+    def session(self) -> AsyncSession:
+        return cast("AsyncSession", self.repository.session)
 
     async def create_achievement(self, points: int, translations: Translations) -> Achievement:
         texts = {
@@ -172,27 +186,27 @@ class AchievementService:
                 for language, text in texts.items()
             ],
         )
-        self.session.add(achievement)
         try:
-            await self.session.flush()
-        except IntegrityError as exc:  # the same name added by a concurrent request
+            await self.create(achievement, auto_refresh=False)
+        except RepositoryIntegrityError as exc:  # the same name added by a concurrent request
             raise ConflictError("An achievement with this name already exists.") from exc
         return achievement
 
     async def get_achievement(self, achievement_id: UUID) -> Achievement:
-        achievement = await self.session.get(Achievement, achievement_id)
-        if achievement is None:
-            raise NotFoundError(f"No achievement with id {achievement_id}.")
-        return achievement
+        """The achievement, or advanced-alchemy's NotFoundError (a 404 problem)."""
+        return await self.get(
+            achievement_id,
+            error_messages={"not_found": f"No achievement with id {achievement_id}."},
+        )
 
     async def list_achievements(
         self, *, language: str, page: LimitOffset
     ) -> tuple[Sequence[Achievement], int]:
         """The catalogue ordered by points, then by the name shown in ``language`` (the
         other language's when it has no translation), ignoring case; id breaks ties."""
-        total = await self.session.scalar(select(func.count()).select_from(Achievement))
         wanted = aliased(AchievementTranslation)
         other = aliased(AchievementTranslation)
+        # At most one row of each alias per achievement (two languages): no duplicates.
         statement = (
             select(Achievement)
             .outerjoin(
@@ -205,8 +219,9 @@ class AchievementService:
                 Achievement.points, func.coalesce(wanted.name_key, other.name_key), Achievement.id
             )
         )
-        rows = await self.session.scalars(page.append_to_statement(statement, Achievement))
-        return rows.all(), int(total or 0)
+        # SQLAlchemy 2.1 types select(Model) as Select[Model]; advanced-alchemy's
+        # signature still says Select[tuple[Model]].
+        return await self.get_many_and_count(page, statement=cast(Any, statement))
 
     async def award_achievement(
         self, player: Player, achievement_id: UUID, awarded_at: datetime | None

@@ -23,13 +23,14 @@ from app.config import Settings
 from app.domain.audio.encoding import AudioConverter
 from app.domain.audio.models import AudioRecord
 from app.domain.audio.schemas import AudioUserCreated, CreateAudioUser, RecordCreated
-from app.domain.audio.services import AudioService, stream_bytes
+from app.domain.audio.services import AudioService, AudioUserService, stream_bytes
 from app.domain.audio.uploads import receive_record_form, upload_directory
 from app.lib.dependencies import DbSessionDep, RedisDep, SettingsDep
 from app.lib.errors import AppError
 from app.lib.ratelimit import RateLimiter
 
 AudioServiceDep = NamedDependency[AudioService]
+AudioUsersDep = NamedDependency[AudioUserService]
 ConverterDep = NamedDependency[AudioConverter]
 BYTE_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -41,6 +42,10 @@ class RangeNotSatisfiableError(AppError):
 
 def provide_audio_service(db_session: DbSessionDep) -> AudioService:
     return AudioService(db_session)
+
+
+def provide_audio_user_service(db_session: DbSessionDep) -> AudioUserService:
+    return AudioUserService(db_session)
 
 
 def provide_converter(state: State, settings: SettingsDep) -> AudioConverter:
@@ -101,6 +106,7 @@ class AudioController(Controller):
     tags = ["audio"]
     dependencies = {
         "audio": Provide(provide_audio_service, sync_to_thread=False),
+        "audio_users": Provide(provide_audio_user_service, sync_to_thread=False),
         "converter": Provide(provide_converter, sync_to_thread=False),
     }
 
@@ -117,7 +123,7 @@ class AudioController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[CreateAudioUser],
-        audio: AudioServiceDep,
+        audio_users: AudioUsersDep,
         redis: RedisDep,
         settings: SettingsDep,
     ) -> AudioUserCreated:
@@ -125,7 +131,7 @@ class AudioController(Controller):
         ``user_id`` on every upload; it is shown only in this answer."""
         limiter = RateLimiter(redis, "audio-users", settings.audio_users_per_hour, 3600)
         await limiter.hit(client_address(request))
-        user, token = await audio.create_user(data.name)
+        user, token = await audio_users.create_user(data.name)
         return AudioUserCreated(id=user.id, token=token, name=user.name)
 
     @post(
@@ -155,12 +161,13 @@ class AudioController(Controller):
         self,
         request: Request[Any, Any, Any],
         audio: AudioServiceDep,
+        audio_users: AudioUsersDep,
         converter: ConverterDep,
         settings: SettingsDep,
     ) -> RecordCreated:
         with upload_directory() as directory:
             form = await receive_record_form(request, Path(directory), settings.max_upload_bytes)
-            user = await audio.authenticate(form.user_id, form.token)
+            user = await audio_users.authenticate(form.user_id, form.token)
             record = await audio.add_record(user, form, converter, settings)
         return RecordCreated(id=record.id, url=record_url(request, settings, record))
 

@@ -10,15 +10,16 @@ import uuid
 from collections.abc import AsyncIterator
 from uuid import UUID
 
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 from sqlalchemy import insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.config import Settings
 from app.domain.audio.encoding import AudioConverter, inspect_wav
 from app.domain.audio.models import CHUNK_BYTES, AudioChunk, AudioRecord, AudioUser
 from app.domain.audio.uploads import RecordForm
-from app.lib.errors import ForbiddenError, NotFoundError
-from app.lib.ids import new_uuid7
+from app.lib.errors import ForbiddenError
 
 UNSAFE_FILENAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|;]+')
 
@@ -34,26 +35,35 @@ def safe_original_name(name: str | None) -> str:
     return base[:200] or "recording.wav"
 
 
-class AudioService:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+class AudioUserService(SQLAlchemyAsyncRepositoryService[AudioUser]):
+    """Audio users through advanced-alchemy's repository: creation and token checks."""
+
+    class Repo(SQLAlchemyAsyncRepository[AudioUser]):
+        model_type = AudioUser
+
+    repository_type = Repo
 
     async def create_user(self, name: str) -> tuple[AudioUser, UUID]:
         """A new user and its token; the token is not recoverable afterwards."""
         token = uuid.uuid4()
-        user = AudioUser(id=new_uuid7(), name=name.strip(), token_sha256=hash_token(token))
-        self.session.add(user)
-        await self.session.flush()
-        return user, token
+        user = AudioUser(name=name.strip(), token_sha256=hash_token(token))
+        return await self.create(user, auto_refresh=False), token
 
     async def authenticate(self, user_id: UUID, token: UUID) -> AudioUser:
         """404 for an unknown user, 403 for a wrong token (compared in constant time)."""
-        user = await self.session.get(AudioUser, user_id)
-        if user is None:
-            raise NotFoundError("No audio user with this id.")
+        user = await self.get(user_id, error_messages={"not_found": "No audio user with this id."})
         if not hmac.compare_digest(hash_token(token), user.token_sha256):
             raise ForbiddenError("The token does not belong to this user.")
         return user
+
+
+class AudioService(SQLAlchemyAsyncRepositoryService[AudioRecord]):
+    """A user's records through advanced-alchemy's repository; the MP3 bytes in chunks."""
+
+    class Repo(SQLAlchemyAsyncRepository[AudioRecord]):
+        model_type = AudioRecord
+
+    repository_type = Repo
 
     async def add_record(
         self,
@@ -66,10 +76,10 @@ class AudioService:
         stored unless every step succeeds (one transaction, committed after the answer)."""
         wav = inspect_wav(form.path, settings.audio_max_duration_seconds)
         # No database connection is held while ffmpeg works.
-        await self.session.commit()
+        session = self.repository.session
+        await session.commit()
         mp3 = await converter.convert(form.path, wav, form.path.with_name("converted.mp3"))
         record = AudioRecord(
-            id=new_uuid7(),
             user_id=user.id,
             original_name=safe_original_name(form.filename),
             duration_ms=mp3.duration_ms,
@@ -77,13 +87,12 @@ class AudioService:
             size=mp3.size,
             sha256=mp3.sha256,
         )
-        self.session.add(record)
-        await self.session.flush()
+        await self.create(record, auto_refresh=False)
         # Core inserts, one chunk in memory at a time (ORM objects would pile up until commit).
         with mp3.path.open("rb") as source:
             seq = 0
             while data := source.read(CHUNK_BYTES):
-                await self.session.execute(
+                await session.execute(
                     insert(AudioChunk).values(record_id=record.id, seq=seq, data=data)
                 )
                 seq += 1
@@ -91,12 +100,11 @@ class AudioService:
 
     async def get_record(self, record_id: UUID, user_id: UUID) -> AudioRecord:
         """The record's metadata; another user's record is as absent as a missing one."""
-        record = await self.session.scalar(
-            select(AudioRecord).where(AudioRecord.id == record_id, AudioRecord.user_id == user_id)
+        return await self.get_one(
+            AudioRecord.id == record_id,
+            AudioRecord.user_id == user_id,
+            error_messages={"not_found": "No such record for this user."},
         )
-        if record is None:
-            raise NotFoundError("No such record for this user.")
-        return record
 
 
 async def stream_bytes(

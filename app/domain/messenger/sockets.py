@@ -225,11 +225,18 @@ def register_socket_handlers(app: Litestar) -> None:
     handler("message:delivered", ChatEvent, with_user(delivered))
 
     async def announce_presence(user_id: UUID, online: bool) -> None:
-        async with messenger() as service:
-            contacts = await service.contacts_of(user_id)
-            await service.events.emit(
-                "presence", {"user_id": str(user_id), "online": online}, contacts
-            )
+        async def tell_contacts() -> None:
+            async with messenger() as service:
+                contacts = await service.contacts_of(user_id)
+                await service.events.emit(
+                    "presence", {"user_id": str(user_id), "online": online}, contacts
+                )
+
+        # In the announcer's few workers, one user's changes in order: thousands of
+        # connections leaving at once must not each take a database connection.
+        await state.announcer.submit(
+            f"presence:{user_id}", tell_contacts, name="presence", may_drop=False
+        )
 
     realtime.presence_listeners.append(announce_presence)
 

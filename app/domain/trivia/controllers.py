@@ -22,8 +22,8 @@ from app.domain.trivia.schemas import (
     StoredQuestion,
 )
 from app.domain.trivia.services import TriviaImporter, TriviaService
+from app.lib.bodies import decode_strictly
 from app.lib.dependencies import DbSessionDep
-from app.lib.errors import AppError, InvalidInputError
 
 TriviaServiceDep = NamedDependency[TriviaService]
 TriviaImporterDep = NamedDependency[TriviaImporter]
@@ -37,20 +37,6 @@ class _SchemaExtra(KwargDefinition):
 
 
 EmptyObject = Annotated[NoQuestion, _SchemaExtra(schema_extra={"maxProperties": 0})]
-
-
-def decode_strictly(body: bytes) -> ImportQuestionsRequest:
-    """The body once more, strictly: Litestar converts leniently ("3" and 2.0 become 3),
-    but the schema says integer, so only a JSON integer is one."""
-    try:
-        return msgspec.json.decode(body, type=ImportQuestionsRequest, strict=True)
-    except msgspec.ValidationError as exc:
-        field = "questions_num"
-        raise InvalidInputError(
-            f"{field}: {exc}", errors=[{"field": field, "message": str(exc)}]
-        ) from exc
-    except msgspec.DecodeError as exc:  # pragma: no cover - Litestar parsed it already
-        raise AppError(f"The body is not valid JSON: {exc}.") from exc
 
 
 def provide_trivia_service(db_session: DbSessionDep) -> TriviaService:
@@ -118,7 +104,7 @@ class TriviaController(Controller):
         data: JSONBody[ImportQuestionsRequest],  # noqa: ARG002 - declares the body for OpenAPI
         importer: TriviaImporterDep,
     ) -> Question | EmptyObject:
-        strict = decode_strictly(await request.body())
+        strict = decode_strictly(await request.body(), ImportQuestionsRequest)
         previous = await importer.import_questions(strict.questions_num)
         return to_question(previous) if previous else NoQuestion()
 

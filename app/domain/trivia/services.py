@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import structlog
 from advanced_alchemy.filters import LimitOffset, OrderBy
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from sqlalchemy.ext.asyncio import AsyncSession
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
 from app.config import Settings
 from app.domain.trivia.models import TriviaQuestion
@@ -161,19 +162,15 @@ class TriviaImporter:
         return previous
 
 
-class TriviaService:
-    """Reads the stored questions back (through the request's ORM session)."""
+class TriviaService(SQLAlchemyAsyncRepositoryService[TriviaQuestion]):
+    """Reads the stored questions back through advanced-alchemy's repository (the import
+    writes through :class:`TriviaStore`, outside the ORM)."""
 
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
+    class Repo(SQLAlchemyAsyncRepository[TriviaQuestion]):
+        model_type = TriviaQuestion
 
-    async def list_questions(self, page: LimitOffset) -> tuple[list[TriviaQuestion], int]:
-        """Stored questions, newest first, and how many there are (advanced-alchemy's
-        repository applies the LimitOffset filter and counts in the same query)."""
-        repository = TriviaQuestionRepository(session=self.session)
-        rows, total = await repository.list_and_count(page, OrderBy("id", "desc"))
-        return list(rows), total
+    repository_type = Repo
 
-
-class TriviaQuestionRepository(SQLAlchemyAsyncRepository[TriviaQuestion]):
-    model_type = TriviaQuestion
+    async def list_questions(self, page: LimitOffset) -> tuple[Sequence[TriviaQuestion], int]:
+        """Stored questions, newest first, and how many there are."""
+        return await self.get_many_and_count(page, OrderBy("id", "desc"))
