@@ -37,7 +37,7 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/python scripts/config_table.py --check  # README's configuration table
 
-typecheck: setup  ## mypy over app/ alone (part of make lint)
+typecheck: setup  ## mypy --strict over app/ and tests/ (part of make lint)
 	$(VENV)/bin/mypy
 
 format: setup

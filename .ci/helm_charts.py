@@ -127,7 +127,7 @@ def command_deps(args: argparse.Namespace) -> None:
     print(f"subcharts of {chart.name}: ok")
 
 
-def command_lint(args: argparse.Namespace) -> None:
+def command_lint(_args: argparse.Namespace) -> None:
     findings: list[str] = []
     for chart in (*SUBCHARTS, APP_CHART):
         findings += lint(chart, None, f"{chart.name} (default values)")
@@ -155,7 +155,7 @@ def command_render(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
-def command_batch(args: argparse.Namespace) -> None:
+def command_batch(_args: argparse.Namespace) -> None:
     """Many renders in one process, for the pytest suite: [{chart?, values?, values_file?}]."""
     results = []
     for case in json.load(sys.stdin):

@@ -119,7 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     notifier = create_notifier(settings, redis, worker.queue)
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:  # noqa: ARG001 - Litestar's lifespan signature
         if settings.embedded:
             # The newcomer's run has no separate migration job: bring the SQLite file up to date.
             await upgrade_database_async(settings)

@@ -694,7 +694,9 @@ def declared_settings() -> tuple[SettingSpec, ...]:
         if isinstance(kind, mi.UnionType):
             kind = next(t for t in kind.types if not isinstance(t, mi.NoneType))
         default = (
-            item.default_factory() if item.default_factory is not mi.NODEFAULT else item.default
+            item.default_factory()
+            if item.default_factory is not msgspec.NODEFAULT
+            else item.default
         )
         specs.append(
             SettingSpec(

@@ -13,10 +13,12 @@ import threading
 import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import uvicorn
+from litestar import Litestar
 from litestar.types import ASGIApp
 
 from app.config import Settings
@@ -94,6 +96,14 @@ class LiveServer:
             self.thread.join(timeout=15)
 
 
+def litestar_app(live_server: LiveServer) -> Litestar:
+    """The Litestar application inside the served ASGI stack (request ids, Socket.IO)."""
+    app: Any = live_server.app
+    while not isinstance(app, Litestar):
+        app = getattr(app, "other_asgi_app", None) or app.app
+    return app
+
+
 async def service_problem(settings: Settings) -> str | None:
     """None when PostgreSQL and Redis answer, else what is wrong."""
     import asyncpg
@@ -157,7 +167,7 @@ class _FakeJServiceHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:
+    def log_message(self, format: str, *args: object) -> None:  # noqa: ARG002 - BaseHTTPRequestHandler's
         return
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from litestar import Request
 from litestar.datastructures import State
@@ -14,11 +14,11 @@ from app.config import Settings
 
 
 def provide_settings(state: State) -> Settings:
-    return state.settings
+    return cast("Settings", state.settings)
 
 
 def provide_redis(state: State) -> Redis:
-    return state.redis
+    return cast("Redis", state.redis)
 
 
 SettingsDep = NamedDependency[Settings]

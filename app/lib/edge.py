@@ -34,7 +34,7 @@ class EdgeMiddleware:
         self.forwarded = ForwardedHeaders(trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        kind = scope["type"]
+        kind: str = scope["type"]  # lifespan too, which litestar's Scope leaves out
         if kind == "lifespan":
             await self.app(scope, receive, send)
             return

@@ -128,7 +128,7 @@ def _wants_html(request: Request[Any, Any, Any]) -> bool:
     return "text/html" in request.headers.get("accept", "")
 
 
-def _error_page(request: Request[Any, Any, Any], problem: AppError) -> Response[Any]:
+def _error_page(problem: AppError) -> Response[Any]:
     return Template(
         template_name="error.html",
         context={
@@ -193,7 +193,7 @@ def _plain_pattern(quoted: str) -> str:
 _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (
         re.compile(r"Expected `(\w+)` of length >= 1$"),
-        lambda m: "must not be empty",
+        lambda _: "must not be empty",
     ),
     (
         re.compile(r"Expected `(\w+)` of length (>=|<=) (\d+)$"),
@@ -216,17 +216,17 @@ _PLAIN: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
         lambda m: f"must be {_kind(m[1])} or null, not {_kind(m[2])}",
     ),
     (re.compile(r"Invalid enum value (.+)$"), lambda m: f"{m[1]} is not one of the allowed values"),
-    (re.compile(r"Invalid UUID$"), lambda m: "must be a UUID"),
+    (re.compile(r"Invalid UUID$"), lambda _: "must be a UUID"),
     (
         re.compile(r"Invalid RFC3339 encoded datetime$"),
-        lambda m: "must be an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z",
+        lambda _: "must be an ISO 8601 date and time, e.g. 2026-01-31T09:30:00Z",
     ),
     (
         re.compile(r"Expected `datetime` with a timezone component$"),
-        lambda m: "needs a time zone, e.g. 2026-01-31T09:30:00Z or +03:00",
+        lambda _: "needs a time zone, e.g. 2026-01-31T09:30:00Z or +03:00",
     ),
-    (re.compile(r"Object missing required field `(.+)`$"), lambda m: "is required"),
-    (re.compile(r"Object contains unknown field `(.+)`$"), lambda m: "is not a known field"),
+    (re.compile(r"Object missing required field `(.+)`$"), lambda _: "is required"),
+    (re.compile(r"Object contains unknown field `(.+)`$"), lambda _: "is not a known field"),
 ]
 # For these, the field the message names is the one at fault (msgspec reports the object).
 _NAMES_A_FIELD = re.compile(r"Object (?:missing required|contains unknown) field `(.+)`$")
@@ -380,7 +380,7 @@ def problem_json(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     the browser's Accept header does."""
     problem = as_problem(exc)
     if "route_handler" not in request.scope and _wants_html(request):
-        return _error_page(request, problem)
+        return _error_page(problem)
     return problem.to_response(request)
 
 
@@ -388,7 +388,7 @@ def problem_page(request: Request[Any, Any, Any], exc: Exception) -> Response[An
     """The pages' exception handler: the error page for a browser, problem+json for a
     script that asked for JSON."""
     problem = as_problem(exc)
-    return _error_page(request, problem) if _wants_html(request) else problem.to_response(request)
+    return _error_page(problem) if _wants_html(request) else problem.to_response(request)
 
 
 def problem_details_plugin() -> ProblemDetailsPlugin:

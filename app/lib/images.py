@@ -118,7 +118,8 @@ def _open_checked(
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(ACCEPTED_FORMATS))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning) as exc:
+    # OSError: besides UnidentifiedImageError, a header cut short ("Truncated File Read").
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombWarning) as exc:
         raise UnsupportedMediaTypeError("Only JPEG, PNG or WebP images are accepted.") from exc
     except Image.DecompressionBombError as exc:
         raise PayloadTooLargeError("The image has too many pixels.") from exc

@@ -40,7 +40,7 @@ class LoggingNotifier:
         sender_name: str,
         text_preview: str,
         message_id: UUID | None = None,
-        direct: bool = False,
+        direct: bool = False,  # noqa: ARG002 - the Notifier signature; the log has no use for it
     ) -> None:
         logger.info(
             "offline_notification",

@@ -15,6 +15,7 @@ import ipaddress
 import re
 from collections.abc import Iterable, Sequence
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -145,7 +146,7 @@ class ForwardedHeaders:
             scope["client"] = (str(client_ip), 0)
         proto = (hop.proto or "").lower()
         if proto in _SCHEMES:
-            websocket = scope["type"] == "websocket"
+            websocket = scope["type"] == ScopeType.WEBSOCKET
             scope["scheme"] = proto.replace("http", "ws") if websocket else proto
         if hop.host and _HOST.match(hop.host):
             scope["headers"] = [

@@ -344,7 +344,7 @@ class Realtime:
         limit = eio.max_http_buffer_size
         realtime = self
 
-        class SizeCheckedWebSocket(base):
+        class SizeCheckedWebSocket(base):  # type: ignore[misc]  # engine.io's class, untyped
             async def wait(self) -> Any:
                 data = await super().wait()
                 if data is not None and len(data) > limit:
@@ -366,7 +366,8 @@ class Realtime:
 
     def asgi_app(self, other: ASGIApp) -> ASGIApp:
         """Socket.IO at /socket.io/, everything else to ``other`` (lifespan included)."""
-        return socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
+        app: ASGIApp = socketio.ASGIApp(self.sio, other_asgi_app=other, socketio_path="socket.io")
+        return app
 
     def connected_here(self, user_ids: Iterable[UUID]) -> set[UUID]:
         """Those of ``user_ids`` with a connection to this process."""

@@ -138,8 +138,8 @@ class EmbeddedRedisQueue(CarefulSweepRedisQueue):
     # SAQ's signature, timeout included.
     async def dequeue(
         self,
-        timeout: float = 0.0,  # noqa: ASYNC109
-        poll_interval: float = 0.0,
+        timeout: float = 0.0,  # noqa: ASYNC109, ARG002
+        poll_interval: float = 0.0,  # noqa: ARG002
     ) -> Job | None:
         job_id = await self.redis.lmove(self._queued, self._active, "LEFT", "RIGHT")
         if job_id is None:

@@ -33,8 +33,11 @@ class Account:
         return {"Authorization": f"Bearer {self.access_token}"}
 
 
+DEFAULT_PASSWORD = "correct horse battery"
+
+
 async def register(
-    client: httpx.AsyncClient, name: str = "Alice", password: str = "correct horse battery"
+    client: httpx.AsyncClient, name: str = "Alice", password: str = DEFAULT_PASSWORD
 ) -> Account:
     phone = new_phone()
     response = await client.post(

@@ -57,7 +57,8 @@ async def login(client: httpx.AsyncClient, account: Account, agent: str) -> dict
         headers={"User-Agent": agent},
     )
     assert response.status_code == 200, response.text
-    return response.json()
+    body: dict[str, str] = response.json()
+    return body
 
 
 async def test_two_tabs_refreshing_with_one_token_both_stay_signed_in(

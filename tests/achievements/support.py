@@ -31,7 +31,8 @@ async def create_player(
         "/api/v1/players", json={"name": name, "language": language}, headers=admin(settings)
     )
     assert response.status_code == 201, response.text
-    return response.json()
+    created: dict[str, Any] = response.json()
+    return created
 
 
 _things = itertools.count(1)
@@ -59,7 +60,8 @@ async def create_achievement(
         headers=admin(settings),
     )
     assert response.status_code == 201, response.text
-    return response.json()
+    created: dict[str, Any] = response.json()
+    return created
 
 
 async def award(
@@ -80,7 +82,8 @@ async def award(
 async def stats(client: httpx.AsyncClient) -> dict[str, Any]:
     response = await client.get("/api/v1/achievements/stats")
     assert response.status_code == 200, response.text
-    return response.json()
+    figures: dict[str, Any] = response.json()
+    return figures
 
 
 @dataclass(frozen=True)

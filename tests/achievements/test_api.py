@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -14,10 +15,10 @@ from tests.achievements.support import admin, award, create_achievement, create_
 PROBLEM = "application/problem+json"
 
 
-def assert_problem(response: httpx.Response, status: int) -> dict:
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith(PROBLEM)
-    body = response.json()
+    body: dict[str, Any] = response.json()
     assert body["status"] == status
     assert body["title"]
     return body
@@ -61,7 +62,7 @@ async def test_a_name_that_differs_only_in_case_is_taken(
     ],
 )
 async def test_an_invalid_player_is_refused_with_422(
-    client: httpx.AsyncClient, migrated_database: Settings, body: dict
+    client: httpx.AsyncClient, migrated_database: Settings, body: dict[str, Any]
 ) -> None:
     response = await client.post("/api/v1/players", json=body, headers=admin(migrated_database))
     assert_problem(response, 422)
@@ -165,7 +166,7 @@ async def test_a_bad_language_is_refused_with_422(client: httpx.AsyncClient) -> 
     ],
 )
 async def test_an_invalid_achievement_is_refused_with_422(
-    client: httpx.AsyncClient, migrated_database: Settings, body: dict
+    client: httpx.AsyncClient, migrated_database: Settings, body: dict[str, Any]
 ) -> None:
     response = await client.post(
         "/api/v1/achievements", json=body, headers=admin(migrated_database)

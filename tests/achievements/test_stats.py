@@ -28,7 +28,7 @@ from tests.achievements.support import (
 )
 from tests.support import LiveServer
 
-EMPTY = {
+EMPTY: dict[str, Any] = {
     "most_achievements": {"count": 0, "players": []},
     "most_points": {"points": 0, "players": []},
     "max_points_gap": None,

@@ -94,7 +94,8 @@ def is_mp3(data: bytes) -> bool:
 async def create_user(http: httpx.AsyncClient, name: str = "alice") -> dict[str, Any]:
     response = await http.post("/api/v1/audio/users", json={"name": name})
     assert response.status_code == 201, response.text
-    return response.json()
+    created: dict[str, Any] = response.json()
+    return created
 
 
 async def upload(

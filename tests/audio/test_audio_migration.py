@@ -79,7 +79,7 @@ async def old_mp3(url: str, record_id: uuid.UUID) -> bytes:
     async with engine.connect() as connection:
         value = await connection.scalar(
             sa.text("SELECT mp3 FROM audio_record WHERE id = :id"),
-            {"id": GUID().process_bind_param(record_id, engine.dialect)},  # type: ignore[no-untyped-call]
+            {"id": GUID().process_bind_param(record_id, engine.dialect)},
         )
     await engine.dispose()
     return bytes(value)

@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import resource
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,9 +250,7 @@ async def service_writers(
     return done
 
 
-def throughput(
-    label: str, pid: int | None, run: Callable[[], Awaitable[int]], needs_server: bool = True
-) -> float:
+def throughput(label: str, pid: int | None, run: Callable[[], Coroutine[Any, Any, int]]) -> float:
     window = Window()
     if pid is None:
         started, cpu = time.perf_counter(), client_cpu()
@@ -353,7 +352,7 @@ def measure() -> None:
                 rates[shared, writers] = throughput(
                     label + (f", {hold * 1000:.0f} ms held" if hold else ""),
                     None,
-                    lambda w=writers, s=shared, h=hold: service_writers(plan, w, s, h),
+                    functools.partial(service_writers, plan, writers, shared, hold),
                 )
         print(
             f"  {WRITERS} writers / 1 writer through the service"

@@ -44,6 +44,7 @@ import socketio
 
 from app.lib.ids import new_uuid7
 from tests.bench.harness import (
+    BENCH_DATABASE_URL,
     BENCH_REDIS_URL,
     ClientProcesses,
     access_tokens,
@@ -51,7 +52,7 @@ from tests.bench.harness import (
     seed_groups,
     settle,
 )
-from tests.bench.messenger_seed import BENCH_DATABASE_URL, reset_and_migrate
+from tests.bench.messenger_seed import reset_and_migrate
 from tests.support import free_port
 
 CLIENTS = 500
@@ -69,13 +70,13 @@ echo = socketio.AsyncServer(async_mode="asgi")
 echo_app = socketio.ASGIApp(echo)
 
 
-@echo.on("connect")
+@echo.on("connect")  # type: ignore[untyped-decorator]  # python-socketio is untyped
 async def _echo_connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
     for room in auth.get("rooms", []):
         await echo.enter_room(sid, room)
 
 
-@echo.on("message:send")
+@echo.on("message:send")  # type: ignore[untyped-decorator]  # python-socketio is untyped
 async def _echo_send(sid: str, data: dict[str, Any]) -> dict[str, Any]:
     message = {**data, "id": str(new_uuid7())}
     await echo.emit("message:new", message, to=data["chat_id"])

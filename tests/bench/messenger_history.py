@@ -31,10 +31,9 @@ import httpx
 from sqlalchemy import event
 
 from app.asgi import create_asgi
-from tests.bench.harness import BENCH_REDIS_URL
-from tests.bench.messenger_seed import BENCH_DATABASE_URL, HUB_PASSWORD, HUB_PHONE
-from tests.messenger.test_realtime import litestar_app
-from tests.support import LiveServer, free_port, make_settings
+from tests.bench.harness import BENCH_DATABASE_URL, BENCH_REDIS_URL
+from tests.bench.messenger_seed import HUB_PASSWORD, HUB_PHONE
+from tests.support import LiveServer, free_port, litestar_app, make_settings
 
 HISTORY_SQL = "SELECT * FROM message WHERE chat_id = $1 AND id < $2 ORDER BY id DESC LIMIT 51"
 

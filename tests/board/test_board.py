@@ -195,7 +195,7 @@ async def test_expired_message_disappears_from_the_list(
     await register_owner(client)
     await post_message(client, "short-lived")
     (key,) = await redis_client.keys("board:message:*")
-    message_id = key.rsplit(":", 1)[1]
+    message_id = str(key).rsplit(":", 1)[1]  # a str: the client decodes responses
     # Let Redis expire it now, as it would after 300 s, and age its index entry likewise.
     await redis_client.pexpire(key, 1)
     await redis_client.zadd("board:messages", {message_id: 1})

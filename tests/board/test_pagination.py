@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import replace
+from typing import Any
 
 import httpx
 import pytest
@@ -271,7 +272,8 @@ async def test_expired_messages_leave_the_count_and_the_pages(
     await seed(redis_client, 120)
     # Age the 30 oldest as Redis would after 300 s: keys gone, index entries in the past.
     oldest = await redis_client.zrange("board:messages", 0, 29)
-    for message_id in oldest:
+    for member in oldest:
+        message_id = str(member)  # already a str: the client decodes responses
         await redis_client.delete(f"board:message:{message_id}")
         await redis_client.zadd("board:messages", {message_id: 1})
 
@@ -291,9 +293,9 @@ async def test_the_store_reads_only_the_keys_of_the_page(redis_client: Redis) ->
     read: list[int] = []
     mget = redis_client.mget
 
-    async def counting_mget(keys: list[str]) -> list[str | None]:
+    async def counting_mget(keys: Any, *args: Any) -> list[bytes | str | None]:
         read.append(len(keys))
-        return await mget(keys)
+        return await mget(keys, *args)
 
     redis_client.mget = counting_mget  # type: ignore[method-assign]
     page = await store.list_page(3, 50)

@@ -196,7 +196,8 @@ async def through_nginx(nginx: Nginx) -> Any:
 
 
 def compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text())
+    services: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text())
+    return services
 
 
 def compose_default(value: str) -> str:

@@ -12,7 +12,7 @@ import httpx
 from playwright.async_api import Page, Request, expect
 
 from tests.accounts.api import Account, register
-from tests.messenger.api import direct_chat
+from tests.messenger.api import alice_and_bob_in_a_direct_chat
 
 LONG = 30_000  # ms: what Playwright's expect waits for
 PASSWORD = "Quintet browser test 7391"
@@ -85,7 +85,5 @@ def storage(page: Page, key: str) -> Awaitable[Any]:
 
 
 async def direct_pair(http: httpx.AsyncClient) -> tuple[Account, Account, dict[str, Any]]:
-    """Alice and Bob, with the direct chat between them."""
-    alice = await account(http, "Alice")
-    bob = await account(http, "Bob")
-    return alice, bob, await direct_chat(http, alice, bob)
+    """Alice and Bob (with the browser tests' password), with the direct chat between them."""
+    return await alice_and_bob_in_a_direct_chat(http, password=PASSWORD)

@@ -72,7 +72,7 @@ def worker_id(log: Path) -> str:
 async def job_worker(redis: Redis) -> str:
     """The id of the worker that last took the (only) notification job."""
     (key,) = await redis.keys("saq:job:default:telegram-notify:*")
-    return str(json.loads(await redis.get(key))["worker_id"])
+    return str(json.loads(await redis.get(key) or "{}")["worker_id"])
 
 
 async def wait_for(condition, timeout: float, describe) -> None:  # type: ignore[no-untyped-def]

@@ -137,7 +137,7 @@ def test_chained_operations_never_error_and_match_their_schema(
     chained: list[str] = []  # operations on an existing object that answered 2xx
     credentials: dict[str, dict[str, str]] = {}
 
-    class Workflow(machine):  # type: ignore[misc, valid-type]
+    class Workflow(machine):  # type: ignore[misc]
         def setup(self) -> None:
             # Every scenario starts from the same empty state, so Hypothesis sees the same
             # answers when it replays one (it refuses a run whose outcomes drift).
@@ -157,7 +157,7 @@ def test_chained_operations_never_error_and_match_their_schema(
             case.headers = {**(case.headers or {}), **credentials["headers"]}
             return {"base_url": live_server.url}
 
-        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:  # noqa: ARG002 - schemathesis' hook signature
             case.validate_response(
                 response,
                 excluded_checks=[BUSINESS_RULE_FALSE_ALARM],

@@ -4,10 +4,34 @@ without a word, and what is queued finished on shutdown."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 
 import structlog
 
 from app.lib.announcer import Announcer
+
+
+@dataclass
+class Jammed:
+    """An announcer with one worker and a queue of one, whose ``stuck`` job holds the worker
+    until ``blocked`` is set; ``note(name)`` jobs record their name in ``ran``."""
+
+    announcer: Announcer = field(
+        default_factory=lambda: Announcer(workers=1, queue_size=1, wait_seconds=0.2)
+    )
+    blocked: asyncio.Event = field(default_factory=asyncio.Event)
+    ran: list[str] = field(default_factory=list)
+
+    async def stuck(self) -> None:
+        await self.blocked.wait()
+        self.ran.append("stuck")
+
+    def note(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            self.ran.append(name)
+
+        return run
 
 
 async def test_jobs_of_one_key_run_in_order_while_other_keys_run_beside_them() -> None:
@@ -21,7 +45,7 @@ async def test_jobs_of_one_key_run_in_order_while_other_keys_run_beside_them() -
     release_a = asyncio.Event()
     other_done = asyncio.Event()
 
-    def job(key: str, n: int):
+    def job(key: str, n: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             if key == "a" and n == 0:
                 await release_a.wait()  # the first job of "a" is slow
@@ -45,20 +69,9 @@ async def test_jobs_of_one_key_run_in_order_while_other_keys_run_beside_them() -
 
 
 async def test_a_full_queue_makes_the_writer_wait_then_logs_what_it_drops() -> None:
-    announcer = Announcer(workers=1, queue_size=1, wait_seconds=0.2)
+    jam = Jammed()
+    announcer, stuck, note, ran = jam.announcer, jam.stuck, jam.note, jam.ran
     announcer.start()
-    blocked = asyncio.Event()
-    ran: list[str] = []
-
-    async def stuck() -> None:
-        await blocked.wait()
-        ran.append("stuck")
-
-    def note(name: str):
-        async def run() -> None:
-            ran.append(name)
-
-        return run
 
     try:
         with structlog.testing.capture_logs() as logs:
@@ -68,7 +81,7 @@ async def test_a_full_queue_makes_the_writer_wait_then_logs_what_it_drops() -> N
             started = asyncio.get_running_loop().time()
             await announcer.submit("k", note("dropped"), name="chat:updated")
             waited = asyncio.get_running_loop().time() - started
-        blocked.set()
+        jam.blocked.set()
     finally:
         await announcer.stop(drain_seconds=10)
     assert waited >= 0.2
@@ -94,7 +107,7 @@ async def test_shutdown_finishes_what_is_queued_and_a_failing_job_stops_nothing(
     announcer.start()
     ran: list[int] = []
 
-    def job(n: int):
+    def job(n: int) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
             await asyncio.sleep(0.01)
             if n == 3:
@@ -113,20 +126,9 @@ async def test_shutdown_finishes_what_is_queued_and_a_failing_job_stops_nothing(
 
 
 async def test_a_job_that_may_not_be_dropped_waits_past_the_deadline_and_keeps_its_order() -> None:
-    announcer = Announcer(workers=1, queue_size=1, wait_seconds=0.2)
+    jam = Jammed()
+    announcer, stuck, note, ran = jam.announcer, jam.stuck, jam.note, jam.ran
     announcer.start()
-    blocked = asyncio.Event()
-    ran: list[str] = []
-
-    async def stuck() -> None:
-        await blocked.wait()
-        ran.append("stuck")
-
-    def note(name: str):
-        async def run() -> None:
-            ran.append(name)
-
-        return run
 
     try:
         with structlog.testing.capture_logs() as logs:
@@ -141,7 +143,7 @@ async def test_a_job_that_may_not_be_dropped_waits_past_the_deadline_and_keeps_i
             )
             await asyncio.sleep(0.5)  # past wait_seconds: main dropped both here
             assert not late.done()
-            blocked.set()
+            jam.blocked.set()
             await asyncio.wait_for(asyncio.gather(late, later), 10)
     finally:
         await announcer.stop(drain_seconds=10)

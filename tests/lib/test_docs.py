@@ -20,7 +20,8 @@ async def test_every_operation_and_parameter_has_a_description(
     client: httpx.AsyncClient,
 ) -> None:
     schema = (await client.get("/docs/openapi.json")).json()
-    bare_operations, bare_parameters = [], []
+    bare_operations: list[str] = []
+    bare_parameters: list[str] = []
     for path, item in schema["paths"].items():
         for method in METHODS:
             operation = item.get(method)

@@ -12,6 +12,7 @@ import threading
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, cast
 from uuid import UUID
 
 from app.asgi import create_app
@@ -52,7 +53,7 @@ async def test_stopping_the_embedded_app_waits_for_no_task_and_leaves_none(
     before = asyncio.all_tasks()
     try:
         async with app.lifespan():
-            worker = next(iter(app.plugins.get("SAQPlugin").get_workers().values()))
+            worker: Any = next(iter(app.plugins.get("SAQPlugin").get_workers().values()))
             while not worker.tasks:  # the in-process worker is running its upkeep and slots
                 await asyncio.sleep(0.05)
             stopping = time.monotonic()
@@ -73,7 +74,7 @@ async def test_the_lifespan_makes_the_trivia_client_and_image_pool_and_closes_th
     async with app.lifespan():
         importer = app.state.trivia_importer
         image_pool = next(m for m in app._lifespan_managers if _is_image_pool(m))
-        executor = image_pool.__self__.executor
+        executor = cast(Any, image_pool).__self__.executor
         assert not importer.http.is_closed
         assert (await run_image_work(threading.current_thread)).name.startswith(THREAD_NAME_PREFIX)
     assert importer.http.is_closed

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,7 +15,7 @@ STRONG = {"secret_key": secrets.token_hex(32), "admin_api_key": secrets.token_he
 
 
 @pytest.fixture(autouse=True)
-def restore_hasher() -> None:
+def restore_hasher() -> Iterator[None]:
     hasher, dummy = passwords._hasher, passwords._dummy_hash
     yield
     passwords._hasher, passwords._dummy_hash = hasher, dummy

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from app.config import Settings
 from app.lib.errors import TooManyRequestsError
@@ -51,10 +52,10 @@ async def test_a_reserving_limiter_asks_redis_once_per_reserved_batch(
     calls = 0
     pipeline = redis.pipeline
 
-    def counted_pipeline(*args: object, **kwargs: object) -> object:
+    def counted_pipeline(transaction: bool = True, shard_hint: str | None = None) -> Pipeline:
         nonlocal calls
         calls += 1
-        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+        return pipeline(transaction, shard_hint)
 
     redis.pipeline = counted_pipeline  # type: ignore[method-assign]
     try:

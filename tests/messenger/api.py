@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from tests.accounts.api import Account, register
+from tests.accounts.api import DEFAULT_PASSWORD, Account, register
 
 
 async def direct_chat(client: httpx.AsyncClient, a: Account, b: Account) -> dict[str, Any]:
@@ -18,11 +18,11 @@ async def direct_chat(client: httpx.AsyncClient, a: Account, b: Account) -> dict
 
 
 async def alice_and_bob_in_a_direct_chat(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, password: str = DEFAULT_PASSWORD
 ) -> tuple[Account, Account, dict[str, Any]]:
     """Two fresh accounts, Alice and Bob, and the direct chat Alice opened with Bob."""
-    alice = await register(client)
-    bob = await register(client, name="Bob")
+    alice = await register(client, password=password)
+    bob = await register(client, name="Bob", password=password)
     return alice, bob, await direct_chat(client, alice, bob)
 
 

@@ -10,8 +10,7 @@ import pytest
 from sqlalchemy import event
 
 from tests.messenger.sockets import SocketUser
-from tests.messenger.test_realtime import litestar_app
-from tests.support import LiveServer
+from tests.support import LiveServer, litestar_app
 
 
 @pytest.fixture

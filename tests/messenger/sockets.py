@@ -7,7 +7,11 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import socketio
+
+from tests.accounts.api import Account, register
+from tests.messenger.api import group_chat
 
 
 @dataclass
@@ -68,3 +72,15 @@ async def connect(url: str, token: str | None, transports: list[str] | None = No
         wait_timeout=10,
     )
     return user
+
+
+async def alice_and_bob_connected_in_a_group(
+    client: httpx.AsyncClient, url: str
+) -> tuple[Account, Account, dict[str, Any], SocketUser, SocketUser]:
+    """Alice's group with Bob, and a socket for each of them (the caller closes them)."""
+    alice = await register(client)
+    bob = await register(client, name="Bob")
+    chat = await group_chat(client, alice, [bob])
+    a = await connect(url, alice.access_token)
+    b = await connect(url, bob.access_token)
+    return alice, bob, chat, a, b

@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.messenger.test_realtime import litestar_app
-from tests.support import LiveServer
+from tests.support import LiveServer, litestar_app
 
 
 def refs(node: Any) -> list[str]:

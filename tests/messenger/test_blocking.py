@@ -27,7 +27,7 @@ WAIT = 20
 
 
 def member_online(chat: dict[str, Any], user: Account) -> bool:
-    return next(m["online"] for m in chat["members"] if m["id"] == user.id)
+    return bool(next(m["online"] for m in chat["members"] if m["id"] == user.id))
 
 
 async def chat_seen_by(client: httpx.AsyncClient, viewer: Account, chat_id: str) -> Any:
@@ -42,6 +42,18 @@ async def profile_seen_by(client: httpx.AsyncClient, viewer: Account, user: Acco
     return response.json()
 
 
+async def alice_bob_and_carols_group(
+    client: httpx.AsyncClient,
+) -> tuple[Account, Account, Account, dict[str, Any], dict[str, Any]]:
+    """Alice, Bob and Carol; Alice and Bob's direct chat, and Carol's group with both."""
+    alice = await register(client)
+    bob = await register(client, name="Bob")
+    carol = await register(client, name="Carol")
+    direct = await direct_chat(client, alice, bob)
+    group = await group_chat(client, carol, [alice, bob])
+    return alice, bob, carol, direct, group
+
+
 def assert_socket_problem(ack: Any, status: int) -> None:
     problem = ack["error"]
     assert problem["status"] == status
@@ -51,11 +63,7 @@ def assert_socket_problem(ack: Any, status: int) -> None:
 async def test_the_blocker_looks_offline_to_the_blocked_user_everywhere(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    direct = await direct_chat(client, alice, bob)
-    group = await group_chat(client, carol, [alice, bob])
+    alice, bob, carol, direct, group = await alice_bob_and_carols_group(client)
     a = await connect(live_server.url, alice.access_token)
     b = await connect(live_server.url, bob.access_token)
     c = await connect(live_server.url, carol.access_token)
@@ -101,11 +109,7 @@ async def test_the_blocker_looks_offline_to_the_blocked_user_everywhere(
 async def test_typing_is_not_relayed_between_a_blocked_pair(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    direct = await direct_chat(client, alice, bob)
-    group = await group_chat(client, carol, [alice, bob])
+    alice, bob, carol, direct, group = await alice_bob_and_carols_group(client)
     await block(client, alice, bob)
     opened: list[SocketUser] = []
     try:
@@ -138,11 +142,7 @@ async def test_typing_is_not_relayed_between_a_blocked_pair(
 async def test_read_and_delivered_markers_are_not_shared_in_the_direct_chat_of_a_blocked_pair(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    direct = await direct_chat(client, alice, bob)
-    group = await group_chat(client, carol, [alice, bob])
+    alice, bob, carol, direct, group = await alice_bob_and_carols_group(client)
     await send_text(client, alice, direct["id"], "from alice")
     await send_text(client, bob, direct["id"], "from bob")
     await send_text(client, carol, group["id"], "in the group")
@@ -193,11 +193,7 @@ async def test_read_and_delivered_markers_are_not_shared_in_the_direct_chat_of_a
 async def test_neither_side_can_like_messages_in_the_direct_chat_of_a_blocked_pair(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    direct = await direct_chat(client, alice, bob)
-    group = await group_chat(client, carol, [alice, bob])
+    alice, bob, _carol, direct, group = await alice_bob_and_carols_group(client)
     from_alice = await send_text(client, alice, direct["id"], "from alice")
     from_bob = await send_text(client, bob, direct["id"], "from bob")
     alice_in_group = await send_text(client, alice, group["id"], "alice in the group")

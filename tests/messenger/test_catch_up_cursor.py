@@ -33,7 +33,9 @@ async def page(
     return response.json()  # type: ignore[no-any-return]
 
 
-async def caught_up(http: httpx.AsyncClient, reader: Account, chat_id: str, after: str) -> list:
+async def caught_up(
+    http: httpx.AsyncClient, reader: Account, chat_id: str, after: str
+) -> list[dict[str, Any]]:
     """Follow ``after`` until nothing is left, as a reconnecting client does."""
     seen: list[dict[str, Any]] = []
     cursor = after

@@ -43,7 +43,7 @@ def peer_account(settings: Settings, user: User) -> Account:
     token = issue_access_token(settings.secret_key, UUID(str(user.id)), 600).token
     return Account(
         id=str(user.id),
-        phone=user.phone,
+        phone=user.phone or "",
         password="!",
         name=user.name,
         access_token=token,

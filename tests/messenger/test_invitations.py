@@ -48,6 +48,17 @@ async def invited_group(
     return group, invitation
 
 
+async def carol_invited_by_owner(
+    client: httpx.AsyncClient,
+) -> tuple[Account, Account, Account, dict[str, Any], dict[str, Any]]:
+    """Owner, Bob and Carol; Owner's group with Bob, Carol invited (``invited_group``)."""
+    owner = await register(client, name="Owner")
+    bob = await register(client, name="Bob")
+    carol = await register(client, name="Carol")
+    group, invitation = await invited_group(client, owner, bob, carol)
+    return owner, bob, carol, group, invitation
+
+
 async def test_a_strangers_group_invites_me_instead_of_adding_me(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
@@ -103,10 +114,7 @@ async def test_allowed_users_are_added_and_the_others_invited_in_one_add(
 async def test_accepting_joins_the_group_and_its_members_hear_it(
     client: httpx.AsyncClient, live_server: LiveServer
 ) -> None:
-    owner = await register(client, name="Owner")
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    group, invitation = await invited_group(client, owner, bob, carol)
+    owner, bob, carol, group, invitation = await carol_invited_by_owner(client)
     opened: list[SocketUser] = []
     try:
         b = await connect(live_server.url, bob.access_token)
@@ -137,10 +145,7 @@ async def test_accepting_joins_the_group_and_its_members_hear_it(
 async def test_declining_removes_the_invitation_and_adds_nobody(
     client: httpx.AsyncClient,
 ) -> None:
-    owner = await register(client, name="Owner")
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    group, invitation = await invited_group(client, owner, bob, carol)
+    owner, bob, carol, group, invitation = await carol_invited_by_owner(client)
     declined = await client.post(
         f"/api/v1/invitations/{invitation['id']}/decline", headers=carol.headers
     )
@@ -156,11 +161,8 @@ async def test_declining_removes_the_invitation_and_adds_nobody(
 
 
 async def test_only_the_invitee_can_accept_or_decline(client: httpx.AsyncClient) -> None:
-    owner = await register(client, name="Owner")
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
+    owner, bob, carol, _group, invitation = await carol_invited_by_owner(client)
     mallory = await register(client, name="Mallory")
-    _group, invitation = await invited_group(client, owner, bob, carol)
     for someone in (mallory, owner, bob):
         for action in ("accept", "decline"):
             response = await client.post(
@@ -199,10 +201,7 @@ async def test_a_user_who_blocked_the_adder_gets_no_invitation_and_the_add_is_re
 async def test_a_direct_add_after_the_setting_changed_replaces_the_invitation(
     client: httpx.AsyncClient,
 ) -> None:
-    owner = await register(client, name="Owner")
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    group, invitation = await invited_group(client, owner, bob, carol)
+    owner, _bob, carol, group, invitation = await carol_invited_by_owner(client)
     await set_group_adds(client, carol, "everyone")
     added = await add_members(client, owner, group["id"], [carol])
     assert added.json()["added"] == [carol.id]
@@ -216,10 +215,7 @@ async def test_a_direct_add_after_the_setting_changed_replaces_the_invitation(
 async def test_an_invitation_into_a_full_group_cannot_be_accepted(
     client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    owner = await register(client, name="Owner")
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    group, invitation = await invited_group(client, owner, bob, carol)
+    _owner, bob, carol, group, invitation = await carol_invited_by_owner(client)
     monkeypatch.setattr("app.domain.messenger.invitations.MAX_GROUP_MEMBERS", 2)
     full = await client.post(
         f"/api/v1/invitations/{invitation['id']}/accept", headers=carol.headers

@@ -15,11 +15,9 @@ from typing import Any
 import httpx
 
 from app.lib.announcer import Announcer
-from tests.accounts.api import register
-from tests.messenger.api import group_chat, send_text
-from tests.messenger.sockets import SocketUser, connect
-from tests.messenger.test_realtime import litestar_app
-from tests.support import READY_SECONDS, LiveServer
+from tests.messenger.api import send_text
+from tests.messenger.sockets import SocketUser, alice_and_bob_connected_in_a_group
+from tests.support import READY_SECONDS, LiveServer, litestar_app
 
 
 class StuckAnnouncer:
@@ -73,11 +71,7 @@ async def history_texts(client: httpx.AsyncClient, reader: Any, chat_id: str) ->
 async def test_a_send_into_a_chat_whose_announcements_are_behind_is_refused_not_lost(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await group_chat(client, alice, [bob])
-    a = await connect(live_server.url, alice.access_token)
-    b = await connect(live_server.url, bob.access_token)
+    alice, bob, chat, a, b = await alice_and_bob_connected_in_a_group(client, live_server.url)
     sockets += [a, b]
     first = await send_text(client, alice, chat["id"], "before the jam")
     await b.wait_for("message:new", READY_SECONDS, text="before the jam")

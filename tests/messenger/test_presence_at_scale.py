@@ -18,8 +18,7 @@ from app.lib.auth import issue_access_token
 from tests.accounts.api import register
 from tests.messenger.sockets import SocketUser, connect
 from tests.messenger.test_group_fanout import silent_members
-from tests.messenger.test_realtime import litestar_app
-from tests.support import LiveServer
+from tests.support import LiveServer, litestar_app
 
 MEMBERS = 40
 

@@ -11,22 +11,13 @@ from uuid import UUID
 import httpx
 import pytest
 import socketio
-from litestar import Litestar
 
 from app.config import Settings
 from app.lib.auth import issue_access_token
 from tests.accounts.api import register
 from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
-from tests.support import READY_SECONDS, LiveServer
-
-
-def litestar_app(live_server: LiveServer) -> Litestar:
-    """The Litestar application inside the served ASGI stack (request ids, Socket.IO)."""
-    app: Any = live_server.app
-    while not isinstance(app, Litestar):
-        app = getattr(app, "other_asgi_app", None) or app.app
-    return app
+from tests.support import READY_SECONDS, LiveServer, litestar_app
 
 
 class RecordingNotifier:

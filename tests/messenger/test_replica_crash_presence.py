@@ -28,9 +28,10 @@ MARGIN_SECONDS = 10
 
 async def replica_of(redis: Redis, user_id: str) -> str | None:
     """The replica holding the user's connection, from the replicas' connection lists."""
-    for replica_id in await redis.smembers("presence:replicas"):
+    for member in await redis.smembers("presence:replicas"):
+        replica_id = str(member)  # already a str: the client decodes responses
         if user_id in await redis.hvals(f"presence:replica:{replica_id}:connections"):
-            return str(replica_id)
+            return replica_id
     return None
 
 

@@ -11,7 +11,7 @@ from app.lib.realtime import redis_channel
 from tests.accounts.api import register
 from tests.messenger.api import group_chat, send_text
 from tests.messenger.processes import ApiProcess
-from tests.messenger.sockets import connect
+from tests.messenger.sockets import alice_and_bob_connected_in_a_group, connect
 from tests.messenger.test_realtime import announced
 from tests.support import READY_SECONDS, LiveServer
 
@@ -19,11 +19,7 @@ from tests.support import READY_SECONDS, LiveServer
 async def test_a_text_message_over_the_socket_is_stored_in_one_statement(
     client: httpx.AsyncClient, live_server: LiveServer, statements: list[str]
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    chat = await group_chat(client, alice, [bob])
-    a = await connect(live_server.url, alice.access_token)
-    b = await connect(live_server.url, bob.access_token)
+    alice, bob, chat, a, b = await alice_and_bob_connected_in_a_group(client, live_server.url)
     try:
         await announced(live_server)
         statements.clear()

@@ -5,6 +5,7 @@ message text."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import httpx
 import pytest
@@ -17,7 +18,9 @@ from tests.support import LiveServer
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
 
 
-async def history_texts(client: httpx.AsyncClient, headers: dict[str, str], chat_id: str) -> list:
+async def history_texts(
+    client: httpx.AsyncClient, headers: dict[str, str], chat_id: str
+) -> list[str]:
     response = await client.get(f"/api/v1/chats/{chat_id}/messages", headers=headers)
     assert response.status_code == 200, response.text
     return [m["text"] for m in response.json()["items"]]
@@ -83,13 +86,14 @@ async def test_every_client_event_answers_its_acknowledgement(
         assert ack["error"]["status"] == 404, (event, ack)
         assert set(ack["error"]) >= PROBLEM_KEYS
     # Bad payloads of every shape: 422, never silence.
-    for event, payload in [
+    bad_payloads: list[tuple[str, Any]] = [
         ("typing", None),
         ("typing", "nope"),
         ("read", {"chat_id": 5}),
         ("message:send", ["a", "list"]),
         ("message:send", {"chat_id": chat["id"], "text": "x", "unknown": 1}),
-    ]:
+    ]
+    for event, payload in bad_payloads:
         ack = await a.client.call(event, payload, timeout=30)
         assert ack["error"]["status"] == 422, (event, payload, ack)
         assert ack["error"]["title"]

@@ -65,7 +65,7 @@ async def test_the_docs_mark_exactly_the_routes_that_need_a_token(
     schema = (await client.get("/docs/openapi.json")).json()
     documented = _documented_security(schema)
     app = create_app(migrated_database)
-    signed_in_only = {
+    signed_in_only: dict[tuple[str, str], bool] = {
         (route.path_format, method): not handler.opt.get(EXCLUDE_FROM_AUTH)
         for route in app.routes
         if isinstance(route, HTTPRoute)

@@ -29,11 +29,10 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-from litestar import Litestar
 
 from app.lib.sessions import SessionBoundCSRFMiddleware
 from tests.security.schema import is_problem
-from tests.support import LiveServer, csrf_token, post_form
+from tests.support import LiveServer, csrf_token, litestar_app, post_form
 
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
 OWNER = {
@@ -307,17 +306,10 @@ async def test_script_forms_take_no_authority_from_cookies(
 # --- the route table ------------------------------------------------------------------------
 
 
-def _litestar(live_server: LiveServer) -> Litestar:
-    app: Any = live_server.app
-    while not isinstance(app, Litestar):
-        app = getattr(app, "other_asgi_app", None) or app.app
-    return app
-
-
 def _csrf_exempt(live_server: LiveServer, method: str, path: str) -> bool:
     """Exempt: the route is outside the page router, so it never runs the CSRF check."""
-    router = _litestar(live_server).asgi_router
-    handler = router.handle_routing(path=path, method=method)[1]  # type: ignore[arg-type]
+    router = litestar_app(live_server).asgi_router
+    handler = router.handle_routing(path=path, method=method)[1]
     return not _checks_csrf(handler)
 
 
@@ -335,7 +327,7 @@ def test_every_state_changing_route_a_cookie_reaches_is_a_checked_form(
     cookie) every POST, PUT, PATCH or DELETE route is one of the forms checked above."""
     form_routes = {re.sub(r"\{\{[^}]*\}\}", "{message_id:str}", action) for action in POST_FORMS}
     unchecked = []
-    for route in _litestar(live_server).routes:
+    for route in litestar_app(live_server).routes:
         unsafe = set(getattr(route, "methods", set())) & {"POST", "PUT", "PATCH", "DELETE"}
         handlers = [
             handler

@@ -188,7 +188,7 @@ ADMIN_ONLY = (Attempt("no admin key", 401), Attempt("wrong admin key", 401))
 
 ROUTES: dict[str, Route] = {
     "GET /api/v1/chats/{chat_id}": Route(chat(), STRANGERS),
-    "PATCH /api/v1/chats/{chat_id}": Route(chat(), OWNER_ONLY, body=lambda w: {"title": "pwned"}),
+    "PATCH /api/v1/chats/{chat_id}": Route(chat(), OWNER_ONLY, body=lambda _: {"title": "pwned"}),
     "POST /api/v1/chats/{chat_id}/members": Route(
         chat("/members"), OWNER_ONLY, body=lambda w: {"user_ids": [w.mallory.id]}
     ),
@@ -206,7 +206,7 @@ ROUTES: dict[str, Route] = {
     "DELETE /api/v1/chats/{chat_id}/mute": Route(chat("/mute"), STRANGERS),
     "GET /api/v1/chats/{chat_id}/messages": Route(chat("/messages"), STRANGERS),
     "POST /api/v1/chats/{chat_id}/messages": Route(
-        chat("/messages"), STRANGERS, body=lambda w: {"type": "text", "text": "intruder"}
+        chat("/messages"), STRANGERS, body=lambda _: {"type": "text", "text": "intruder"}
     ),
     "POST /api/v1/chats/{chat_id}/read": Route(chat("/read"), STRANGERS),
     "POST /api/v1/chats/{chat_id}/delivered": Route(chat("/delivered"), STRANGERS),
@@ -227,7 +227,7 @@ ROUTES: dict[str, Route] = {
         (Attempt("stranger", 404), Attempt("anonymous", 401)),
     ),
     "PATCH /api/v1/messages/{message_id}": Route(
-        message(), OWNER_ONLY, body=lambda w: {"text": "pwned"}
+        message(), OWNER_ONLY, body=lambda _: {"text": "pwned"}
     ),
     "DELETE /api/v1/messages/{message_id}": Route(message(), OWNER_ONLY),
     "PUT /api/v1/messages/{message_id}/like": Route(message("/like"), STRANGERS),

@@ -170,6 +170,8 @@ async def test_an_avatar_with_an_orientation_tag_is_stored_upright_without_exif(
     assert b"PhoneMaker" not in stored
     # The red quarter, top-left as shot, is top-right once turned clockwise.
     red, white = image.getpixel((400, 100)), image.getpixel((100, 100))
+    assert isinstance(red, tuple), red  # an RGB pixel
+    assert isinstance(white, tuple), white
     assert red[0] > 200, red
     assert max(red[1], red[2]) < 60, red
     assert min(white) > 200, white

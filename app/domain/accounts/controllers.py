@@ -63,7 +63,7 @@ async def visible_online(
     request: UserRequest, accounts: AccountService, user_ids: list[UUID]
 ) -> set[UUID]:
     """Who of ``user_ids`` the caller sees online: online, and not blocking the caller."""
-    online = await request.app.state.realtime.presence.online(user_ids)
+    online: set[UUID] = await request.app.state.realtime.presence.online(user_ids)
     return online - await accounts.hidden_presence(request.user.id, online)
 
 

@@ -95,7 +95,8 @@ def _common_passwords() -> dict[str, int]:
     (its dictionaries are tens of megabytes of Python objects)."""
     from zxcvbn.matching import RANKED_DICTIONARIES
 
-    return RANKED_DICTIONARIES["passwords"]
+    passwords: dict[str, int] = RANKED_DICTIONARIES["passwords"]
+    return passwords
 
 
 def check_password_strength(password: str) -> None:

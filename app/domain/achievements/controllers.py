@@ -264,7 +264,7 @@ class AchievementController(Controller):
         self,
         request: Request[Any, Any, Any],
         achievements: AchievementsDep,
-        data: JSONBody[AchievementCreate],
+        data: JSONBody[AchievementCreate],  # noqa: ARG002 - declares the body for OpenAPI
     ) -> AchievementRead:
         strict = decode_strictly(await request.body(), AchievementCreate)  # "3" is no integer
         achievement = await achievements.create_achievement(strict.points, strict.translations)

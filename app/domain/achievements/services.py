@@ -149,7 +149,7 @@ class AchievementService(SQLAlchemyAsyncRepositoryService[Achievement]):
 
     @property
     def session(self) -> AsyncSession:
-        return self.repository.session
+        return cast("AsyncSession", self.repository.session)
 
     async def create_achievement(self, points: int, translations: Translations) -> Achievement:
         texts = {

@@ -7,7 +7,7 @@ of a message that could still be rolled back.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 import msgspec
@@ -53,15 +53,15 @@ class MessengerEvents:
 
     @property
     def realtime(self) -> Realtime:
-        return self.state.realtime
+        return cast("Realtime", self.state.realtime)
 
     @property
     def notifier(self) -> MessageNotifier:
-        return self.state.notifier
+        return cast("MessageNotifier", self.state.notifier)
 
     @property
     def engine(self) -> AsyncEngine:
-        return self.state.db_config.get_engine()
+        return cast("AsyncEngine", self.state.db_config.get_engine())
 
     async def announce(self, chat_id: UUID | None, actions: list[Announcement]) -> None:
         """Run a commit's announcements in order, off the request path: after those of

@@ -11,13 +11,13 @@ commit). :class:`MessengerService` is all of them over one session.
 from __future__ import annotations
 
 from app.domain.messenger.chats import (
-    MAX_GROUP_MEMBERS,
     ChatService,
     clean_title,
     direct_key,
     group_change,
 )
 from app.domain.messenger.messages import Cursor, MessageService, clean_text
+from app.domain.messenger.models import MAX_GROUP_MEMBERS
 from app.domain.messenger.views import CHAT_NOT_FOUND, MESSAGE_NOT_FOUND
 
 

@@ -103,7 +103,7 @@ class TriviaController(Controller):
     async def import_questions(
         self,
         request: Request[Any, Any, Any],
-        data: JSONBody[ImportQuestionsRequest],
+        data: JSONBody[ImportQuestionsRequest],  # noqa: ARG002 - declares the body for OpenAPI
         importer: TriviaImporterDep,
     ) -> Question | EmptyObject:
         strict = decode_strictly(await request.body(), ImportQuestionsRequest)
