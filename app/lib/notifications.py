@@ -1,6 +1,6 @@
 """The seam between the messenger and whatever tells offline users about new messages.
 
-The messenger calls :meth:`MessageNotifier.notify_new_message` once per recipient who is
+The messenger calls :meth:`MessageNotifier.notify_new_message` with a :class:`OfflineNotice` once per recipient who is
 offline, not the sender and has not muted the chat (with the message's id, so that what is
 finally sent can be checked against what still holds: deleted, read, the user back online); the Telegram domain provides the real
 implementation (debounced, through the worker). :class:`LoggingNotifier` only logs.
@@ -8,6 +8,7 @@ implementation (debounced, through the worker). :class:`LoggingNotifier` only lo
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 from uuid import UUID
 
@@ -16,39 +17,32 @@ import structlog
 logger = structlog.get_logger("app.notifications")
 
 
+@dataclass(frozen=True, slots=True)
+class OfflineNotice:
+    """A new message as told to one offline recipient (the preview already shortened)."""
+
+    recipient_id: UUID
+    chat_id: UUID
+    chat_title: str
+    sender_name: str
+    text_preview: str
+    message_id: UUID | None = None
+    direct: bool = False
+
+
 class MessageNotifier(Protocol):
-    async def notify_new_message(
-        self,
-        *,
-        recipient_id: UUID,
-        chat_id: UUID,
-        chat_title: str,
-        sender_name: str,
-        text_preview: str,
-        message_id: UUID | None = None,
-        direct: bool = False,
-    ) -> None: ...
+    async def notify_new_message(self, notice: OfflineNotice) -> None: ...
 
 
 class LoggingNotifier:
-    async def notify_new_message(
-        self,
-        *,
-        recipient_id: UUID,
-        chat_id: UUID,
-        chat_title: str,
-        sender_name: str,
-        text_preview: str,
-        message_id: UUID | None = None,
-        direct: bool = False,  # noqa: ARG002 - the Notifier signature; the log has no use for it
-    ) -> None:
+    async def notify_new_message(self, notice: OfflineNotice) -> None:
         logger.info(
             "offline_notification",
-            recipient_id=str(recipient_id),
-            chat_id=str(chat_id),
-            chat_title=chat_title,
-            sender=sender_name,
+            recipient_id=str(notice.recipient_id),
+            chat_id=str(notice.chat_id),
+            chat_title=notice.chat_title,
+            sender=notice.sender_name,
             # Never the message text itself in the logs.
-            preview_chars=len(text_preview),
-            message_id=str(message_id) if message_id else None,
+            preview_chars=len(notice.text_preview),
+            message_id=str(notice.message_id) if notice.message_id else None,
         )

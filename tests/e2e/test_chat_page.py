@@ -11,8 +11,8 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from app.config import Settings
 from tests.accounts.api import new_phone
 from tests.e2e.chat_helpers import LONG, account, counting, log_in, page_errors
+from tests.messenger.api import silent_members
 from tests.messenger.test_chat_list import direct_chats_as_rows
-from tests.messenger.test_group_fanout import silent_members
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser

@@ -6,6 +6,9 @@ from typing import Any
 
 import httpx
 
+from app.config import Settings
+from app.domain.accounts.models import User
+from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import DEFAULT_PASSWORD, Account, register
 
 
@@ -49,6 +52,16 @@ async def group_chat(
     return response.json()  # type: ignore[no-any-return]
 
 
+async def alice_bob_and_carol_in_a_group(
+    client: httpx.AsyncClient, title: str = "Team"
+) -> tuple[Account, Account, Account, dict[str, Any]]:
+    """Three fresh accounts and the group Alice made with Bob and Carol."""
+    alice = await register(client)
+    bob = await register(client, name="Bob")
+    carol = await register(client, name="Carol")
+    return alice, bob, carol, await group_chat(client, alice, [bob, carol], title=title)
+
+
 async def send_text(
     client: httpx.AsyncClient, sender: Account, chat_id: str, text: str
 ) -> dict[str, Any]:
@@ -59,3 +72,37 @@ async def send_text(
     )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
+
+
+async def silent_members(settings: Settings, count: int) -> list[User]:
+    """Accounts made as rows (signing up 150 users would hit the registration limit); each
+    lets anyone add them to groups."""
+    config = create_sqlalchemy_config(settings, pooled=False)
+    async with config.get_session() as session:
+        users = [
+            User(
+                phone=f"+7999{n:07d}",
+                name=f"Member {n:03d}",
+                password_hash="!",
+                group_adds="everyone",
+            )
+            for n in range(count)
+        ]
+        session.add_all(users)
+        await session.commit()
+    await config.get_engine().dispose()
+    return users
+
+
+async def big_silent_group(
+    client: httpx.AsyncClient, settings: Settings, owner: Account, count: int, title: str
+) -> tuple[list[User], dict[str, Any]]:
+    """A group of ``owner`` and ``count`` :func:`silent_members`, and the chat as created."""
+    members = await silent_members(settings, count)
+    created = await client.post(
+        "/api/v1/chats",
+        headers=owner.headers,
+        json={"type": "group", "title": title, "member_ids": [str(u.id) for u in members]},
+    )
+    assert created.status_code == 201, created.text
+    return members, created.json()

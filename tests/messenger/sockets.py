@@ -74,6 +74,15 @@ async def connect(url: str, token: str | None, transports: list[str] | None = No
     return user
 
 
+async def connect_accounts(
+    url: str, sockets: list[SocketUser], *accounts: Account
+) -> list[SocketUser]:
+    """A socket for each account, in order, added to ``sockets`` (the fixture closes them)."""
+    connected = [await connect(url, account.access_token) for account in accounts]
+    sockets.extend(connected)
+    return connected
+
+
 async def alice_and_bob_connected_in_a_group(
     client: httpx.AsyncClient, url: str
 ) -> tuple[Account, Account, dict[str, Any], SocketUser, SocketUser]:

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from app.config import Settings
-from tests.accounts.api import Account, register
-from tests.messenger.api import group_chat, send_text
+from tests.accounts.api import Account
+from tests.messenger.api import alice_bob_and_carol_in_a_group, send_text
 from tests.messenger.processes import ApiProcess, start_all
 
 pytestmark = pytest.mark.slow
@@ -69,10 +69,7 @@ async def wait_for_lock_waiters(connection: asyncpg.Connection, query_start: str
 async def test_two_interleaved_writers_commit_in_seq_order_and_catch_up_skips_neither(
     client: httpx.AsyncClient, migrated_database: Settings
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    chat = await group_chat(client, alice, [bob, carol])
+    alice, bob, carol, chat = await alice_bob_and_carol_in_a_group(client)
     seen = await send_text(client, carol, chat["id"], "Carol's last seen message")
 
     holder = await asyncpg.connect(dsn(migrated_database))
@@ -124,10 +121,7 @@ async def test_a_message_from_a_replica_with_a_lagging_clock_is_not_skipped(
 ) -> None:
     """Ids are made before the commit, from the replica's clock: a message committed later
     on a replica whose clock lags has a smaller id than the one the reader has seen."""
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    chat = await group_chat(client, alice, [bob, carol])
+    alice, bob, carol, chat = await alice_bob_and_carol_in_a_group(client)
     seen = await send_text(client, alice, chat["id"], "seen by Carol")
     async with httpx.AsyncClient(base_url=replica_with_a_lagging_clock.url, timeout=60) as other:
         later = await send_text(other, bob, chat["id"], "committed later, smaller id")

@@ -15,8 +15,7 @@ from app.domain.messenger.models import DIRECT, Chat, ChatMember
 from app.lib.auth import issue_access_token
 from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import Account, register
-from tests.messenger.api import send_text
-from tests.messenger.test_group_fanout import silent_members
+from tests.messenger.api import send_text, silent_members
 
 PEERS = 60  # more than one page
 

@@ -7,6 +7,7 @@ import httpx
 from tests.accounts.api import register
 from tests.messenger.api import (
     alice_and_bob_in_a_direct_chat,
+    alice_bob_and_carol_in_a_group,
     allow_group_adds,
     direct_chat,
     group_chat,
@@ -56,10 +57,7 @@ async def test_create_chat_refuses_an_unknown_type(client: httpx.AsyncClient) ->
 
 
 async def test_group_has_an_owner_members_and_a_system_message(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    chat = await group_chat(client, alice, [bob, carol], title="Trip")
+    alice, bob, carol, chat = await alice_bob_and_carol_in_a_group(client, title="Trip")
     assert chat["type"] == "group"
     assert chat["title"] == "Trip"
     assert chat["owner_id"] == alice.id
@@ -138,10 +136,7 @@ async def test_owner_adds_and_removes_members(client: httpx.AsyncClient) -> None
 
 
 async def test_members_cannot_add_or_remove_others(client: httpx.AsyncClient) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    chat = await group_chat(client, alice, [bob, carol])
+    _, bob, carol, chat = await alice_bob_and_carol_in_a_group(client)
     add = await client.post(
         f"/api/v1/chats/{chat['id']}/members", headers=bob.headers, json={"user_ids": [bob.id]}
     )
@@ -155,10 +150,7 @@ async def test_members_cannot_add_or_remove_others(client: httpx.AsyncClient) ->
 async def test_a_member_can_leave_and_the_owner_leaving_hands_over(
     client: httpx.AsyncClient,
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    chat = await group_chat(client, alice, [bob, carol])
+    alice, bob, carol, chat = await alice_bob_and_carol_in_a_group(client)
     left = await client.delete(
         f"/api/v1/chats/{chat['id']}/members/{carol.id}", headers=carol.headers
     )

@@ -22,9 +22,9 @@ import httpx
 from app.config import Settings
 from app.lib.auth import issue_access_token
 from tests.accounts.api import register
+from tests.messenger.api import silent_members
 from tests.messenger.processes import ApiProcess
 from tests.messenger.sockets import SocketUser, connect
-from tests.messenger.test_group_fanout import silent_members
 from tests.support import READY_SECONDS
 
 MEMBERS = 500

@@ -8,33 +8,13 @@ from uuid import UUID
 import httpx
 
 from app.config import Settings
-from app.domain.accounts.models import User
 from app.lib.auth import issue_access_token
-from app.lib.db import create_sqlalchemy_config
 from tests.accounts.api import register
+from tests.messenger.api import big_silent_group
 from tests.messenger.sockets import connect
 from tests.support import LiveServer
 
 MEMBERS = 150
-
-
-async def silent_members(settings: Settings, count: int) -> list[User]:
-    """Accounts made as rows (signing up 150 users would hit the registration limit)."""
-    config = create_sqlalchemy_config(settings, pooled=False)
-    async with config.get_session() as session:
-        users = [
-            User(
-                phone=f"+7999{n:07d}",
-                name=f"Member {n:03d}",
-                password_hash="!",
-                group_adds="everyone",
-            )
-            for n in range(count)
-        ]
-        session.add_all(users)
-        await session.commit()
-    await config.get_engine().dispose()
-    return users
 
 
 async def test_renaming_a_large_group_costs_a_few_queries_and_each_member_gets_their_view(
@@ -44,14 +24,8 @@ async def test_renaming_a_large_group_costs_a_few_queries_and_each_member_gets_t
     statements: list[str],
 ) -> None:
     owner = await register(client, name="Owner")
-    members = await silent_members(migrated_database, MEMBERS)
-    created = await client.post(
-        "/api/v1/chats",
-        headers=owner.headers,
-        json={"type": "group", "title": "Big", "member_ids": [str(u.id) for u in members]},
-    )
-    assert created.status_code == 201, created.text
-    chat_id = created.json()["id"]
+    members, chat = await big_silent_group(client, migrated_database, owner, MEMBERS, "Big")
+    chat_id = chat["id"]
     pinner = members[0]
     token = issue_access_token(migrated_database.secret_key, UUID(str(pinner.id)), 600).token
     headers = {"Authorization": f"Bearer {token}"}

@@ -9,9 +9,15 @@ import httpx
 import pytest
 
 from tests.accounts.api import Account, register
-from tests.messenger.api import allow_group_adds, direct_chat
+from tests.messenger.api import allow_group_adds
 from tests.messenger.sockets import SocketUser, connect
-from tests.messenger.test_privacy import block, chat_ids, create_group, set_group_adds
+from tests.messenger.test_privacy import (
+    block,
+    chat_ids,
+    create_group,
+    owner_and_three_privacy_settings,
+    set_group_adds,
+)
 from tests.security.schema import is_problem
 from tests.support import LiveServer
 
@@ -88,13 +94,7 @@ async def test_a_strangers_group_invites_me_instead_of_adding_me(
 async def test_allowed_users_are_added_and_the_others_invited_in_one_add(
     client: httpx.AsyncClient,
 ) -> None:
-    owner = await register(client, name="Owner")
-    open_ = await register(client, name="Open")
-    closed = await register(client, name="Closed")
-    private = await register(client, name="Private")
-    await set_group_adds(client, open_, "everyone")
-    await set_group_adds(client, private, "nobody")
-    await direct_chat(client, owner, private)  # "nobody" refuses even a contact's direct add
+    owner, open_, closed, private = await owner_and_three_privacy_settings(client)
     group = (await create_group(client, owner, [])).json()
     added = await add_members(client, owner, group["id"], [open_, closed, private])
     assert added.status_code == 200, added.text

@@ -10,7 +10,13 @@ import httpx
 from PIL import Image
 
 from tests.accounts.api import data_url, image_bytes, register
-from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
+from tests.messenger.api import (
+    alice_and_bob_in_a_direct_chat,
+    alice_bob_and_carol_in_a_group,
+    direct_chat,
+    group_chat,
+    send_text,
+)
 
 
 async def test_sent_message_has_the_documented_shape(client: httpx.AsyncClient) -> None:
@@ -164,10 +170,7 @@ async def test_deleting_leaves_a_tombstone_in_history(client: httpx.AsyncClient)
 async def test_likes_are_one_per_user_and_counted_in_every_representation(
     client: httpx.AsyncClient,
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    chat = await group_chat(client, alice, [bob, carol])
+    alice, bob, carol, chat = await alice_bob_and_carol_in_a_group(client)
     message = await send_text(client, alice, chat["id"], "like me")
     url = f"/api/v1/messages/{message['id']}/like"
     first = await client.put(url, headers=bob.headers)

@@ -16,8 +16,8 @@ from sqlalchemy import event
 from app.config import Settings
 from app.lib.auth import issue_access_token
 from tests.accounts.api import register
+from tests.messenger.api import big_silent_group
 from tests.messenger.sockets import SocketUser, connect
-from tests.messenger.test_group_fanout import silent_members
 from tests.support import LiveServer, litestar_app
 
 MEMBERS = 40
@@ -45,13 +45,7 @@ async def test_a_whole_group_going_offline_at_once_is_announced_by_the_announcer
     sockets: list[SocketUser],
 ) -> None:
     owner = await register(client, name="Owner")
-    members = await silent_members(migrated_database, MEMBERS)
-    created = await client.post(
-        "/api/v1/chats",
-        headers=owner.headers,
-        json={"type": "group", "title": "Everyone", "member_ids": [str(u.id) for u in members]},
-    )
-    assert created.status_code == 201, created.text
+    members, _ = await big_silent_group(client, migrated_database, owner, MEMBERS, "Everyone")
     watcher = await connect(live_server.url, owner.access_token)
     sockets.append(watcher)
     settings = migrated_database

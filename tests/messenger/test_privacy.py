@@ -31,6 +31,21 @@ async def create_group(
     )
 
 
+async def owner_and_three_privacy_settings(
+    client: httpx.AsyncClient,
+) -> tuple[Account, Account, Account, Account]:
+    """The owner, then a user open to anyone's group adds, one with the default (contacts
+    only) and one who allows nobody, not even the owner who is their contact."""
+    owner = await register(client, name="Owner")
+    open_ = await register(client, name="Open")
+    closed = await register(client, name="Closed")
+    private = await register(client, name="Private")
+    await set_group_adds(client, open_, "everyone")
+    await set_group_adds(client, private, "nobody")
+    await direct_chat(client, owner, private)
+    return owner, open_, closed, private
+
+
 async def chat_ids(client: httpx.AsyncClient, account: Account) -> list[str]:
     response = await client.get("/api/v1/chats", headers=account.headers)
     assert response.status_code == 200, response.text
@@ -81,13 +96,7 @@ async def test_a_stranger_cannot_put_me_in_a_group_by_default(client: httpx.Asyn
 async def test_refused_members_are_named_as_invited_and_nobody_is_silently_dropped(
     client: httpx.AsyncClient,
 ) -> None:
-    owner = await register(client, name="Owner")
-    open_ = await register(client, name="Open")
-    closed = await register(client, name="Closed")
-    private = await register(client, name="Private")
-    await set_group_adds(client, open_, "everyone")
-    await set_group_adds(client, private, "nobody")
-    await direct_chat(client, owner, private)  # even a contact cannot add "nobody"
+    owner, open_, closed, private = await owner_and_three_privacy_settings(client)
     response = await create_group(client, owner, [open_, closed, private])
     assert response.status_code == 201, response.text
     assert sorted(response.json()["invited"]) == sorted([closed.id, private.id])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,9 +15,16 @@ import socketio
 
 from app.config import Settings
 from app.lib.auth import issue_access_token
+from app.lib.notifications import OfflineNotice
 from tests.accounts.api import register
-from tests.messenger.api import alice_and_bob_in_a_direct_chat, direct_chat, group_chat, send_text
-from tests.messenger.sockets import SocketUser, connect
+from tests.messenger.api import (
+    alice_and_bob_in_a_direct_chat,
+    alice_bob_and_carol_in_a_group,
+    direct_chat,
+    group_chat,
+    send_text,
+)
+from tests.messenger.sockets import SocketUser, connect, connect_accounts
 from tests.support import READY_SECONDS, LiveServer, litestar_app
 
 
@@ -26,8 +34,8 @@ class RecordingNotifier:
     def __init__(self) -> None:
         self.calls: list[dict[str, Any]] = []
 
-    async def notify_new_message(self, **kwargs: Any) -> None:
-        self.calls.append(kwargs)
+    async def notify_new_message(self, notice: OfflineNotice) -> None:
+        self.calls.append(dataclasses.asdict(notice))
 
 
 async def announced(live_server: LiveServer) -> None:
@@ -53,9 +61,7 @@ async def test_message_sent_over_socket_is_acknowledged_and_delivered(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
     alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
-    a = await connect(live_server.url, alice.access_token)
-    b = await connect(live_server.url, bob.access_token)
-    sockets += [a, b]
+    a, b = await connect_accounts(live_server.url, sockets, alice, bob)
     ack = await a.client.call(
         "message:send", {"chat_id": chat["id"], "type": "text", "text": "hi Bob"}, timeout=10
     )
@@ -108,9 +114,7 @@ async def test_non_members_never_receive_a_chats_events(
     bob = await register(client, name="Bob")
     eve = await register(client, name="Eve")
     chat = await direct_chat(client, alice, bob)
-    b = await connect(live_server.url, bob.access_token)
-    e = await connect(live_server.url, eve.access_token)
-    sockets += [b, e]
+    b, e = await connect_accounts(live_server.url, sockets, bob, eve)
     message = await send_text(client, alice, chat["id"], "private")
     await client.put(f"/api/v1/messages/{message['id']}/like", headers=bob.headers)
     await client.patch(
@@ -171,13 +175,8 @@ async def test_chats_created_after_connecting_are_delivered_too(
 async def test_removed_member_stops_receiving(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
-    alice = await register(client)
-    bob = await register(client, name="Bob")
-    carol = await register(client, name="Carol")
-    group = await group_chat(client, alice, [bob, carol])
-    b = await connect(live_server.url, bob.access_token)
-    c = await connect(live_server.url, carol.access_token)
-    sockets += [b, c]
+    alice, bob, carol, group = await alice_bob_and_carol_in_a_group(client)
+    b, c = await connect_accounts(live_server.url, sockets, bob, carol)
     await client.delete(f"/api/v1/chats/{group['id']}/members/{bob.id}", headers=alice.headers)
     await b.wait_for("chat:removed", id=group["id"])
     message = await send_text(client, alice, group["id"], "without Bob")
@@ -190,9 +189,7 @@ async def test_typing_and_read_are_relayed_to_the_other_members(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
     alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
-    a = await connect(live_server.url, alice.access_token)
-    b = await connect(live_server.url, bob.access_token)
-    sockets += [a, b]
+    a, b = await connect_accounts(live_server.url, sockets, alice, bob)
     await a.client.emit("typing", {"chat_id": chat["id"]})
     typing = await b.wait_for("typing", chat_id=chat["id"])
     assert typing == {"chat_id": chat["id"], "user_id": alice.id, "name": "Alice"}
@@ -218,9 +215,7 @@ async def test_presence_follows_live_connections(
         return bool(profile.json()["online"])
 
     assert not await bob_online()
-    first = await connect(live_server.url, bob.access_token)
-    second = await connect(live_server.url, bob.access_token)
-    sockets += [first, second]
+    first, second = await connect_accounts(live_server.url, sockets, bob, bob)
     await a.wait_for("presence", user_id=bob.id, online=True)
     assert await bob_online()
     await first.close()

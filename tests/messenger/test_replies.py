@@ -16,7 +16,7 @@ from tests.messenger.api import (
     group_chat,
     send_text,
 )
-from tests.messenger.sockets import SocketUser, connect
+from tests.messenger.sockets import SocketUser, connect, connect_accounts
 from tests.support import LiveServer
 
 # How the authentication loads the account of the token (one row by primary key).
@@ -48,9 +48,7 @@ async def test_reply_shows_the_quoted_preview_live_and_in_history(
     alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
     long_text = "Shall we meet at the station? " * 10
     original = await send_text(client, alice, chat["id"], long_text)
-    a = await connect(live_server.url, alice.access_token)
-    b = await connect(live_server.url, bob.access_token)
-    sockets += [a, b]
+    a, b = await connect_accounts(live_server.url, sockets, alice, bob)
 
     ack = await b.client.call(
         "message:send",
@@ -238,9 +236,7 @@ async def test_forwarding_needs_access_to_the_source_and_a_live_message(
     assert outsider.status_code == 404, outsider.text
     assert outsider.json()["status"] == 404
 
-    c = await connect(live_server.url, carol.access_token)
-    b = await connect(live_server.url, bob.access_token)
-    sockets += [c, b]
+    c, b = await connect_accounts(live_server.url, sockets, carol, bob)
     ack = await c.client.call(
         "message:send",
         {"chat_id": carol_and_bob["id"], "forward_from_id": secret["id"]},
@@ -294,9 +290,7 @@ async def test_the_sender_sees_delivered_then_read_live_and_in_the_chat_view(
     client: httpx.AsyncClient, live_server: LiveServer, sockets: list[SocketUser]
 ) -> None:
     alice, bob, chat = await alice_and_bob_in_a_direct_chat(client)
-    a = await connect(live_server.url, alice.access_token)
-    b = await connect(live_server.url, bob.access_token)
-    sockets += [a, b]
+    a, b = await connect_accounts(live_server.url, sockets, alice, bob)
     sent = await a.client.call(
         "message:send", {"chat_id": chat["id"], "text": "did you get this?"}, timeout=10
     )

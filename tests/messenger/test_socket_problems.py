@@ -12,7 +12,7 @@ import pytest
 
 from tests.accounts.api import register
 from tests.messenger.api import alice_and_bob_in_a_direct_chat
-from tests.messenger.sockets import SocketUser, connect
+from tests.messenger.sockets import SocketUser, connect, connect_accounts
 from tests.support import LiveServer
 
 PROBLEM_KEYS = {"type", "title", "status", "detail", "instance"}
@@ -71,9 +71,7 @@ async def test_every_client_event_answers_its_acknowledgement(
 ) -> None:
     alice, _bob, chat = await alice_and_bob_in_a_direct_chat(client)
     carol = await register(client, name="Carol")
-    a = await connect(live_server.url, alice.access_token)
-    c = await connect(live_server.url, carol.access_token)
-    sockets += [a, c]
+    a, c = await connect_accounts(live_server.url, sockets, alice, carol)
     typing = await a.client.call("typing", {"chat_id": chat["id"]}, timeout=30)
     assert typing == {"chat_id": chat["id"]}
     # Outside your chats: 404, for typing as for the other events.

@@ -4,6 +4,7 @@ webhook's secret check, and the binding API's refusal of anonymous callers."""
 from __future__ import annotations
 
 import asyncio
+from uuid import UUID
 
 import httpx
 from redis.asyncio import Redis
@@ -30,6 +31,11 @@ def token_of(link: str) -> str:
     prefix = f"https://t.me/{BOT_USERNAME}?start="
     assert link.startswith(prefix), link
     return link[len(prefix) :]
+
+
+async def link_token(service: TelegramService, user_id: UUID) -> str:
+    """The token of a fresh deep link for ``user_id``."""
+    return token_of((await service.create_link(user_id)).url)
 
 
 async def send_command(
@@ -79,7 +85,7 @@ async def test_start_with_a_fresh_token_binds_the_chat(
     make_user: UserFactory,
 ) -> None:
     user_id = await make_user()
-    token = token_of((await service.create_link(user_id)).url)
+    token = await link_token(service, user_id)
 
     response = await send_command(telegram_app, 5001, f"/start {token}")
 
@@ -95,7 +101,7 @@ async def test_a_used_token_is_refused(
     make_user: UserFactory,
 ) -> None:
     user_id = await make_user()
-    token = token_of((await service.create_link(user_id)).url)
+    token = await link_token(service, user_id)
     await send_command(telegram_app, 5002, f"/start {token}")
 
     await send_command(telegram_app, 5003, f"/start {token}")
@@ -114,7 +120,7 @@ async def test_an_expired_token_is_refused(
     settings = telegram_settings(bot_api.url, telegram_link_ttl_seconds=1)
     short_lived = TelegramService(service.session, redis, settings)
     user_id = await make_user()
-    token = token_of((await short_lived.create_link(user_id)).url)
+    token = await link_token(short_lived, user_id)
     await asyncio.sleep(2.1)
 
     await send_command(telegram_app, 5004, f"/start {token}")
@@ -139,8 +145,8 @@ async def test_a_new_link_cancels_the_previous_one(
     make_user: UserFactory,
 ) -> None:
     user_id = await make_user()
-    old = token_of((await service.create_link(user_id)).url)
-    new = token_of((await service.create_link(user_id)).url)
+    old = await link_token(service, user_id)
+    new = await link_token(service, user_id)
 
     await send_command(telegram_app, 5006, f"/start {old}")
     await send_command(telegram_app, 5006, f"/start {new}")
@@ -154,12 +160,8 @@ async def test_binding_again_moves_the_user_to_the_new_chat(
     make_user: UserFactory,
 ) -> None:
     user_id = await make_user()
-    await send_command(
-        telegram_app, 5007, f"/start {token_of((await service.create_link(user_id)).url)}"
-    )
-    await send_command(
-        telegram_app, 5008, f"/start {token_of((await service.create_link(user_id)).url)}"
-    )
+    await send_command(telegram_app, 5007, f"/start {await link_token(service, user_id)}")
+    await send_command(telegram_app, 5008, f"/start {await link_token(service, user_id)}")
 
     assert await service.chat_id_for(user_id) == 5008
 
@@ -179,9 +181,7 @@ async def test_stop_unbinds_the_chat(
     make_user: UserFactory,
 ) -> None:
     user_id = await make_user()
-    await send_command(
-        telegram_app, 5010, f"/start {token_of((await service.create_link(user_id)).url)}"
-    )
+    await send_command(telegram_app, 5010, f"/start {await link_token(service, user_id)}")
 
     await send_command(telegram_app, 5010, "/stop")
     await send_command(telegram_app, 5010, "/stop")
@@ -196,9 +196,7 @@ async def test_unbind_removes_the_binding(
     make_user: UserFactory,
 ) -> None:
     user_id = await make_user()
-    await send_command(
-        telegram_app, 5011, f"/start {token_of((await service.create_link(user_id)).url)}"
-    )
+    await send_command(telegram_app, 5011, f"/start {await link_token(service, user_id)}")
 
     assert await service.unbind(user_id) is True
     assert await service.chat_id_for(user_id) is None

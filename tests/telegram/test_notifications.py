@@ -10,6 +10,7 @@ from uuid import UUID
 
 from app.domain.telegram.services import TelegramNotifier, TelegramService, compose_notification
 from app.lib.ids import new_uuid7
+from app.lib.notifications import OfflineNotice
 from tests.support import LiveServer
 from tests.telegram.conftest import create_account
 from tests.telegram.fake_bot_api import FakeBotAPI
@@ -35,11 +36,13 @@ async def notify(
     title: str = "Team",
 ) -> None:
     await notifier.notify_new_message(
-        recipient_id=recipient,
-        chat_id=chat,
-        chat_title=title,
-        sender_name=sender,
-        text_preview=text,
+        OfflineNotice(
+            recipient_id=recipient,
+            chat_id=chat,
+            chat_title=title,
+            sender_name=sender,
+            text_preview=text,
+        )
     )
 
 

@@ -20,6 +20,7 @@ from app.domain.telegram.services import TelegramNotifier, TelegramService
 from app.domain.telegram.tasks import telegram_worker_tasks
 from app.lib.db import create_sqlalchemy_config
 from app.lib.ids import new_uuid7
+from app.lib.notifications import OfflineNotice
 from app.lib.redis import create_redis
 from app.lib.saq_patches import EmbeddedRedisQueue
 from app.lib.worker import create_worker
@@ -157,5 +158,11 @@ CHAT = new_uuid7()
 
 async def notify_once(notifier: TelegramNotifier, user_id: UUID, text: str) -> None:
     await notifier.notify_new_message(
-        recipient_id=user_id, chat_id=CHAT, chat_title="Team", sender_name="Ann", text_preview=text
+        OfflineNotice(
+            recipient_id=user_id,
+            chat_id=CHAT,
+            chat_title="Team",
+            sender_name="Ann",
+            text_preview=text,
+        )
     )

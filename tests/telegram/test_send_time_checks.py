@@ -59,15 +59,23 @@ async def send(http: httpx.AsyncClient, sender: Account, chat_id: str, text: str
     return str(sent.json()["id"])
 
 
+async def ann_and_bound_bob(
+    http: httpx.AsyncClient, server: LiveServer, bot_api: FakeBotAPI, telegram_id: int
+) -> tuple[Account, Account, str]:
+    """Ann, Bob bound to the Telegram chat ``telegram_id`` (the bot's "linked" answer already
+    cleared), and the direct chat Ann opened with Bob."""
+    ann = await register(http, name="Ann")
+    bob = await register(http, name="Bob")
+    await bind_telegram(http, server, bob, telegram_id)
+    bot_api.reset()
+    return ann, bob, await direct_chat(http, ann, bob)
+
+
 async def test_a_message_deleted_within_the_window_is_not_notified(
     telegram_app: LiveServer, bot_api: FakeBotAPI, queue: Queue
 ) -> None:
     async with httpx.AsyncClient(base_url=telegram_app.url, timeout=60) as http:
-        ann = await register(http, name="Ann")
-        bob = await register(http, name="Bob")
-        await bind_telegram(http, telegram_app, bob, 9101)
-        bot_api.reset()  # the bot\'s "linked" answer
-        chat_id = await direct_chat(http, ann, bob)
+        ann, bob, chat_id = await ann_and_bound_bob(http, telegram_app, bot_api, 9101)
         message_id = await send(http, ann, chat_id, "oops, wrong chat: my password")
         deleted = await http.delete(f"/api/v1/messages/{message_id}", headers=ann.headers)
         assert deleted.status_code == 204
@@ -79,11 +87,7 @@ async def test_the_count_is_what_is_still_unread_and_a_deleted_text_never_leaks(
     telegram_app: LiveServer, bot_api: FakeBotAPI, queue: Queue
 ) -> None:
     async with httpx.AsyncClient(base_url=telegram_app.url, timeout=60) as http:
-        ann = await register(http, name="Ann")
-        bob = await register(http, name="Bob")
-        await bind_telegram(http, telegram_app, bob, 9201)
-        bot_api.reset()  # the bot\'s "linked" answer
-        chat_id = await direct_chat(http, ann, bob)
+        ann, bob, chat_id = await ann_and_bound_bob(http, telegram_app, bot_api, 9201)
         first = await send(http, ann, chat_id, "one")
         await send(http, ann, chat_id, "two")
         await send(http, ann, chat_id, "three")
@@ -104,11 +108,7 @@ async def test_a_chat_read_within_the_window_is_not_notified(
     telegram_app: LiveServer, bot_api: FakeBotAPI, queue: Queue
 ) -> None:
     async with httpx.AsyncClient(base_url=telegram_app.url, timeout=60) as http:
-        ann = await register(http, name="Ann")
-        bob = await register(http, name="Bob")
-        await bind_telegram(http, telegram_app, bob, 9301)
-        bot_api.reset()  # the bot\'s "linked" answer
-        chat_id = await direct_chat(http, ann, bob)
+        ann, bob, chat_id = await ann_and_bound_bob(http, telegram_app, bot_api, 9301)
         await send(http, ann, chat_id, "are you there?")
         assert (
             await http.post(f"/api/v1/chats/{chat_id}/read", headers=bob.headers)
@@ -121,11 +121,7 @@ async def test_a_recipient_back_online_within_the_window_is_not_notified(
     telegram_app: LiveServer, bot_api: FakeBotAPI, queue: Queue
 ) -> None:
     async with httpx.AsyncClient(base_url=telegram_app.url, timeout=60) as http:
-        ann = await register(http, name="Ann")
-        bob = await register(http, name="Bob")
-        await bind_telegram(http, telegram_app, bob, 9401)
-        bot_api.reset()  # the bot\'s "linked" answer
-        chat_id = await direct_chat(http, ann, bob)
+        ann, bob, chat_id = await ann_and_bound_bob(http, telegram_app, bot_api, 9401)
         await send(http, ann, chat_id, "ping")
         bob_socket = await connect(telegram_app.url, bob.access_token)
         try:

@@ -145,9 +145,7 @@ class ChatController(_MessengerController):
         messenger: MessengerDep,
     ) -> ChatOut:
         """Changes a group's title; only its owner may."""
-        result = await messenger.rename_chat(request.user, chat_id, data.title)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.rename_chat(request.user, chat_id, data.title))
 
     @post(
         "/{chat_id:uuid}/members",
@@ -165,9 +163,9 @@ class ChatController(_MessengerController):
         does not let the owner add them get a pending invitation instead (``invited``);
         403 naming anyone who blocked the owner (and nobody is added). Answers the chat
         with its members."""
-        result = await messenger.add_members(request.user, chat_id, data.user_ids)
-        await messenger.commit()
-        return result
+        return await messenger.committed(
+            messenger.add_members(request.user, chat_id, data.user_ids)
+        )
 
     @delete(
         "/{chat_id:uuid}/members/{user_id:uuid}",
@@ -188,34 +186,26 @@ class ChatController(_MessengerController):
     @put("/{chat_id:uuid}/pin", summary="Pin a chat (for me)")
     async def pin(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
         """Pins the chat to the top of my chat list; the other members see no change."""
-        result = await messenger.set_pinned(request.user, chat_id, True)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.set_pinned(request.user, chat_id, True))
 
     @delete("/{chat_id:uuid}/pin", summary="Unpin a chat", status_code=HTTP_200_OK)
     async def unpin(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
         """Takes my pin off the chat."""
-        result = await messenger.set_pinned(request.user, chat_id, False)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.set_pinned(request.user, chat_id, False))
 
     @put("/{chat_id:uuid}/mute", summary="Mute a chat's notifications (for me)")
     async def mute(self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep) -> ChatOut:
         """No Telegram notifications about this chat for me; messages still arrive."""
-        result = await messenger.set_muted(request.user, chat_id, True)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.set_muted(request.user, chat_id, True))
 
     @delete("/{chat_id:uuid}/mute", summary="Unmute a chat", status_code=HTTP_200_OK)
     async def unmute(
         self, request: UserRequest, chat_id: ChatId, messenger: MessengerDep
     ) -> ChatOut:
         """Telegram notifications about this chat resume for me."""
-        result = await messenger.set_muted(request.user, chat_id, False)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.set_muted(request.user, chat_id, False))
 
     @get("/{chat_id:uuid}/messages", summary="Message history (cursor pages)")
     async def history(
@@ -282,9 +272,7 @@ class ChatController(_MessengerController):
         preview as ``reply_to``. ``forward_from_id`` alone forwards a message of any chat of
         mine here (404 when I cannot read it, 409 once deleted), sharing its attachment; the
         view names the original's author in ``forwarded_from``."""
-        result = await messenger.send_message(request.user, chat_id, data)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.send_message(request.user, chat_id, data))
 
     @post("/{chat_id:uuid}/read", summary="Mark messages as read", status_code=HTTP_200_OK)
     async def mark_read(
@@ -296,9 +284,9 @@ class ChatController(_MessengerController):
     ) -> ReadOut:
         """Moves my read marker forward (never back) to ``message_id``, or to the newest
         message when the body is empty."""
-        result = await messenger.mark_read(request.user, chat_id, data.message_id if data else None)
-        await messenger.commit()
-        return result
+        return await messenger.committed(
+            messenger.mark_read(request.user, chat_id, data.message_id if data else None)
+        )
 
     @post(
         "/{chat_id:uuid}/delivered",
@@ -316,11 +304,9 @@ class ChatController(_MessengerController):
         the delivered marker moves forward, never back, and the other members hear
         ``message:delivered`` (direct chats only). It is the other side's "delivered" tick
         (``peer_delivered_seq`` of the chat view)."""
-        result = await messenger.mark_delivered(
-            request.user, chat_id, data.message_id if data else None
+        return await messenger.committed(
+            messenger.mark_delivered(request.user, chat_id, data.message_id if data else None)
         )
-        await messenger.commit()
-        return result
 
 
 class MessageController(_MessengerController):
@@ -351,9 +337,9 @@ class MessageController(_MessengerController):
     ) -> MessageOut:
         """404 outside your chats, 403 when you are not the author, 409 once deleted (or for
         a forward, which keeps the original's words)."""
-        result = await messenger.edit_message(request.user, message_id, data.text)
-        await messenger.commit()
-        return result
+        return await messenger.committed(
+            messenger.edit_message(request.user, message_id, data.text)
+        )
 
     @delete("/{message_id:uuid}", summary="Delete my message", status_code=HTTP_204_NO_CONTENT)
     async def remove(
@@ -369,18 +355,14 @@ class MessageController(_MessengerController):
     ) -> LikeOut:
         """Likes a message in one of my chats; liking again changes nothing. 403 in a direct
         chat where either of the two blocked the other."""
-        result = await messenger.set_like(request.user, message_id, True)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.set_like(request.user, message_id, True))
 
     @delete("/{message_id:uuid}/like", summary="Take a like back", status_code=HTTP_200_OK)
     async def unlike(
         self, request: UserRequest, message_id: FromPath[UUID], messenger: MessengerDep
     ) -> LikeOut:
         """Takes my like off a message (403 in a direct chat with a block, as liking)."""
-        result = await messenger.set_like(request.user, message_id, False)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.set_like(request.user, message_id, False))
 
 
 class InvitationController(_MessengerController):
@@ -405,9 +387,7 @@ class InvitationController(_MessengerController):
     ) -> ChatOut:
         """Joins the group and answers it; its members hear ``chat:updated``. 404 for an
         invitation that is not mine (or no longer exists), 409 while the group is full."""
-        result = await messenger.accept_invitation(request.user, invitation_id)
-        await messenger.commit()
-        return result
+        return await messenger.committed(messenger.accept_invitation(request.user, invitation_id))
 
     @post(
         "/{invitation_id:uuid}/decline",

@@ -16,7 +16,7 @@ from litestar.datastructures import State
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.lib.announcer import Announcer
-from app.lib.notifications import MessageNotifier
+from app.lib.notifications import MessageNotifier, OfflineNotice
 from app.lib.realtime import Realtime
 
 if TYPE_CHECKING:
@@ -134,7 +134,7 @@ class MessengerEvents:
             if recipient_id in online:
                 continue
             try:
-                await self.notifier.notify_new_message(
+                notice = OfflineNotice(
                     recipient_id=recipient_id,
                     chat_id=chat_id,
                     chat_title=chat_title,
@@ -143,5 +143,6 @@ class MessengerEvents:
                     message_id=message_id,
                     direct=direct,
                 )
+                await self.notifier.notify_new_message(notice)
             except Exception:
                 logger.exception("notify_failed", recipient_id=str(recipient_id))

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Self
+from typing import Self, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -26,6 +26,7 @@ from app.lib.errors import NotFoundError
 from app.lib.ratelimit import RateLimiter
 
 logger = structlog.get_logger("app.messenger")
+_Result = TypeVar("_Result")
 # A process takes 1/RESERVED_SHARE of a per-minute limit from Redis at a time (see RateLimiter).
 RESERVED_SHARE = 50
 
@@ -63,6 +64,12 @@ class MessengerFlows(ChatViews):
         key, self.announce_key = self.announce_key, None
         if announcements:
             await self.events.announce(key, announcements)
+
+    async def committed(self, write: Awaitable[_Result]) -> _Result:
+        """The write's result once it is committed (and announced, see :meth:`commit`)."""
+        result = await write
+        await self.commit()
+        return result
 
     async def _limit(self, name: str, user_id: UUID, per_minute: int) -> None:
         """Count one ``name`` action of the user; 429 past the limit. With Redis down the

@@ -31,6 +31,7 @@ from app.domain.accounts.models import User
 from app.domain.messenger.events import PREVIEW_LENGTH, message_preview, shorten_preview
 from app.domain.messenger.models import ChatMember, Message, MessageAttachment
 from app.domain.telegram.models import TelegramBinding
+from app.lib.notifications import OfflineNotice
 from app.lib.redis import as_text
 from app.lib.tokens import hash_token
 
@@ -192,17 +193,9 @@ class TelegramNotifier:
         self.queue = queue
         self.settings = settings
 
-    async def notify_new_message(
-        self,
-        *,
-        recipient_id: UUID,
-        chat_id: UUID,
-        chat_title: str,
-        sender_name: str,
-        text_preview: str,
-        message_id: UUID | None = None,
-        direct: bool = False,
-    ) -> None:
+    async def notify_new_message(self, notice: OfflineNotice) -> None:
+        recipient_id, chat_id, sender_name = notice.recipient_id, notice.chat_id, notice.sender_name
+        message_id = notice.message_id
         names = {"user": recipient_id, "chat": chat_id}
         pending = PENDING_KEY.format(**names)
         async with self.redis.pipeline(transaction=True) as pipe:
@@ -210,11 +203,11 @@ class TelegramNotifier:
             pipe.hset(
                 pending,
                 mapping={
-                    "chat_title": chat_title,
+                    "chat_title": notice.chat_title,
                     "sender": sender_name,
-                    "preview": text_preview[: PREVIEW_LENGTH * 2],
+                    "preview": notice.text_preview[: PREVIEW_LENGTH * 2],
                     f"from:{sender_name}": 1,
-                    "direct": int(direct),
+                    "direct": int(notice.direct),
                     # The job re-reads these at send time (deleted? read?), so what it
                     # sends is what still holds.
                     **({f"msg:{message_id}": 1} if message_id else {}),
