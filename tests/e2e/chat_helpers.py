@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import httpx
-from playwright.async_api import Page, Request, expect
+from playwright.async_api import Browser, Page, Request, expect
 
 from tests.accounts.api import Account, register
 from tests.messenger.api import alice_and_bob_in_a_direct_chat
@@ -29,6 +29,18 @@ async def log_in(page: Page, url: str, who: Account) -> None:
     await page.fill("#auth-password", who.password)
     await page.get_by_test_id("auth-submit").click()
     await is_live(page, who)
+
+
+async def logged_in_pages(
+    browser: Browser, url: str, *accounts: Account
+) -> tuple[list[Page], list[list[str]]]:
+    """For each account a page in a browser context of its own, logged in, and the errors
+    each page reports (close a page's ``context`` when done)."""
+    pages = [await (await browser.new_context()).new_page() for _ in accounts]
+    errors = [page_errors(page) for page in pages]
+    for page, who in zip(pages, accounts, strict=True):
+        await log_in(page, url, who)
+    return pages, errors
 
 
 async def is_live(page: Page, who: Account) -> None:

@@ -3,13 +3,28 @@
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Page, expect
 from redis.asyncio import Redis
 
 from tests.board.test_pagination import seed
 from tests.support import LiveServer
 
 pytestmark = pytest.mark.browser
+
+
+async def register_owner(page: Page) -> None:
+    """Signs up the board's "owner" account from its register page."""
+    await page.goto("/board/register")
+    await page.get_by_label("Username").fill("owner")
+    await page.get_by_label("Password", exact=True).fill("a long password")
+    await page.get_by_label("Repeat the password").fill("a long password")
+    await page.get_by_role("button", name="Create the account").click()
+
+
+async def post_message(page: Page, text: str) -> None:
+    await page.goto("/board/messages/new")
+    await page.get_by_label("Message").fill(text)
+    await page.get_by_role("button", name="Post").click()
 
 
 async def test_owner_walks_the_whole_board_in_a_browser(
@@ -56,14 +71,8 @@ async def test_an_expiring_message_leaves_the_page_without_a_reload(
 ) -> None:
     context = await browser.new_context(base_url=live_server.url)
     page = await context.new_page()
-    await page.goto("/board/register")
-    await page.get_by_label("Username").fill("owner")
-    await page.get_by_label("Password", exact=True).fill("a long password")
-    await page.get_by_label("Repeat the password").fill("a long password")
-    await page.get_by_role("button", name="Create the account").click()
-    await page.goto("/board/messages/new")
-    await page.get_by_label("Message").fill("about to expire")
-    await page.get_by_role("button", name="Post").click()
+    await register_owner(page)
+    await post_message(page, "about to expire")
     item = page.locator("li.message", has_text="about to expire")
     await expect(item).to_be_visible()
     # Pretend the message was posted 299 s ago: the page's own countdown must remove it.
@@ -80,11 +89,7 @@ async def test_owner_pages_through_the_list_and_the_countdown_keeps_the_total(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await page.goto("/board/register")
-    await page.get_by_label("Username").fill("owner")
-    await page.get_by_label("Password", exact=True).fill("a long password")
-    await page.get_by_label("Repeat the password").fill("a long password")
-    await page.get_by_role("button", name="Create the account").click()
+    await register_owner(page)
     await expect(page).to_have_url(f"{live_server.url}/board/messages")
     await seed(redis_client, 60)  # page 1: the newest 50, page 2: the oldest 10
     await page.reload()
@@ -154,14 +159,8 @@ async def test_the_countdown_follows_the_server_s_clock_not_the_visitor_s(
         page = await context.new_page()
         assert abs(await page.evaluate("Date.now() / 1000 - performance.timeOrigin / 1000")) > 300
         if index == 0:
-            await page.goto("/board/register")
-            await page.get_by_label("Username").fill("owner")
-            await page.get_by_label("Password", exact=True).fill("a long password")
-            await page.get_by_label("Repeat the password").fill("a long password")
-            await page.get_by_role("button", name="Create the account").click()
-            await page.goto("/board/messages/new")
-            await page.get_by_label("Message").fill("on the server's clock")
-            await page.get_by_role("button", name="Post").click()
+            await register_owner(page)
+            await post_message(page, "on the server's clock")
         else:
             await page.goto("/board/login")
             await page.get_by_label("Username").fill("owner")

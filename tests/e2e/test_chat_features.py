@@ -19,6 +19,7 @@ from tests.e2e.chat_helpers import (
     account,
     direct_pair,
     log_in,
+    logged_in_pages,
     open_chat,
     page_errors,
     send_in_page,
@@ -164,13 +165,7 @@ async def test_a_group_is_renamed_grown_shrunk_and_left_in_the_page(
         group = await group_chat(http, alice, [bob], title="Trip")
         await allow_group_adds(http, carol)  # a stranger to Alice until she adds her
 
-        alice_context = await browser.new_context()
-        bob_context = await browser.new_context()
-        alice_page = await alice_context.new_page()
-        bob_page = await bob_context.new_page()
-        errors = [page_errors(alice_page), page_errors(bob_page)]
-        await log_in(alice_page, live_server.url, alice)
-        await log_in(bob_page, live_server.url, bob)
+        (alice_page, bob_page), errors = await logged_in_pages(browser, live_server.url, alice, bob)
         await open_chat(alice_page, "Trip")
 
         await alice_page.get_by_test_id("manage-button").click()
@@ -214,8 +209,8 @@ async def test_a_group_is_renamed_grown_shrunk_and_left_in_the_page(
         bobs = (await http.get("/api/v1/chats", headers=bob.headers)).json()
         assert group["id"] not in [c["id"] for c in bobs]
         assert errors == [[], []]
-        await alice_context.close()
-        await bob_context.close()
+        await alice_page.context.close()
+        await bob_page.context.close()
 
 
 async def test_the_page_has_no_inline_script_or_handler(client: httpx.AsyncClient) -> None:
@@ -235,13 +230,7 @@ async def test_my_messages_are_edited_and_deleted_in_the_page(
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         alice, bob, _ = await direct_pair(http)
 
-    alice_context = await browser.new_context()
-    bob_context = await browser.new_context()
-    alice_page = await alice_context.new_page()
-    bob_page = await bob_context.new_page()
-    errors = [page_errors(alice_page), page_errors(bob_page)]
-    await log_in(alice_page, live_server.url, alice)
-    await log_in(bob_page, live_server.url, bob)
+    (alice_page, bob_page), errors = await logged_in_pages(browser, live_server.url, alice, bob)
     await open_chat(alice_page, "Bob")
     await open_chat(bob_page, "Alice")
     await send_in_page(alice_page, "See you at 7")
@@ -267,5 +256,5 @@ async def test_my_messages_are_edited_and_deleted_in_the_page(
     await expect(bob_page.locator(".message").last).to_contain_text("Message deleted")
     await expect(alice_page.locator(".message").last).to_contain_text("Message deleted")
     assert errors == [[], []]
-    await alice_context.close()
-    await bob_context.close()
+    await alice_page.context.close()
+    await bob_page.context.close()

@@ -16,9 +16,8 @@ from tests.e2e.chat_helpers import (
     LONG,
     counting,
     direct_pair,
-    log_in,
+    logged_in_pages,
     open_chat,
-    page_errors,
 )
 from tests.support import LiveServer
 
@@ -44,13 +43,7 @@ async def test_a_phone_photo_sent_from_the_page_reaches_the_other_page(
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         alice, bob, chat = await direct_pair(http)
 
-        alice_context = await browser.new_context()
-        bob_context = await browser.new_context()
-        alice_page = await alice_context.new_page()
-        bob_page = await bob_context.new_page()
-        errors = [page_errors(alice_page), page_errors(bob_page)]
-        await log_in(alice_page, live_server.url, alice)
-        await log_in(bob_page, live_server.url, bob)
+        (alice_page, bob_page), errors = await logged_in_pages(browser, live_server.url, alice, bob)
         await open_chat(alice_page, "Bob")
         await open_chat(bob_page, "Alice")
 
@@ -86,8 +79,8 @@ async def test_a_phone_photo_sent_from_the_page_reaches_the_other_page(
         assert stored["attachment"]["size"] == len(data)
         assert stored["attachment"]["width"] == 2000
         assert errors == [[], []]
-        await alice_context.close()
-        await bob_context.close()
+        await alice_page.context.close()
+        await bob_page.context.close()
 
 
 async def test_files_go_through_and_a_too_big_one_is_refused_naming_the_limit(
@@ -100,13 +93,7 @@ async def test_files_go_through_and_a_too_big_one_is_refused_naming_the_limit(
     async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
         alice, bob, chat = await direct_pair(http)
 
-        alice_context = await browser.new_context()
-        bob_context = await browser.new_context()
-        alice_page = await alice_context.new_page()
-        bob_page = await bob_context.new_page()
-        errors = [page_errors(alice_page), page_errors(bob_page)]
-        await log_in(alice_page, live_server.url, alice)
-        await log_in(bob_page, live_server.url, bob)
+        (alice_page, bob_page), errors = await logged_in_pages(browser, live_server.url, alice, bob)
         await open_chat(alice_page, "Bob")
         await open_chat(bob_page, "Alice")
 
@@ -128,5 +115,5 @@ async def test_files_go_through_and_a_too_big_one_is_refused_naming_the_limit(
         history = await http.get(f"/api/v1/chats/{chat['id']}/messages", headers=bob.headers)
         assert [m["type"] for m in history.json()["items"]] == ["file"]
         assert errors == [[], []]
-        await alice_context.close()
-        await bob_context.close()
+        await alice_page.context.close()
+        await bob_page.context.close()
