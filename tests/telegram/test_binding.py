@@ -17,6 +17,7 @@ from app.domain.telegram.bot import (
     NOT_BOUND_REPLY,
     STOPPED_REPLY,
     WELCOME_REPLY,
+    invalid_token_reply,
 )
 from app.domain.telegram.services import TelegramService
 from tests.support import LiveServer, free_port
@@ -262,3 +263,20 @@ async def test_binding_api_is_documented_with_bearer_auth(telegram_app: LiveServ
     assert {"get", "post", "delete"} <= set(operations)
     assert operations["post"]["security"] == [{"BearerToken": []}]
     assert "/api/v1/telegram/webhook" in schema["paths"]
+
+
+async def test_the_refusal_names_how_long_a_new_link_lasts_as_configured(
+    migrated_database: Settings, bot_api: FakeBotAPI
+) -> None:
+    settings = telegram_settings(
+        bot_api.url, telegram_link_ttl_seconds=120, worker_in_process=False
+    )
+    server = LiveServer(create_asgi(settings), free_port()).start()
+    try:
+        await send_command(server, 5015, "/start " + "B" * 32)
+    finally:
+        server.stop()
+
+    # main: "within 15 minutes" whatever TELEGRAM_LINK_TTL_SECONDS says.
+    assert replies_to(bot_api, 5015) == [invalid_token_reply(120)]
+    assert replies_to(bot_api, 5015)[0].endswith("follow the new link within 2 minutes.")

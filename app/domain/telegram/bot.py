@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
 from app.domain.telegram.services import InvalidLinkTokenError, TelegramService
+from app.lib.web import describe_duration
 
 logger = structlog.get_logger("app.telegram.bot")
 
@@ -28,11 +29,19 @@ BOUND_REPLY = (
     "Done: this chat is now linked to your Quintet account. I will tell you here about "
     "new messages while you are offline. Send /stop to unlink."
 )
-# A reply text, not a secret (ruff's S105 is triggered by the word TOKEN).
-INVALID_TOKEN_REPLY = (
-    "This link is invalid, has expired or was already used. Open Quintet, press "  # noqa: S105
-    "\u201cBind Telegram\u201d again and follow the new link within 15 minutes."
-)
+
+
+def invalid_token_reply(link_ttl_seconds: int) -> str:
+    """What /start with a spent link answers: how long a new link lasts is the setting's."""
+    return (
+        "This link is invalid, has expired or was already used. Open Quintet, press "
+        "\u201cBind Telegram\u201d again and follow the new link within "
+        f"{describe_duration(link_ttl_seconds)}."
+    )
+
+
+# The reply with the default TELEGRAM_LINK_TTL_SECONDS.
+INVALID_TOKEN_REPLY = invalid_token_reply(Settings.telegram_link_ttl_seconds)
 WELCOME_REPLY = (
     "Hi! I send Quintet notifications. To link this chat, open Quintet, press "
     "\u201cBind Telegram\u201d and follow the link."
@@ -65,7 +74,8 @@ def create_router() -> Router:
         try:
             await telegram_service.bind(command.args or "", message.chat.id)
         except InvalidLinkTokenError:
-            await message.answer(INVALID_TOKEN_REPLY)
+            ttl = telegram_service.settings.telegram_link_ttl_seconds
+            await message.answer(invalid_token_reply(ttl))
             return
         await message.answer(BOUND_REPLY)
 
