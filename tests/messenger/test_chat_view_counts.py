@@ -20,6 +20,8 @@ from tests.messenger.api import direct_chat, send_text
 from tests.messenger.sockets import SocketUser, connect
 from tests.support import LiveServer
 
+EVENT_SECONDS = 20  # the announcements run after the commit: slow on a loaded machine
+
 
 async def test_a_message_stored_while_chat_new_is_read_is_counted_once(
     client: httpx.AsyncClient,
@@ -44,8 +46,8 @@ async def test_a_message_stored_while_chat_new_is_read_is_counted_once(
     monkeypatch.setattr(ChatViews, "chat_views", chat_then_a_message)
     chat = await direct_chat(client, alice, bob)
 
-    new = await b.wait_for("chat:new", id=chat["id"])
-    message = await b.wait_for("message:new", id=sent[0]["id"])
+    new = await b.wait_for("chat:new", timeout=EVENT_SECONDS, id=chat["id"])
+    message = await b.wait_for("message:new", timeout=EVENT_SECONDS, id=sent[0]["id"])
     # The view read the chat before the message: it neither shows nor counts it, and the
     # message it announces next is the one unread message (the page adds it to the view).
     assert new["last_message"] is None
