@@ -8,11 +8,17 @@ import shutil
 from collections.abc import AsyncIterator
 
 import pytest
-from playwright.async_api import Browser, async_playwright
+from playwright.async_api import Browser, async_playwright, expect
 
 from tests.support import IN_CI
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# What an ``expect`` waits for unless it says otherwise: a page load, a Socket.IO connect or
+# a Swagger UI render takes well over Playwright's 5 s default on a loaded two-core machine.
+# A waiting assertion passes as soon as it holds, so a longer bound only delays a failure.
+EXPECT_TIMEOUT_MS = 30_000
+expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

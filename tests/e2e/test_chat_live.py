@@ -4,11 +4,12 @@ follows the cursor to the end and marks the chat read; events update the chat li
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 import httpx
 import pytest
-from playwright.async_api import Browser, WebSocketRoute, expect
+from playwright.async_api import Browser, Route, WebSocketRoute, expect
 
 from tests.e2e.chat_helpers import (
     LONG,
@@ -138,6 +139,47 @@ async def test_a_burst_of_messages_updates_the_list_in_place(
             await expect(chat_list.locator("[data-chat-id]").first).to_contain_text("Alice")
             await expect(alice_item.get_by_test_id("unread")).to_have_count(0, timeout=LONG)
         assert len(list_fetches) <= 2, list_fetches
+        assert errors == []
+        await context.close()
+
+
+async def test_a_list_read_before_a_message_keeps_the_count_its_event_made(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    """The list reload after a reconnect was read before a message whose message:new the
+    page counted while the list was on its way: the older list must not undo that count
+    (nor make the next message count from zero)."""
+    async with httpx.AsyncClient(base_url=live_server.url, timeout=60) as http:
+        alice, bob, chat = await direct_pair(http)
+        context = await browser.new_context()
+        page = await context.new_page()
+        errors = page_errors(page)
+        gate = SocketGate()
+        await page.route_web_socket(re.compile(r".*/socket\.io/.*"), gate.handle)
+        await log_in(page, live_server.url, bob)
+        alice_item = page.get_by_test_id("chat-list").locator("[data-chat-id]", has_text="Alice")
+        await expect(alice_item).to_contain_text("No messages yet", timeout=LONG)
+
+        read, release = asyncio.Event(), asyncio.Event()
+
+        async def hold_the_list(route: Route) -> None:
+            response = await route.fetch()  # the server reads the list now
+            read.set()
+            await release.wait()
+            await route.fulfill(response=response)
+
+        await gate.cut()
+        await expect(page.locator("#socket-status")).to_have_text("offline", timeout=LONG)
+        await page.route(re.compile(r".*/api/v1/chats\?offset=0$"), hold_the_list)
+        gate.restore()
+        await asyncio.wait_for(read.wait(), timeout=60)  # the reconnect reloads the list
+        await send_text(http, alice, chat["id"], "While the list was on its way")
+        await expect(alice_item.get_by_test_id("unread")).to_have_text("1", timeout=LONG)
+        release.set()
+
+        await send_text(http, alice, chat["id"], "After the list came")
+        await expect(alice_item).to_contain_text("After the list came", timeout=LONG)
+        await expect(alice_item.get_by_test_id("unread")).to_have_text("2")
         assert errors == []
         await context.close()
 

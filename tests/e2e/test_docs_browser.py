@@ -7,6 +7,8 @@ from playwright.async_api import Browser, ConsoleMessage, Request, expect
 
 from tests.support import LiveServer
 
+RENDER = 30_000  # ms: Swagger UI and the events page render slowly on a loaded machine
+
 pytestmark = pytest.mark.browser
 
 
@@ -23,8 +25,10 @@ async def test_swagger_ui_renders_the_api_offline(
 
     page.on("request", record)
     await page.goto("/docs/")
-    await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Quintet")
-    await expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    await expect(page.locator(".swagger-ui .info .title")).to_contain_text(
+        "Quintet", timeout=RENDER
+    )
+    await expect(page.locator(".opblock-tag-section").first).to_be_visible(timeout=RENDER)
     assert foreign == []
     await context.close()
 
@@ -49,13 +53,15 @@ async def test_the_docs_link_to_the_rendered_socketio_events(
     page = await context.new_page()
     await page.goto("/docs/")
     link = page.locator(".swagger-ui .info .description a[href='/docs/asyncapi']")
-    await expect(link).to_be_visible(timeout=30_000)
+    await expect(link).to_be_visible(timeout=RENDER)
     # Swagger UI opens the description's links in a new tab.
     async with context.expect_page() as opened:
         await link.click()
     events = await opened.value
-    await expect(events).to_have_url(f"{live_server.url}/docs/asyncapi")
-    await expect(events.get_by_test_id("asyncapi-title")).to_contain_text("Socket.IO")
+    await expect(events).to_have_url(f"{live_server.url}/docs/asyncapi", timeout=RENDER)
+    await expect(events.get_by_test_id("asyncapi-title")).to_contain_text(
+        "Socket.IO", timeout=RENDER
+    )
     await expect(events.locator("section[data-event='message:send']")).to_contain_text(
         "client → server"
     )
@@ -63,7 +69,9 @@ async def test_the_docs_link_to_the_rendered_socketio_events(
         "server → client"
     )
     await events.get_by_test_id("back-to-docs").click()
-    await expect(events.locator(".swagger-ui .info .title")).to_contain_text("Quintet")
+    await expect(events.locator(".swagger-ui .info .title")).to_contain_text(
+        "Quintet", timeout=RENDER
+    )
     assert foreign == []
     assert refused == []
     await context.close()

@@ -386,6 +386,10 @@ class ChatViews:
         if not base_views:
             return {}
         base = base_views[0]
+        # The counts cover what the shared part shows, no further: these are autocommit
+        # statements, and a message stored between them must not be counted by a view
+        # whose last message is older (the page counts it when its message:new arrives).
+        covered = base.last_message.seq if base.last_message is not None else 0
         unread = dict(
             (
                 await self.session.execute(
@@ -394,6 +398,7 @@ class ChatViews:
                     .where(
                         ChatMember.chat_id == chat_id,
                         Message.seq > _read_seq(ChatMember.last_read_message_id),
+                        Message.seq <= covered,
                         Message.sender_id != ChatMember.user_id,
                         Message.deleted_at.is_(None),
                     )

@@ -326,12 +326,13 @@
     const load = ++chatListLoads;
     let page = await chatPage(0);
     if (load !== chatListLoads) return;
-    state.chats = page.chats;
+    const known = new Map(state.chats.map((chat) => [chat.id, chat]));
+    state.chats = page.chats.map((chat) => freshest(known.get(chat.id), chat));
     renderChats();
     while (page.next !== null) {
       page = await chatPage(page.next);
       if (load !== chatListLoads) return;
-      for (const chat of page.chats) if (!findChat(chat.id)) state.chats.push(chat);
+      for (const chat of page.chats) if (!findChat(chat.id)) state.chats.push(freshest(known.get(chat.id), chat));
       renderChats();
     }
   }
@@ -351,8 +352,24 @@
     return Date.parse(b.last_activity_at) - Date.parse(a.last_activity_at);
   }
 
-  function upsertChat(chat) {
-    const index = state.chats.findIndex((c) => c.id === chat.id);
+  // How far a chat's unread count goes: a view counts its chat's messages up to its last
+  // message (the server reads both together) and this page moves it on with each message it
+  // counts, so a message at or below it is in the count already, whichever came first.
+  function countedSeq(chat) {
+    return (chat && chat.last_message && chat.last_message.seq) || 0;
+  }
+
+  // A view read before messages this page has counted since (a fetch or a list page that
+  // crossed their message:new) keeps what the page knows of them.
+  function freshest(known, view) {
+    if (!known || countedSeq(view) >= countedSeq(known)) return view;
+    const { last_message, last_activity_at, unread_count } = known;
+    return { ...view, last_message, last_activity_at, unread_count };
+  }
+
+  function upsertChat(view) {
+    const index = state.chats.findIndex((c) => c.id === view.id);
+    const chat = freshest(state.chats[index], view);
     if (index >= 0) state.chats[index] = chat; else state.chats.push(chat);
     if (state.current && state.current.id === chat.id) {
       state.current = chat;
@@ -442,22 +459,14 @@
   function applyNewMessage(message, open) {
     const chat = findChat(message.chat_id);
     if (!chat) { fetchChat(message.chat_id); return; }
-    // The chat's view may have been read after this message was stored (a chat:new that
-    // raced its first message: the views are read off the request path): then its unread
-    // count holds the message already. The send moves the chat's activity to the message's
-    // time in the same transaction, so a view at least that recent has it.
-    const last = chat.last_message;
-    const viewHasIt = (last && (last.id === message.id || (last.seq != null && message.seq != null && last.seq >= message.seq)))
-      || Date.parse(chat.last_activity_at) >= Date.parse(message.created_at);
-    if (viewHasIt) {
+    // A view read after this message was stored (a chat:new, a list page or a fetch: the
+    // views are read off the request path) shows and counts it already.
+    if (message.seq ? message.seq <= countedSeq(chat) : chat.last_message && chat.last_message.id === message.id) {
       renderChats();
       return;
     }
-    const newer = !chat.last_message || Date.parse(message.created_at) >= Date.parse(chat.last_message.created_at);
-    if (newer) {
-      chat.last_message = message;
-      chat.last_activity_at = message.created_at;
-    }
+    chat.last_message = message;
+    chat.last_activity_at = message.created_at;
     if (message.sender_id !== state.me.id && !open) chat.unread_count += 1;
     renderChats();
   }
