@@ -39,6 +39,16 @@ def telegram_app(settings_tg: Settings) -> Iterator[LiveServer]:
     stop_fully(server)
 
 
+async def scheduled(queue: Queue, recipient: Account, chat_id: str, batch: int = 1) -> None:
+    """Wait until the batch's job exists: the send's announcement (off the request path)
+    found the recipient offline and scheduled the notification."""
+    key = f"telegram-notify:{recipient.id}:{chat_id}:{batch}"
+    deadline = asyncio.get_running_loop().time() + 60
+    while await queue.job(key) is None:
+        assert asyncio.get_running_loop().time() < deadline, f"job {key} never scheduled"
+        await asyncio.sleep(0.1)
+
+
 async def outcome(queue: Queue, recipient: Account, chat_id: str, batch: int = 1) -> Any:
     """What the batch's job answered, once it has run."""
     key = f"telegram-notify:{recipient.id}:{chat_id}:{batch}"
@@ -123,6 +133,9 @@ async def test_a_recipient_back_online_within_the_window_is_not_notified(
     async with httpx.AsyncClient(base_url=telegram_app.url, timeout=60) as http:
         ann, bob, chat_id = await ann_and_bound_bob(http, telegram_app, bot_api, 9401)
         await send(http, ann, chat_id, "ping")
+        # Back online after the notification was scheduled (connecting before the send's
+        # announcement ran would mean he was never offline for it).
+        await scheduled(queue, bob, chat_id)
         bob_socket = await connect(telegram_app.url, bob.access_token)
         try:
             assert await outcome(queue, bob, chat_id) == "online"
